@@ -1,0 +1,55 @@
+# The workspace's one tool. `make run` and `make test` are the README's two commands.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+RUN := $(UV) run --no-sync
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: setup run test test-unit lint fmt docs ci kafka-fetch clean
+
+# uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
+
+.venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --locked --all-packages
+	@touch $@
+
+## setup: Python deps for every package + the Kafka broker jars (cached under .local/)
+setup: .venv/.synced kafka-fetch
+
+kafka-fetch: .venv/.synced
+	$(RUN) python -m msp_devstack kafka-fetch
+
+## run: start Kafka + Postgres, migrate, create topics, run the services; Ctrl-C stops all
+run: setup
+	$(RUN) python -m msp_devstack run
+
+## test: the whole suite on a real broker and real Postgres (started by the fixtures)
+test: setup
+	$(RUN) pytest
+
+test-unit: .venv/.synced
+	$(RUN) pytest -m "not integration"
+
+lint: .venv/.synced
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+fmt: .venv/.synced
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+## docs: regenerate the event catalogue (JSON Schemas + AsyncAPI) in docs/events/
+docs: .venv/.synced
+	$(RUN) python -m msp_events.catalogue docs/events
+
+ci: lint test
+
+clean:
+	rm -rf .venv .tools .local

@@ -1,0 +1,82 @@
+"""Building blocks shared by every event payload.
+
+Conventions (read once, then every `types/` module follows them):
+
+* A payload is a frozen pydantic model subclassing `EventData`, with a ClassVar
+  `event_type` (e.g. ``"msp.ticket.created.v1"``). The version lives in the type:
+  an incompatible change is a new type, so old consumers never misread new data.
+* Unknown fields are rejected (`extra="forbid"`): a typo in a producer is an error
+  naming the field, not silently dropped data.
+* Times are `UtcDatetime`: timezone-aware on input, normalised to UTC inside.
+  Customer-local time exists only at the edges that need it (calendars, invoices).
+* Money is `Money` (Decimal, serialised as a string), never float.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timezone-aware instant, normalised to UTC. Naive datetimes are rejected."""
+
+
+def _check_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {name!r}") from exc
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
+"""An IANA time zone name such as ``Europe/London``."""
+
+Money = Annotated[
+    Decimal,
+    Field(max_digits=18, decimal_places=4),
+    PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+]
+"""An amount of money in the contract's currency. Decimal, serialised as a string."""
+
+NonNegativeMoney = Annotated[Money, Field(ge=0)]
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")]
+
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$"),
+]
+"""An opaque id issued by the system that owns the thing (ticket id, device id, ...)."""
+
+Priority = Literal["P1", "P2", "P3", "P4", "P5"]
+"""ITIL priority, P1 most urgent."""
+
+Severity = Literal["critical", "major", "minor", "warning", "info"]
+
+Tier = Literal["on_demand", "managed", "managed_vip"]
+"""Customer tier. VIP goes ahead of managed at equal priority; on-demand pays hourly."""
+
+
+class EventData(BaseModel):
+    """Base of every event payload. Subclasses set `event_type` and document who
+    emits the event and what it means."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_type: ClassVar[str]
+
+
+class Part(BaseModel):
+    """Base of nested value objects inside payloads (same strictness as EventData)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

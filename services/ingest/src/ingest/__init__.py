@@ -1,0 +1,1 @@
+"""The ingest service. Built in its own issue; for now only the package and its migrations folder exist."""
