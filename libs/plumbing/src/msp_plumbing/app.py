@@ -1,0 +1,61 @@
+"""The FastAPI app factory every service uses: `/healthz` (the process and its
+background loops are alive), `/readyz` (Postgres and Kafka answer), `/metrics`
+(Prometheus), JSON logs, and the runtime started and stopped with the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from msp_plumbing.jsonlog import configure_logging
+from msp_plumbing.runtime import ServiceRuntime
+
+
+def create_app(
+    *, runtime: ServiceRuntime, title: str, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.runtime = runtime
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> JSONResponse:
+        ok = runtime.healthy()
+        return JSONResponse({"status": "ok" if ok else "failed"}, status_code=200 if ok else 503)
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, runtime: ServiceRuntime) -> None:
+    """Run the app with uvicorn on the settings' host/port (blocking)."""
+    s = runtime.settings
+    configure_logging(s.service_name, s.log_level)
+    config = uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None)
+    uvicorn.Server(config).run()

@@ -1,0 +1,339 @@
+"""The consumer runner every stateful service uses.
+
+For each batch of records it opens ONE Postgres transaction in which it
+1. decodes each record (undecodable -> a dead-letter event in the outbox),
+2. skips event ids this group has already applied (`processed_events`),
+3. calls the service's handler, which changes state and emits events via `tx.emit`,
+4. writes the emitted events to the outbox and the next offsets to `consumer_offsets`,
+and commits. On (re)assignment it seeks to the offsets stored in Postgres, never to
+Kafka's committed offsets (those are committed too, after the fact, only so lag is
+visible to Grafana and KEDA). A crash anywhere therefore either loses the whole batch
+(re-consumed on restart) or keeps all of it, outputs included.
+
+A handler exception that is not transient marks a poison record: the batch is
+re-applied record by record, and the failing record goes to the dead-letter topic
+with the reason, so one bad event never blocks a partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from msp_events import Envelope, EventValidationError, decode_record, derive_event_id, make_event
+from msp_events.topics import DEAD_LETTER, Topic, topic_for
+from msp_events.types.deadletter import DeadLetterRecorded
+
+from msp_plumbing import metrics
+from msp_plumbing.crashpoints import crash_point
+from msp_plumbing.outbox import OutboxRecord, enqueue, outbox_record
+
+log = logging.getLogger(__name__)
+
+
+class Record(Protocol):
+    """The fields of aiokafka's ConsumerRecord we rely on (aiokafka ships no types)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
+"""Errors worth retrying the same batch for; anything else is a poison record."""
+
+
+@dataclass
+class Tx:
+    """What a handler gets: the open connection (its transaction commits together with
+    the offsets) and `emit` to publish events through the outbox."""
+
+    conn: asyncpg.Connection
+    record: Record
+    namespace: str
+    outbox: list[OutboxRecord] = field(default_factory=list)
+
+    def emit(self, event: Envelope, *, topic: Topic | str | None = None) -> None:
+        """Queue `event` for its canonical topic (or `topic`). Give it a deterministic
+        id (`derive_event_id`) so a replay re-emits the same id and is dropped."""
+        if topic is None:
+            name = topic_for(event.type).named(self.namespace)
+        elif isinstance(topic, str):
+            name = topic
+        else:
+            name = topic.named(self.namespace)
+        self.outbox.append(outbox_record(event, topic=name))
+
+
+Handler = Callable[[Tx, Envelope], Awaitable[None]]
+
+
+@dataclass
+class _Decoded:
+    record: Record
+    event: Envelope | None
+    error: str | None = None
+    pointer: str | None = None
+
+
+class TransactionalConsumer:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Handler,
+        service: str,
+        schema: str,
+        namespace: str = "",
+        batch_size: int = 500,
+        retry_backoff_s: float = 1.0,
+    ) -> None:
+        self.pool = pool
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.handler = handler
+        self.service = service
+        self.schema = schema
+        self.namespace = namespace
+        self.batch_size = batch_size
+        self.retry_backoff_s = retry_backoff_s
+        self.dead_letter_topic = DEAD_LETTER.named(namespace)
+        self._lock = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self.assigned = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"{self.service}-{self.group_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        consumer.subscribe(self.topics, listener=_Rebalance(self))
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                if batch:
+                    async with self._lock:
+                        await self._handle_batch(consumer, batch)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    # -- one batch ---------------------------------------------------------------
+
+    async def _handle_batch(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[Record]]
+    ) -> None:
+        owned = consumer.assignment()
+        batch = {tp: recs for tp, recs in batch.items() if tp in owned and recs}
+        if not batch:
+            return
+        decoded = [self._decode(r) for recs in batch.values() for r in recs]
+        started = time.perf_counter()
+        while True:
+            try:
+                try:
+                    await self._apply(decoded)
+                except TRANSIENT_ERRORS:
+                    raise
+                except Exception:
+                    log.exception("batch failed; re-applying record by record")
+                    await self._apply_one_by_one(decoded)
+                break
+            except TRANSIENT_ERRORS as exc:
+                metrics.CONSUMER_RETRIES.labels(self.group_id).inc()
+                log.warning("transient error, retrying batch: %r", exc)
+                await asyncio.sleep(self.retry_backoff_s)
+        metrics.BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
+        await self._after_commit(consumer, offsets)
+
+    async def _apply_one_by_one(self, decoded: list[_Decoded]) -> None:
+        for item in decoded:
+            try:
+                await self._apply([item])
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as exc:
+                log.exception(
+                    "poison record sent to dead letters",
+                    extra={"event_id": item.event.id if item.event else None},
+                )
+                item.event, item.error = None, f"handler failed: {type(exc).__name__}: {exc}"
+                await self._apply([item])
+
+    async def _apply(self, items: list[_Decoded]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await self._claim_ids(conn, [i.event.id for i in items if i.event])
+            outbox: list[OutboxRecord] = []
+            for item in items:
+                topic = item.record.topic
+                if item.event is None:
+                    outbox.append(self._dead_letter(item))
+                    metrics.CONSUMED.labels(self.group_id, topic, "dead_lettered").inc()
+                    continue
+                if item.event.id not in fresh:
+                    metrics.CONSUMED.labels(self.group_id, topic, "duplicate").inc()
+                    continue
+                fresh.discard(item.event.id)  # a second copy in this batch is a duplicate
+                tx = Tx(conn=conn, record=item.record, namespace=self.namespace)
+                await self.handler(tx, item.event)
+                outbox.extend(tx.outbox)
+                metrics.CONSUMED.labels(self.group_id, topic, "applied").inc()
+            await enqueue(conn, self.schema, outbox)
+            await self._store_offsets(conn, items)
+            crash_point("consumer.before_commit")
+        crash_point("consumer.after_commit")
+
+    async def _claim_ids(self, conn: asyncpg.Connection, ids: list[str]) -> set[str]:
+        if not ids:
+            return set()
+        rows = await conn.fetch(
+            """INSERT INTO processed_events (group_id, event_id)
+               SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING event_id""",
+            self.group_id,
+            ids,
+        )
+        return {r["event_id"] for r in rows}
+
+    async def _store_offsets(self, conn: asyncpg.Connection, items: list[_Decoded]) -> None:
+        nxt: dict[tuple[str, int], int] = {}
+        for item in items:
+            key = (item.record.topic, item.record.partition)
+            nxt[key] = max(nxt.get(key, 0), item.record.offset + 1)
+        await conn.executemany(
+            """INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
+               VALUES ($1, $2, $3, $4)
+               ON CONFLICT (group_id, topic, partition) DO UPDATE
+               SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset),
+                   updated_at = now()""",
+            [(self.group_id, t, p, o) for (t, p), o in nxt.items()],
+        )
+
+    async def _after_commit(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
+    ) -> None:
+        """Best effort: mirror offsets to Kafka (for lag tooling) and export lag."""
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:  # Postgres holds the truth; this is only for tooling
+            log.info("kafka offset commit skipped: %r", exc)
+        for tp, nxt in offsets.items():
+            high = consumer.highwater(tp)
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(
+                    max(0, high - nxt)
+                )
+
+    # -- decoding and dead letters -----------------------------------------------
+
+    def _decode(self, record: Record) -> _Decoded:
+        try:
+            return _Decoded(record, decode_record(record.key, record.value))
+        except EventValidationError as exc:
+            pointer = exc.errors[0].pointer if exc.errors else None
+            return _Decoded(record, None, f"invalid event: {exc}", pointer)
+
+    def _dead_letter(self, item: _Decoded) -> OutboxRecord:
+        rec = item.record
+        reason = item.error or "unknown"
+        metrics.DEAD_LETTERS.labels(self.group_id, rec.topic, reason.split(":", 1)[0]).inc()
+        key_text = rec.key.decode("utf-8", "replace") if rec.key else ""
+        customer = key_text if _is_identifier(key_text) else "unknown"
+        event = make_event(
+            DeadLetterRecorded(
+                original_topic=rec.topic,
+                original_partition=rec.partition,
+                original_offset=rec.offset,
+                original_key_b64=base64.b64encode(rec.key).decode() if rec.key else None,
+                original_value_b64=base64.b64encode(rec.value or b"").decode(),
+                reason=reason[:4000],
+                error_pointer=item.pointer,
+                consumer_group=self.group_id,
+                service=self.service,
+                failed_at=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
+            ),
+            customer_id=customer,
+            source=f"/{self.service}/{self.group_id}",
+            # record time, not wall time: a replay must produce identical bytes
+            time=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
+            id=derive_event_id(
+                "dead-letter", self.group_id, rec.topic, str(rec.partition), str(rec.offset)
+            ),
+        )
+        out = outbox_record(event, topic=self.dead_letter_topic)
+        # keep the original key so the dead letter lands next to the customer's data
+        return OutboxRecord(out.event_id, out.topic, rec.key or b"", out.value)
+
+    # -- rebalancing ---------------------------------------------------------------
+
+    async def _load_offsets(self, tps: set[TopicPartition]) -> dict[TopicPartition, int]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM consumer_offsets WHERE group_id = $1",
+                self.group_id,
+            )
+        stored = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        return {tp: stored[tp] for tp in tps if tp in stored}
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
+
+
+def _is_identifier(text: str) -> bool:
+    return bool(_IDENTIFIER.fullmatch(text))
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: TransactionalConsumer) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Wait for the batch in flight: its transaction must finish before another
+        # instance can be handed these partitions.
+        async with self.runner._lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        consumer = self.runner._consumer
+        assert consumer is not None
+        stored = await self.runner._load_offsets(set(assigned))
+        for tp in assigned:
+            if tp in stored:
+                consumer.seek(tp, stored[tp])
+            else:
+                # No row in Postgres means no state yet: start from the beginning, even
+                # if Kafka remembers a committed offset (e.g. after a rebuild).
+                await consumer.seek_to_beginning(tp)
+        log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+        self.runner.assigned.set()

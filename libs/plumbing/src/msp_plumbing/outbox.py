@@ -1,0 +1,272 @@
+"""The transactional outbox: events are written to the `outbox` table in the same
+transaction as the state that caused them, and `OutboxRelay` publishes them to Kafka
+through an idempotent producer (acks=all), marking each row sent after the ack.
+
+Guarantees, and how:
+* Nothing lost: a row exists iff its state change committed; the relay retries until
+  Kafka acknowledged it.
+* Nothing twice: `event_id` is unique in the table (a replayed input re-emits the same
+  derived ids, which are dropped here). The one window left — Kafka acknowledged a
+  batch, the process died before marking it sent — is closed at relay start-up:
+  `recover()` reads the tail of each partition it was writing to and marks the rows
+  it finds there (records carry an `msp-outbox` header `schema:row-id`).
+* Order per customer: one relay per schema is active (a Postgres advisory lock
+  elects it); rows go out in id order to the partition murmur2(key) picks, the same
+  one Kafka's default partitioner would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
+from msp_events import Envelope, encode
+
+from msp_plumbing import metrics
+from msp_plumbing.crashpoints import crash_point
+
+log = logging.getLogger(__name__)
+
+HEADER = "msp-outbox"
+NOTIFY_CHANNEL = "msp_outbox"
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    event_id: str
+    topic: str
+    key: bytes
+    value: bytes
+
+
+def outbox_record(event: Envelope, *, topic: str) -> OutboxRecord:
+    record = encode(event)
+    return OutboxRecord(event.id, topic, record.key, record.value)
+
+
+async def enqueue(conn: asyncpg.Connection, schema: str, records: Sequence[OutboxRecord]) -> None:
+    """Add records to the outbox inside the caller's transaction. Ids already present
+    are ignored (deterministic ids make re-emission a no-op)."""
+    if not records:
+        return
+    await conn.execute(
+        """INSERT INTO outbox (event_id, topic, key, value)
+           SELECT e, t, k, v FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[])
+                WITH ORDINALITY AS r(e, t, k, v, n) ORDER BY n
+           ON CONFLICT (event_id) DO NOTHING""",
+        [r.event_id for r in records],
+        [r.topic for r in records],
+        [r.key for r in records],
+        [r.value for r in records],
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, schema)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """Kafka's default partitioner (murmur2, positive, modulo)."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        bootstrap_servers: str,
+        schema: str,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        recovery_scan_limit: int = 20_000,
+    ) -> None:
+        self.pool = pool
+        self.producer = producer
+        self.bootstrap_servers = bootstrap_servers
+        self.schema = schema
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.recovery_scan_limit = recovery_scan_limit
+        self._wake = asyncio.Event()
+        self._partitions: dict[str, int] = {}
+        self.is_leader = False
+
+    async def run(self) -> None:
+        """Elect, recover, then relay until cancelled."""
+        async with self.pool.acquire() as lock_conn:
+            await self._become_leader(lock_conn)
+            self.is_leader = True
+            await lock_conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            try:
+                await self.recover()
+                while True:
+                    sent = await self.relay_once()
+                    if sent < self.batch_size:
+                        self._wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+            finally:
+                self.is_leader = False
+                await lock_conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                await lock_conn.execute(
+                    "SELECT pg_advisory_unlock(hashtext($1))", f"outbox:{self.schema}"
+                )
+
+    async def _become_leader(self, conn: asyncpg.Connection) -> None:
+        """Block until this instance holds the schema's relay lock (another instance
+        relays meanwhile; its session ending releases the lock)."""
+        key = f"outbox:{self.schema}"
+        while not await conn.fetchval(  # noqa: ASYNC110 (polls a DB lock, not an Event)
+            "SELECT pg_try_advisory_lock(hashtext($1))", key
+        ):
+            await asyncio.sleep(self.poll_interval_s)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == self.schema:
+            self._wake.set()
+
+    async def _partition_count(self, topic: str) -> int:
+        if topic not in self._partitions:
+            parts = await self.producer.partitions_for(topic)
+            if not parts:
+                raise RuntimeError(f"topic {topic!r} does not exist")
+            self._partitions[topic] = len(parts)
+        return self._partitions[topic]
+
+    async def relay_once(self) -> int:
+        """Publish one batch of unsent rows, in id order; returns how many."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value FROM outbox WHERE sent_at IS NULL "
+                "ORDER BY id LIMIT $1 FOR UPDATE",
+                self.batch_size,
+            )
+            if not rows:
+                metrics.OUTBOX_PENDING.labels(self.schema).set(0)
+                return 0
+            started = time.perf_counter()
+            futures = []
+            for row in rows:
+                partition = partition_for(row["key"], await self._partition_count(row["topic"]))
+                futures.append(
+                    await self.producer.send(
+                        row["topic"],
+                        row["value"],
+                        key=row["key"],
+                        partition=partition,
+                        headers=[
+                            ("content-type", b"application/cloudevents+json; charset=utf-8"),
+                            (HEADER, f"{self.schema}:{row['id']}".encode()),
+                        ],
+                    )
+                )
+            await asyncio.gather(*futures)
+            metrics.PRODUCE_SECONDS.labels(self.schema).observe(time.perf_counter() - started)
+            crash_point("relay.after_send")
+            await conn.execute(
+                "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+            for row in rows:
+                metrics.OUTBOX_PUBLISHED.labels(self.schema, row["topic"]).inc()
+        return len(rows)
+
+    async def recover(self) -> int:
+        """Mark unsent rows that are in fact on Kafka already (sent, then crashed
+        before marking). Returns how many rows were marked."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, topic, key FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+                self.recovery_scan_limit,
+            )
+        metrics.OUTBOX_PENDING.labels(self.schema).set(len(rows))
+        if not rows:
+            return 0
+        wanted: dict[TopicPartition, set[int]] = defaultdict(set)
+        for row in rows:
+            tp = TopicPartition(
+                row["topic"], partition_for(row["key"], await self._partition_count(row["topic"]))
+            )
+            wanted[tp].add(row["id"])
+        found: set[int] = set()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            for tp, ids in wanted.items():
+                found |= await self._scan_tail(consumer, tp, ids)
+        finally:
+            await consumer.stop()
+        if found:
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", list(found)
+                )
+            metrics.OUTBOX_RECOVERED.labels(self.schema).inc(len(found))
+            log.warning(
+                "outbox recovery: %d row(s) were already on Kafka, marked sent",
+                len(found),
+                extra={"schema": self.schema},
+            )
+        return len(found)
+
+    async def _scan_tail(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, ids: set[int]
+    ) -> set[int]:
+        """Read the partition backwards in windows until we pass below our oldest
+        unsent id (records of ours older than that prove the rest was never sent)."""
+        consumer.assign([tp])
+        begin = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        prefix = f"{self.schema}:".encode()
+        oldest = min(ids)
+        found: set[int] = set()
+        window = 1000
+        upper, scanned = end, 0
+        while upper > begin and scanned < self.recovery_scan_limit:
+            lower = max(begin, upper - window)
+            consumer.seek(tp, lower)
+            passed_oldest = False
+            position = lower
+            while position < upper:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                records = batch.get(tp, [])
+                if not records:
+                    break
+                for record in records:
+                    if record.offset >= upper:
+                        position = upper
+                        break
+                    position = record.offset + 1
+                    for name, value in record.headers or ():
+                        if name == HEADER and value.startswith(prefix):
+                            row_id = int(value[len(prefix) :])
+                            if row_id in ids:
+                                found.add(row_id)
+                            elif row_id < oldest:
+                                passed_oldest = True
+            scanned += upper - lower
+            if passed_oldest:
+                break
+            upper = lower
+        return found
+
+
+def idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+    )

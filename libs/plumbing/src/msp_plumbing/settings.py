@@ -1,0 +1,41 @@
+"""The settings base every service extends (one pydantic-settings class per service,
+built at start-up from environment variables, never at import)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_KAFKA = "127.0.0.1:19092"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:15432/postgres"
+
+
+class ServiceSettings(BaseSettings):
+    """Common settings. Env names: `MSP_<FIELD>`, plus the conventional unprefixed
+    `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL`. Defaults match `make run`."""
+
+    model_config = SettingsConfigDict(env_prefix="MSP_", extra="ignore", frozen=True)
+
+    service_name: str
+    kafka_bootstrap_servers: str = Field(
+        default=DEFAULT_KAFKA,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "MSP_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "MSP_DATABASE_URL"),
+    )
+    db_schema: str = Field(default="", description="Postgres schema; defaults to service name")
+    topic_namespace: str = Field(default="", description="Prefix for every topic and group")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    db_pool_max: int = Field(default=10, ge=1)
+
+    @property
+    def schema_name(self) -> str:
+        return self.db_schema or self.service_name.replace("-", "_")
+
+    def group_id(self, name: str) -> str:
+        return f"{self.topic_namespace}{self.service_name}.{name}"
