@@ -23,7 +23,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
+        raise ValueError("instant out of range") from None
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
@@ -44,7 +47,7 @@ TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 Money = Annotated[
     Decimal,
     Field(max_digits=18, decimal_places=4),
-    PlainSerializer(lambda d: str(d), return_type=str, when_used="json"),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),  # never "1E+2",
 ]
 """An amount of money in the contract's currency. Decimal, serialised as a string."""
 

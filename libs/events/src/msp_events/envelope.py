@@ -39,27 +39,31 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    specversion: Literal["1.0"] = SPECVERSION
+    specversion: Literal["1.0"] = Field(default="1.0", description="CloudEvents version")
     id: EventId
     source: str = Field(
         min_length=1,
         max_length=256,
         description="URI-reference of the producer, e.g. /ingest/alertmanager",
     )
-    type: str
+    type: str = Field(description="Event type incl. version, e.g. msp.ticket.created.v1")
     time: UtcDatetime = Field(description="Event time (when it happened), UTC")
     subject: str | None = Field(
         default=None, max_length=256, description="What the event is about, e.g. a ticket id"
     )
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschema: str | None = Field(default=None, validate_default=True)
+    dataschema: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="urn:msp:schema:<type>; derived from type when absent",
+    )
     customer_id: Identifier = Field(
         serialization_alias="customerid",
         validation_alias=AliasChoices("customerid", "customer_id"),
         description="The MSP customer (tenant). Also the Kafka record key.",
     )
     traceparent: str | None = Field(default=None, description="W3C trace context extension")
-    data: EventData
+    data: EventData = Field(description="The payload; its model is chosen by type")
 
     @field_validator("dataschema")
     @classmethod

@@ -25,12 +25,12 @@ for _topic in TOPICS:
 
 
 def _envelope_class(payload: type[EventData]) -> type[Envelope]:
-    model: type[Envelope] = create_model(  # type: ignore[call-overload]
+    model: type[Envelope] = create_model(
         payload.__name__ + "Event",
         __base__=Envelope,
         __doc__=payload.__doc__,
-        type=(Literal[payload.event_type], ...),  # the discriminator
-        data=(payload, ...),
+        type=(Literal[payload.event_type], Field(description="The event type (discriminator)")),  # type: ignore[arg-type]
+        data=(payload, Field(description=f"The {payload.__name__} payload")),
     )
     return model
 

@@ -137,7 +137,5 @@ def decode_record(key: bytes | None, value: bytes | None) -> Envelope:
         raise EventValidationError([FieldError("", "record has no value (tombstone)")])
     event = decode(value)
     if key is not None and key != event.customer_id.encode():
-        raise EventValidationError(
-            [FieldError("/customerid", "does not match the record key")]
-        )
+        raise EventValidationError([FieldError("/customerid", "does not match the record key")])
     return event

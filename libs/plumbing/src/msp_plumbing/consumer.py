@@ -18,9 +18,7 @@ with the reason, so one bad event never blocks a partition.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,10 +27,10 @@ from typing import Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+
 from msp_events import Envelope, EventValidationError, decode_record, derive_event_id, make_event
 from msp_events.topics import DEAD_LETTER, Topic, topic_for
-from msp_events.types.deadletter import DeadLetterRecorded
-
+from msp_events.types.deadletter import DeadLetterRecorded, dead_letter_customer_id
 from msp_plumbing import metrics
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import OutboxRecord, enqueue, outbox_record
@@ -49,6 +47,7 @@ class Record(Protocol):
     timestamp: int
     key: bytes | None
     value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
 
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -266,27 +265,28 @@ class TransactionalConsumer:
 
     def _dead_letter(self, item: _Decoded) -> OutboxRecord:
         rec = item.record
-        reason = item.error or "unknown"
+        reason = (item.error or "unknown")[:10_000]
         metrics.DEAD_LETTERS.labels(self.group_id, rec.topic, reason.split(":", 1)[0]).inc()
-        key_text = rec.key.decode("utf-8", "replace") if rec.key else ""
-        customer = key_text if _is_identifier(key_text) else "unknown"
+        # record time, not wall time: a replay must produce identical bytes
+        at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
+        letter = DeadLetterRecorded.from_record(
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            key=rec.key,
+            value=rec.value,
+            headers=rec.headers,
+            reason=reason,
+            error_pointer=item.pointer,
+            consumer_group=self.group_id,
+            service=self.service,
+            failed_at=at,
+        )
         event = make_event(
-            DeadLetterRecorded(
-                original_topic=rec.topic,
-                original_partition=rec.partition,
-                original_offset=rec.offset,
-                original_key_b64=base64.b64encode(rec.key).decode() if rec.key else None,
-                original_value_b64=base64.b64encode(rec.value or b"").decode(),
-                reason=reason[:4000],
-                error_pointer=item.pointer,
-                consumer_group=self.group_id,
-                service=self.service,
-                failed_at=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
-            ),
-            customer_id=customer,
+            letter,
+            customer_id=dead_letter_customer_id(rec.key),
             source=f"/{self.service}/{self.group_id}",
-            # record time, not wall time: a replay must produce identical bytes
-            time=datetime.fromtimestamp(rec.timestamp / 1000, UTC),
+            time=at,
             id=derive_event_id(
                 "dead-letter", self.group_id, rec.topic, str(rec.partition), str(rec.offset)
             ),
@@ -307,13 +307,6 @@ class TransactionalConsumer:
         return {tp: stored[tp] for tp in tps if tp in stored}
 
 
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
-
-
-def _is_identifier(text: str) -> bool:
-    return bool(_IDENTIFIER.fullmatch(text))
-
-
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, runner: TransactionalConsumer) -> None:
         self.runner = runner
@@ -328,12 +321,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer = self.runner._consumer
         assert consumer is not None
         stored = await self.runner._load_offsets(set(assigned))
+        # No row in Postgres means no state yet: start from the beginning, even if
+        # Kafka remembers a committed offset (e.g. after a rebuild).
+        fresh = [tp for tp in assigned if tp not in stored]
+        first = await consumer.beginning_offsets(fresh) if fresh else {}
         for tp in assigned:
-            if tp in stored:
-                consumer.seek(tp, stored[tp])
-            else:
-                # No row in Postgres means no state yet: start from the beginning, even
-                # if Kafka remembers a committed offset (e.g. after a rebuild).
-                await consumer.seek_to_beginning(tp)
+            consumer.seek(tp, stored[tp] if tp in stored else first[tp])
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
         self.runner.assigned.set()

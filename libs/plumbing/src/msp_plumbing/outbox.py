@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
-from msp_events import Envelope, encode
 
+from msp_events import Envelope, encode
 from msp_plumbing import metrics
 from msp_plumbing.crashpoints import crash_point
 

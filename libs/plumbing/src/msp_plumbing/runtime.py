@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from msp_events.topics import Topic
 
+from msp_events.topics import Topic
 from msp_plumbing.consumer import Handler, TransactionalConsumer
 from msp_plumbing.outbox import OutboxRelay, idempotent_producer
 from msp_plumbing.settings import ServiceSettings
@@ -101,10 +101,13 @@ class ServiceRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self.consumers.clear()
         if self.producer is not None:
             await self.producer.stop()
+            self.producer = None
         if self.pool is not None:
             await self.pool.close()
+            self.pool = None
 
     def healthy(self) -> bool:
         return self.failure is None

@@ -1,1 +1,1 @@
-"""The billing service. Built in its own issue; for now only the package and its migrations folder exist."""
+"""The billing service: built by its own issue; only the package exists so far."""

@@ -1,1 +1,1 @@
-"""The ingest service. Built in its own issue; for now only the package and its migrations folder exist."""
+"""The ingest service: built by its own issue; only the package exists so far."""

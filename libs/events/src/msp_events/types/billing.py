@@ -1,34 +1,255 @@
-"""Billing events (STUB: fields to be filled in)."""
+"""Billing events, on `msp.billing.line-items.v1` and `msp.billing.invoices.v1`.
+
+Emitted by the billing service; consumed by finance (and its accounting system).
+Every unit of work is classified and priced into a `LineItemRecorded`, with the rule
+and reason that decided it; the monthly run turns them (plus the flat fee) into an
+`InvoiceIssued`. Money is Decimal; amounts are rounded to cents, half-up, once per line,
+so a line's amount is reproducible from its own fields.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import datetime as dt
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import Annotated, ClassVar, Literal
 
-from msp_events.base import EventData, Identifier
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from msp_events.base import (
+    Currency,
+    EventData,
+    Identifier,
+    Money,
+    NonNegativeMoney,
+    Part,
+    UtcDatetime,
+)
+from msp_events.envelope import EventId
+
+Classification = Literal[
+    "covered", "project", "on_demand", "warranty", "scope_creep", "held_review"
+]
+"""How a unit of work is paid for:
+
+* covered: included in the flat fee; billed at zero.
+* project: project work (installs, upgrades, migrations ...), billed at the contract rates.
+* on_demand: hourly work for an on-demand customer (or out-of-contract work), billed.
+* warranty: vendor warranty work; not billed to the customer.
+* scope_creep: out of scope and not authorised by a change order; not billed, reported.
+* held_review: billing could not decide; a person must; not billed until then.
+"""
+
+BILLED: frozenset[Classification] = frozenset({"project", "on_demand"})
+"""Classifications that produce a charge; the others are recorded at zero."""
+
+Period = Annotated[
+    str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Billing month, YYYY-MM")
+]
+
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=4)]
+Multiplier = Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=4)]
+
+MAX_MINUTES = 31 * 24 * 60
+"""No single unit of work exceeds a month; larger values are input errors."""
+
+CENT = Decimal("0.01")
+
+# Wide enough that products of two Money-sized values (18 digits each) are exact, so
+# the only rounding is the explicit one to cents (the default context has 28 digits).
+_WIDE = Context(prec=80, rounding=ROUND_HALF_UP)
+
+
+def round_money(value: Decimal) -> Decimal:
+    """Round to cents, half-up: the one rounding rule of every amount billing emits."""
+    with localcontext(_WIDE):
+        return value.quantize(CENT)
+
+
+def line_amount(quantity: Decimal, unit_amount: Decimal) -> Decimal:
+    """An invoice line's amount: quantity x unit amount, rounded to cents half-up."""
+    with localcontext(_WIDE):
+        return round_money(quantity * unit_amount)
+
+
+def price(rate: Decimal, multiplier: Decimal, minutes: int) -> Decimal:
+    """The amount for `minutes` of work at an hourly `rate` times `multiplier`, rounded
+    to cents half-up (rounding once, at the end)."""
+    with localcontext(_WIDE):
+        return round_money(rate * multiplier * minutes / 60)
 
 
 class LineItemRecorded(EventData):
-    """TODO."""
+    """A unit of work (a time entry, or a ticket without one) was classified and
+    priced. Emitted by billing, once per unit of work; a re-classification re-emits the
+    same `line_item_id`, and the latest record wins. `rule` names the rule that decided
+    the classification and `reason` explains it in words, for the customer and the
+    audit. `prior_period` marks work from an earlier month billed late."""
 
     event_type: ClassVar[str] = "msp.billing.line_item_recorded.v1"
 
-    ref: Identifier
+    line_item_id: Identifier
+    source_event_ids: list[EventId] = Field(
+        min_length=1, description="Ids of the events this line was derived from"
+    )
+    entry_id: Identifier | None = Field(default=None, description="The time entry, if any")
+    ticket_id: Identifier | None = None
+    classification: Classification
+    rule: str = Field(min_length=1, max_length=128, description="e.g. covered_category")
+    reason: str = Field(min_length=1, max_length=2000)
+    work_date: dt.date = Field(description="When the work was done, customer-local date")
+    minutes_worked: int = Field(ge=0, le=MAX_MINUTES)
+    minutes_billed: int = Field(
+        ge=0, le=MAX_MINUTES, description="After minimum and rounding increments"
+    )
+    currency: Currency
+    rate: NonNegativeMoney = Field(description="Hourly rate applied")
+    multiplier: Multiplier = Field(description="After-hours / weekend / emergency multiplier")
+    amount: NonNegativeMoney
+    period: Period
+    contract_id: Identifier | None = None
+    contract_version: int | None = Field(default=None, ge=1)
+    change_order_id: Identifier | None = None
+    prior_period: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LineItemRecorded:
+        if self.entry_id is None and self.ticket_id is None:
+            raise ValueError("entry_id or ticket_id is required")
+        if (self.contract_id is None) != (self.contract_version is None):
+            raise ValueError("contract_id and contract_version go together")
+        if self.classification in BILLED:
+            expected = price(self.rate, self.multiplier, self.minutes_billed)
+            if self.amount != expected:
+                raise ValueError(
+                    f"amount {self.amount} != rate x multiplier x minutes_billed / 60 = {expected}"
+                )
+        elif self.amount != 0 or self.minutes_billed != 0:
+            raise ValueError(
+                f"classification {self.classification!r} is not billed: "
+                "amount and minutes_billed must be 0"
+            )
+        work_period = self.work_date.strftime("%Y-%m")
+        if self.prior_period and work_period >= self.period:
+            raise ValueError("prior_period work must be dated before the billing period")
+        if not self.prior_period and work_period != self.period:
+            raise ValueError(
+                f"work_date {self.work_date} is outside period {self.period} "
+                "(set prior_period for late work)"
+            )
+        return self
+
+
+InvoiceLineKind = Literal[Classification, "flat_fee"]
+"""A Classification, or `flat_fee` (one Literal, so errors point at the field)."""
+
+
+class InvoiceLine(Part):
+    """One invoice line, mapping 1:1 onto a QuickBooks Online invoice line
+    (`SalesItemLineDetail`: ItemRef=item_code, Qty, UnitPrice, TaxCodeRef=tax_code,
+    ServiceDate; Line.Amount=line_amount, Line.Description) and a Xero `LineItem`
+    (Description, Quantity, UnitAmount, LineAmount, ItemCode, AccountCode,
+    TaxType=tax_code). `currency` is not part of either (it is per invoice there): we
+    carry it so an invoice can prove no line from another currency slipped in.
+
+    `classification` is `flat_fee` for the contract's flat fee (and its proration),
+    else the classification of the line items it sums, listed in `source_line_item_ids`.
+    """
+
+    line_id: Identifier
+    description: str = Field(min_length=1, max_length=4000)
+    quantity: Quantity
+    unit_amount: Money
+    line_amount: Money
+    currency: Currency
+    item_code: str | None = Field(default=None, max_length=64)
+    account_code: str | None = Field(default=None, max_length=64)
+    tax_code: str | None = Field(default=None, max_length=64)
+    service_date: dt.date | None = None
+    classification: InvoiceLineKind
+    source_line_item_ids: list[Identifier] = Field(default_factory=list)
+
+    @field_validator("line_amount")
+    @classmethod
+    def _amount_is_quantity_times_unit(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        quantity, unit = info.data.get("quantity"), info.data.get("unit_amount")
+        if quantity is not None and unit is not None:
+            expected = line_amount(quantity, unit)
+            if value != expected:
+                raise ValueError(
+                    f"line_amount {value} != quantity x unit_amount rounded half-up = {expected}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _traceable(self) -> InvoiceLine:
+        if self.classification != "flat_fee" and not self.source_line_item_ids:
+            raise ValueError("a work line needs source_line_item_ids (which line items it sums)")
+        return self
+
+
+def _check_lines(lines: list[InvoiceLine], currency: str) -> None:
+    ids = [line.line_id for line in lines]
+    if len(set(ids)) != len(ids):
+        raise ValueError("line_id values must be unique")
+    foreign = sorted({line.currency for line in lines if line.currency != currency})
+    if foreign:
+        raise ValueError(f"all lines must be in {currency}; found {', '.join(foreign)}")
 
 
 class InvoiceIssued(EventData):
-    """TODO."""
+    """The monthly invoice for a customer was issued. Emitted by billing at the
+    month-end run: the flat fee (prorated when the contract changed mid-month) plus the
+    billable line items of the period. Finance books it in its accounting system."""
 
     event_type: ClassVar[str] = "msp.billing.invoice_issued.v1"
 
-    ref: Identifier
+    invoice_id: Identifier
+    period: Period
+    currency: Currency
+    issued_at: UtcDatetime
+    lines: list[InvoiceLine] = Field(min_length=1)
+    subtotal: Money
+    tax_total: NonNegativeMoney
+    total: Money
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> InvoiceIssued:
+        _check_lines(self.lines, self.currency)
+        line_sum = sum((line.line_amount for line in self.lines), Decimal(0))
+        if self.subtotal != line_sum:
+            raise ValueError(f"subtotal {self.subtotal} != sum of line amounts {line_sum}")
+        if self.total != self.subtotal + self.tax_total:
+            raise ValueError(
+                f"total {self.total} != subtotal + tax_total = {self.subtotal + self.tax_total}"
+            )
+        return self
 
 
 class CreditNoteIssued(EventData):
-    """TODO."""
+    """A credit note against an issued invoice (e.g. an SLA service credit or a billing
+    correction). Emitted by billing. Amounts are positive: what is credited."""
 
     event_type: ClassVar[str] = "msp.billing.credit_note_issued.v1"
 
-    ref: Identifier
+    credit_note_id: Identifier
+    invoice_id: Identifier
+    reason: str = Field(min_length=1, max_length=2000)
+    issued_at: UtcDatetime
+    currency: Currency
+    lines: list[InvoiceLine] = Field(min_length=1)
+    total: NonNegativeMoney
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> CreditNoteIssued:
+        _check_lines(self.lines, self.currency)
+        line_sum = sum((line.line_amount for line in self.lines), Decimal(0))
+        if self.total != line_sum:
+            raise ValueError(f"total {self.total} != sum of line amounts {line_sum}")
+        return self
 
 
-EVENTS: tuple[type[EventData], ...] = (LineItemRecorded, InvoiceIssued, CreditNoteIssued, )
+EVENTS: tuple[type[EventData], ...] = (
+    LineItemRecorded,
+    InvoiceIssued,
+    CreditNoteIssued,
+)

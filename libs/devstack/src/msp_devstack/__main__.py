@@ -1,0 +1,62 @@
+"""Command line: `python -m msp_devstack {kafka-fetch,run}`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from msp_devstack.paths import local_dir
+
+log = logging.getLogger("msp_devstack")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m msp_devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fetch = commands.add_parser(
+        "kafka-fetch", help="download the Kafka broker jars with mvn (once, cached in .local/)"
+    )
+    fetch.add_argument("--force", action="store_true", help="download again")
+
+    run = commands.add_parser(
+        "run", help="start Kafka + Postgres, create topics, migrate, run the services"
+    )
+    run.add_argument(
+        "--kafka-port", type=int, help="broker port (default 19092, or a free one if busy)"
+    )
+    run.add_argument(
+        "--postgres-port", type=int, help="Postgres port (default 15432, or a free one if busy)"
+    )
+    run.add_argument(
+        "--data-dir", type=Path, help="where Kafka and Postgres keep data (default .local/run)"
+    )
+    args = parser.parse_args(argv)
+
+    from msp_devstack.stack import configure_logging
+
+    configure_logging()
+    from msp_devstack.kafka import FetchError, PrerequisiteError, fetch_kafka
+
+    if args.command == "kafka-fetch":
+        try:
+            libs = fetch_kafka(force=args.force)
+        except (PrerequisiteError, FetchError) as exc:
+            log.error("%s", exc)
+            return 1
+        print(f"Kafka broker jars: {libs}")
+        return 0
+
+    from msp_devstack.stack import run as run_stack
+
+    return run_stack(
+        data_dir=args.data_dir or local_dir() / "run",
+        kafka_port=args.kafka_port,
+        postgres_port=args.postgres_port,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""`python -m msp_devstack run`: the whole system on one machine.
+
+Order: Postgres and Kafka (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point at
+running servers), every registry topic, every service schema's migrations, then the
+service processes in `SERVICES`. A status block is printed, then the command waits for
+Ctrl-C (SIGINT) or SIGTERM and stops what it started in reverse order: services first,
+infrastructure last. Exit code 0 on a requested stop, 1 if anything failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from msp_devstack.kafka import (
+    KAFKA_VERSION,
+    FetchError,
+    LocalKafka,
+    PrerequisiteError,
+    fetch_kafka,
+    require_java,
+)
+from msp_devstack.postgres import LocalPostgres
+from msp_devstack.processes import (
+    StartupError,
+    free_port,
+    log_tail,
+    port_is_free,
+    run_sync,
+    spawn,
+    stop_process_group,
+)
+from msp_events.topics import TOPICS
+from msp_plumbing.kafka_admin import ensure_topics, wait_for_broker
+
+log = logging.getLogger("msp_devstack.run")
+
+DEFAULT_KAFKA_PORT = 19092
+DEFAULT_POSTGRES_PORT = 15432
+READY_LINE = "msp-devstack: ready"
+"""Printed (and flushed) on stdout once everything is up; scripts and tests wait for it."""
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    """A service the `run` command supervises. It gets KAFKA_BOOTSTRAP_SERVERS and
+    DATABASE_URL in its environment and its output goes to <data dir>/logs/<name>.log."""
+
+    name: str
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+SERVICE_SCHEMAS: tuple[tuple[str, str], ...] = (
+    ("ingest", "ingest"),
+    ("incidents", "incidents"),
+    ("sla_clock", "sla_clock"),
+    ("billing", "billing"),
+)
+"""(Postgres schema, package holding `migrations/`) for every service."""
+
+SERVICES: tuple[ServiceProcess, ...] = (
+    # One entry per service, e.g.
+    # ServiceProcess("ingest", (sys.executable, "-m", "ingest")),
+)
+
+
+class _Shutdown(BaseException):
+    """Raised in the main thread by the first SIGINT/SIGTERM."""
+
+
+def _install_signal_handlers() -> None:
+    stopping = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        name = signal.Signals(signum).name
+        if stopping:
+            log.info("received %s again: already stopping", name)
+            return
+        stopping = True
+        log.info("received %s: stopping", name)
+        raise _Shutdown(name)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _port(requested: int | None, default: int, what: str) -> int:
+    """An explicitly requested port must be free; the default falls back to a free one."""
+    if requested is not None:
+        if not port_is_free(requested):
+            raise StartupError(f"{what} port {requested} is in use; choose another port")
+        return requested
+    if port_is_free(default):
+        return default
+    chosen = free_port()
+    log.warning("default %s port %d is in use: using %d instead", what, default, chosen)
+    return chosen
+
+
+def _migrate(database_url: str) -> dict[str, list[str]]:
+    try:
+        from msp_plumbing.migrations import migrate
+    except ImportError as exc:
+        log.warning("skipping migrations: msp_plumbing.migrations.migrate unavailable (%s)", exc)
+        return {}
+    applied: dict[str, list[str]] = {}
+    for schema, package in SERVICE_SCHEMAS:
+
+        async def one(schema: str = schema, package: str = package) -> list[str]:
+            return await migrate(database_url, schema=schema, package=package)
+
+        applied[schema] = run_sync(one)
+        log.info("schema %s: %d migration(s) applied", schema, len(applied[schema]))
+    return applied
+
+
+def _status(
+    kafka: str,
+    kafka_source: str,
+    database_url: str,
+    postgres_source: str,
+    created: Sequence[str],
+    migrations: dict[str, list[str]],
+    services: dict[str, subprocess.Popen[bytes]],
+    data_dir: Path,
+) -> str:
+    rule = "=" * 78
+    lines = [rule, "MSP local stack is up. Ctrl-C stops everything.", ""]
+    lines.append(f"  Kafka     {kafka}  ({kafka_source})")
+    lines.append(f"  Postgres  {database_url}  ({postgres_source})")
+    lines.append(f"  Topics    {len(TOPICS)} ({len(created)} created now):")
+    for topic in TOPICS:
+        lines.append(
+            f"              {topic.name:<30} {topic.partitions} partitions, {topic.cleanup_policy}"
+        )
+    if migrations:
+        schemas = ", ".join(f"{s} (+{len(m)})" for s, m in migrations.items())
+        lines.append(f"  Schemas   {schemas}")
+    else:
+        lines.append("  Schemas   not migrated (msp_plumbing.migrations unavailable)")
+    if services:
+        for name, proc in services.items():
+            lines.append(f"  Service   {name} (pid {proc.pid}, log {data_dir / 'logs'}/{name}.log)")
+    else:
+        lines.append("  Services  none configured yet")
+    lines += [
+        "",
+        "  Use them from another shell:",
+        f"    export KAFKA_BOOTSTRAP_SERVERS={kafka}",
+        f"    export DATABASE_URL={database_url}",
+        rule,
+    ]
+    return "\n".join(lines)
+
+
+def run(
+    *,
+    data_dir: Path,
+    kafka_port: int | None = None,
+    postgres_port: int | None = None,
+) -> int:
+    _install_signal_handlers()
+    data_dir = data_dir.resolve()
+    services: dict[str, subprocess.Popen[bytes]] = {}
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.callback(log.info, "stopped everything this command started")
+            bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+            if not bootstrap:  # fail fast, before starting anything
+                require_java()
+                fetch_kafka()
+            database_url = os.environ.get("DATABASE_URL")
+            if database_url:
+                postgres_source = "from DATABASE_URL"
+            else:
+                postgres = LocalPostgres(
+                    data_dir / "postgres",
+                    port=_port(postgres_port, DEFAULT_POSTGRES_PORT, "Postgres"),
+                )
+                stack.callback(postgres.stop)
+                postgres.start()
+                database_url = postgres.database_url
+                postgres_source = f"local PostgreSQL, pid {postgres.pid}, log {postgres.log_path}"
+
+            if bootstrap:
+                kafka_source = "from KAFKA_BOOTSTRAP_SERVERS"
+                target = bootstrap
+                run_sync(lambda: wait_for_broker(target, timeout=30.0))
+            else:
+                port = _port(kafka_port, DEFAULT_KAFKA_PORT, "Kafka")
+                controller = port + 1 if port_is_free(port + 1) else None
+                kafka = LocalKafka(data_dir / "kafka", port=port, controller_port=controller)
+                stack.callback(kafka.stop)
+                kafka.start()
+                bootstrap = kafka.bootstrap_servers
+                kafka_source = f"local Kafka {KAFKA_VERSION}, pid {kafka.pid}, log {kafka.log_path}"
+
+            kafka_target = bootstrap
+            created = run_sync(lambda: ensure_topics(kafka_target, TOPICS))
+            log.info("%d registry topics present (%d created now)", len(TOPICS), len(created))
+            migrations = _migrate(database_url)
+
+            env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, DATABASE_URL=database_url)
+            for service in SERVICES:
+                proc = spawn(
+                    service.argv,
+                    data_dir / "logs" / f"{service.name}.log",
+                    env={**env, **service.env},
+                )
+                services[service.name] = proc
+                stack.callback(stop_process_group, proc, f"service {service.name}", timeout=20.0)
+                log.info("started service %s (pid %d)", service.name, proc.pid)
+
+            print(
+                _status(
+                    bootstrap,
+                    kafka_source,
+                    database_url,
+                    postgres_source,
+                    created,
+                    migrations,
+                    services,
+                    data_dir,
+                ),
+                flush=True,
+            )
+            print(READY_LINE, flush=True)
+            return _supervise(services, data_dir)
+        except _Shutdown:
+            return 0
+        except (StartupError, PrerequisiteError, FetchError) as exc:
+            log.error("%s", exc)
+            return 1
+        except Exception:
+            log.exception("the local stack failed")
+            return 1
+    return 1  # unreachable: the with block always returns; keeps mypy content
+
+
+def _supervise(services: dict[str, subprocess.Popen[bytes]], data_dir: Path) -> int:
+    """Watch the service processes until a signal arrives (raised as `_Shutdown`)."""
+    while True:
+        for name, proc in services.items():
+            code = proc.poll()
+            if code is not None:
+                log.error(
+                    "service %s exited with code %s; stopping the stack. Last lines of its "
+                    "log:\n%s",
+                    name,
+                    code,
+                    log_tail(data_dir / "logs" / f"{name}.log"),
+                )
+                return 1
+        time.sleep(0.5)  # supervision tick; SIGINT/SIGTERM interrupt it at once
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)

@@ -1,0 +1,81 @@
+"""Helpers for tests that talk to the real broker: produce events, read a topic to its
+end, and wait on a condition with a deadline (never sleep-and-hope)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from msp_events import Envelope, encode
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, within: float = 30, what: str = "condition"
+) -> None:
+    """Poll `check` until it returns true; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    events: Iterable[Envelope] = (),
+    *,
+    raw: Sequence[tuple[bytes | None, bytes]] = (),
+) -> None:
+    """Publish `raw` (key, value) records, then `events`, with an idempotent producer."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for key, value in raw:
+            await producer.send_and_wait(topic, value, key=key)
+        for event in events:
+            record = encode(event)
+            await producer.send_and_wait(topic, record.value, key=record.key)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, *, within: float = 20) -> list[Any]:
+    """Every record currently on `topic` (all partitions, no consumer group), in
+    partition then offset order."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        deadline = time.monotonic() + within
+        while not parts:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"topic {topic} has no partitions")
+            # aiokafka's consumer only tracks metadata of topics it was told about
+            consumer._client.add_topic(topic)
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic)
+        tps = sorted((TopicPartition(topic, p) for p in parts), key=lambda tp: tp.partition)
+        consumer.assign(tps)
+        end = await consumer.end_offsets(tps)
+        # seek_to_beginning() after assign() left aiokafka 0.14 fetching nothing here
+        for tp, first in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, first)
+        records: list[Any] = []
+        remaining = {tp for tp in tps if end[tp] > 0}
+        while remaining:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end in {within}s")
+            batch = await consumer.getmany(timeout_ms=200)
+            for tp, recs in batch.items():
+                records.extend(r for r in recs if r.offset < end[tp])
+                if recs and recs[-1].offset + 1 >= end[tp]:
+                    remaining.discard(tp)
+        records.sort(key=lambda r: (r.partition, r.offset))
+        return records
+    finally:
+        await consumer.stop()

@@ -1,0 +1,113 @@
+"""`python -m msp_devstack run` end to end: starts its own Kafka and Postgres, creates
+the topics, migrates, reports ready, and on SIGINT stops everything and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import asyncpg
+import psutil
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from msp_devstack.paths import repo_root
+from msp_devstack.processes import free_port
+from msp_devstack.stack import READY_LINE, SERVICE_SCHEMAS
+from msp_devstack.testing import wait_for
+from msp_events.topics import TOPICS
+
+pytestmark = pytest.mark.integration
+
+
+def _mentions(path: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(path) in " ".join(proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+def _start_run(
+    data_dir: Path, kafka_port: int, postgres_port: int, stderr_path: Path
+) -> subprocess.Popen[str]:
+    # Without the overrides, so the command starts its own Kafka and Postgres.
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
+    }
+    with stderr_path.open("wb") as stderr:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "msp_devstack",
+                "run",
+                "--data-dir",
+                str(data_dir),
+                "--kafka-port",
+                str(kafka_port),
+                "--postgres-port",
+                str(postgres_port),
+            ],
+            cwd=repo_root(),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+
+
+async def test_run_starts_everything_and_stops_cleanly_on_sigint(
+    tmp_path: Path, server_data_dir: Path
+) -> None:
+    data_dir = server_data_dir / "run-data"
+    kafka_port, postgres_port = free_port(), free_port()
+    stderr_path = tmp_path / "run.stderr"
+    proc = _start_run(data_dir, kafka_port, postgres_port, stderr_path)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    reader = threading.Thread(target=lambda: lines.extend(stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(
+            lambda: READY_LINE in [line.strip() for line in lines] or proc.poll() is not None,
+            timeout=120,
+            message=lambda: f"the ready line; stderr:\n{stderr_path.read_text()}",
+        )
+        assert proc.poll() is None, f"run exited early:\n{stderr_path.read_text()}"
+        status = "".join(lines)
+        assert f"127.0.0.1:{kafka_port}" in status
+        assert f"postgresql://postgres@127.0.0.1:{postgres_port}/postgres" in status
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+        await admin.start()
+        try:
+            assert {t.name for t in TOPICS} <= set(await admin.list_topics())
+        finally:
+            await admin.close()
+        conn = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{postgres_port}/postgres")
+        try:
+            schemas = {r["nspname"] for r in await conn.fetch("select nspname from pg_namespace")}
+        finally:
+            await conn.close()
+        assert {schema for schema, _ in SERVICE_SCHEMAS} <= schemas
+
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert _mentions(data_dir), "the broker and postmaster run from the data dir"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0, stderr_path.read_text()
+        wait_for(
+            lambda: not [c for c in children if c.is_running()] and not _mentions(data_dir),
+            timeout=10,
+            message=lambda: f"no process left from the run: {_mentions(data_dir)}",
+        )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=5)

@@ -1,0 +1,167 @@
+"""Property tests: whatever arrives, parsing either yields an event or raises
+`EventValidationError` (never anything else, so a consumer can always dead-letter),
+and valid instants survive a round trip exactly."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from msp_events import serde
+from msp_events.registry import PAYLOADS
+from msp_events.samples import sample_events
+from msp_events.serde import EventValidationError, FieldError
+from msp_events.types.billing import InvoiceLine, line_amount
+
+SAMPLES = {event.type: serde.to_json_obj(event) for event in sample_events()}
+TYPES = sorted(PAYLOADS)
+
+PROPERTY_SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30)
+    | st.sampled_from(["", "P1", "2026-03-10T08:00:00Z", "24:00", "GBP", "1e400", "-0"])
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def rejection(parse: Callable[[Any], object], value: Any) -> list[FieldError] | None:
+    """The errors `parse` reports for `value`, or None if it accepted it. Anything but
+    an EventValidationError propagates and fails the test."""
+    try:
+        parse(value)
+    except EventValidationError as exc:
+        return exc.errors
+    return None
+
+
+def parses_or_rejects(obj: Any) -> None:
+    from_object = rejection(serde.parse_event, obj)
+    from_bytes = rejection(serde.decode, json.dumps(obj).encode())
+    assert from_object is None or from_object  # a rejection always says why
+    assert (from_object is None) == (from_bytes is None)  # both entry points agree
+
+
+@PROPERTY_SETTINGS
+@given(obj=st.dictionaries(st.text(max_size=12), json_values, max_size=6))
+def test_junk_objects_only_ever_raise_validation_errors(obj: dict[str, Any]) -> None:
+    parses_or_rejects(obj)
+
+
+@PROPERTY_SETTINGS
+@given(event_type=st.sampled_from(TYPES), data=json_values)
+def test_junk_data_under_a_real_type_only_raises_validation_errors(
+    event_type: str, data: Any
+) -> None:
+    obj = copy.deepcopy(SAMPLES[event_type])
+    obj["data"] = data
+    parses_or_rejects(obj)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a node (not the root) of a JSON value."""
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    found = []
+    for key, child in items:
+        found.append((*prefix, key))
+        found.extend(_paths(child, (*prefix, key)))
+    return found
+
+
+@PROPERTY_SETTINGS
+@given(st.data())
+def test_mutating_any_node_of_a_valid_event_only_raises_validation_errors(
+    data: st.DataObject,
+) -> None:
+    event_type = data.draw(st.sampled_from(TYPES))
+    obj = copy.deepcopy(SAMPLES[event_type])
+    path = data.draw(st.sampled_from(_paths(obj)))
+    parent = obj
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = data.draw(json_values)
+    parses_or_rejects(obj)
+
+
+@PROPERTY_SETTINGS
+@given(value=st.binary(max_size=200))
+def test_arbitrary_bytes_only_raise_validation_errors(value: bytes) -> None:
+    errors = rejection(lambda v: serde.decode_record(b"cust-acme", v), value)
+    assert errors is None or errors
+
+
+# Years are bounded away from 1 and 9999: converting such an instant to UTC can leave
+# the range `datetime` supports at all. Offsets are whole minutes, as RFC 3339 writes
+# them (historic local mean times such as +03:06:54 have no RFC 3339 spelling).
+aware_datetimes = st.datetimes(
+    min_value=datetime(1900, 1, 1),
+    max_value=datetime(2999, 12, 31),
+    timezones=st.timezones()
+    | st.builds(
+        lambda minutes: timezone(timedelta(minutes=minutes)),
+        st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+    ),
+).filter(
+    lambda d: d.utcoffset() is not None and d.utcoffset() % timedelta(minutes=1) == timedelta(0)
+)
+
+
+@PROPERTY_SETTINGS
+@given(event_type=st.sampled_from(TYPES), instant=aware_datetimes)
+def test_any_aware_instant_survives_a_round_trip_as_utc(event_type: str, instant: datetime) -> None:
+    obj = copy.deepcopy(SAMPLES[event_type])
+    obj["time"] = instant.isoformat()
+    event = serde.parse_event(obj)
+    # Compare in UTC: Python never equates a time in a DST fold with another zone's.
+    assert event.time == instant.astimezone(UTC)
+    assert event.time.tzinfo is UTC
+    again = (
+        serde.decode_record(*serde.encode(event)[:2])
+        if False
+        else serde.decode(serde.encode(event).value)
+    )
+    assert again == event
+
+
+@PROPERTY_SETTINGS
+@given(
+    quantity=st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("100000"), places=4),
+    unit=st.decimals(min_value=Decimal("-100000"), max_value=Decimal("100000"), places=4),
+)
+def test_line_amount_helper_agrees_with_the_invoice_line_rule(
+    quantity: Decimal, unit: Decimal
+) -> None:
+    line = InvoiceLine(
+        line_id="l1",
+        description="d",
+        quantity=quantity,
+        unit_amount=unit,
+        line_amount=line_amount(quantity, unit),
+        currency="GBP",
+        classification="flat_fee",
+    )
+    assert abs(line.line_amount - quantity * unit) <= Decimal("0.005")

@@ -1,0 +1,151 @@
+"""The transactional consumer in-process against the real broker and Postgres:
+duplicates, dead letters, poison records, resuming from offsets stored in Postgres."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from types import ModuleType
+
+import asyncpg
+import pytest
+
+from msp_devstack.testkit import eventually, produce, read_topic
+from msp_events import Envelope, decode
+from msp_events.topics import TICKETS
+from msp_plumbing.runtime import ServiceRuntime
+from msp_plumbing.settings import ServiceSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(
+    kafka_bootstrap: str, database_url: str, namespace: str, schema: str
+) -> ServiceSettings:
+    return ServiceSettings(
+        service_name="plumbingtest",
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        DATABASE_URL=database_url,
+        db_schema=schema,
+        topic_namespace=namespace,
+        consumer_batch_size=50,
+    )
+
+
+@pytest.fixture
+async def start_runtime(
+    settings: ServiceSettings, topics: dict[str, str], worker_module: ModuleType
+) -> AsyncIterator[Callable[..., object]]:
+    started: list[ServiceRuntime] = []
+
+    async def start(poison: str | None = None) -> ServiceRuntime:
+        runtime = ServiceRuntime(settings)
+        runtime.add_consumer("main", [TICKETS], worker_module.make_handler(topics["out"], poison))
+        await runtime.start()
+        started.append(runtime)
+        return runtime
+
+    yield start
+    for runtime in started:
+        await runtime.stop()
+
+
+async def seen(db: asyncpg.Connection) -> int:
+    return int(await db.fetchval("SELECT count(*) FROM seen"))
+
+
+async def test_same_event_id_twice_is_applied_once(
+    kafka_bootstrap: str,
+    db: asyncpg.Connection,
+    topics: dict[str, str],
+    make_tickets: Callable[..., list[Envelope]],
+    start_runtime: Callable[..., object],
+) -> None:
+    events = make_tickets(3)
+    await produce(kafka_bootstrap, topics["in"], [*events, events[1], events[1]])
+    await start_runtime()  # type: ignore[operator]
+    await eventually(lambda: _eq(seen(db), 3), what="3 tickets applied")
+    await eventually(
+        lambda: _len_eq(read_topic(kafka_bootstrap, topics["out"]), 3), what="3 outputs"
+    )
+    dupes = await db.fetchval("SELECT count(*) FROM processed_events")
+    assert dupes == 3
+
+
+async def test_garbage_goes_to_dead_letters_and_consumer_keeps_going(
+    kafka_bootstrap: str,
+    db: asyncpg.Connection,
+    topics: dict[str, str],
+    make_tickets: Callable[..., list[Envelope]],
+    start_runtime: Callable[..., object],
+) -> None:
+    bad_event = json.loads(
+        b'{"specversion":"1.0","id":"bad-1","source":"/psa","type":"msp.ticket.created.v1",'
+        b'"time":"2026-03-02T09:00:00Z","customerid":"cust-1","data":{"ticket_id":"X"}}'
+    )
+    raw = [(b"cust-1", b"\x00\xffnot json"), (b"cust-1", json.dumps(bad_event).encode())]
+    await produce(kafka_bootstrap, topics["in"], make_tickets(2), raw=raw)
+    await start_runtime()  # type: ignore[operator]
+    await eventually(lambda: _eq(seen(db), 2), what="the valid tickets after the garbage")
+    await eventually(
+        lambda: _len_eq(read_topic(kafka_bootstrap, topics["dlq"]), 2), what="2 dead letters"
+    )
+    letters = [decode(r.value) for r in await read_topic(kafka_bootstrap, topics["dlq"])]
+    by_value = {base64.b64decode(d.data.original_value_b64): d.data for d in letters}  # type: ignore[attr-defined]
+    garbage = by_value[b"\x00\xffnot json"]
+    assert garbage.reason.startswith("invalid event") and garbage.original_topic == topics["in"]
+    invalid = by_value[json.dumps(bad_event).encode()]
+    assert invalid.error_pointer == "/data/title" or "/data/" in invalid.reason
+    assert all(d.customer_id == "cust-1" for d in letters)
+
+
+async def test_poison_record_is_dead_lettered_not_blocking(
+    kafka_bootstrap: str,
+    db: asyncpg.Connection,
+    topics: dict[str, str],
+    make_tickets: Callable[..., list[Envelope]],
+    start_runtime: Callable[..., object],
+) -> None:
+    await produce(kafka_bootstrap, topics["in"], make_tickets(5))
+    await start_runtime(poison="T2")  # type: ignore[operator]
+    await eventually(lambda: _eq(seen(db), 4), what="the 4 healthy tickets")
+    await eventually(
+        lambda: _len_eq(read_topic(kafka_bootstrap, topics["dlq"]), 1), what="1 dead letter"
+    )
+    (letter,) = [decode(r.value) for r in await read_topic(kafka_bootstrap, topics["dlq"])]
+    assert "cannot triage T2" in letter.data.reason  # type: ignore[attr-defined]
+
+
+async def test_restart_resumes_from_offsets_in_postgres(
+    kafka_bootstrap: str,
+    db: asyncpg.Connection,
+    topics: dict[str, str],
+    make_tickets: Callable[..., list[Envelope]],
+    start_runtime: Callable[..., object],
+    settings: ServiceSettings,
+) -> None:
+    await produce(kafka_bootstrap, topics["in"], make_tickets(4, prefix="A"))
+    first = await start_runtime()  # type: ignore[operator]
+    await eventually(lambda: _eq(seen(db), 4), what="first 4")
+    await first.stop()  # type: ignore[attr-defined]
+    stored = await db.fetchval(
+        "SELECT sum(next_offset) FROM consumer_offsets WHERE group_id = $1",
+        settings.group_id("main"),
+    )
+    assert stored == 4
+    await produce(kafka_bootstrap, topics["in"], make_tickets(3, prefix="B"))
+    await start_runtime()  # type: ignore[operator]
+    await eventually(lambda: _eq(seen(db), 7), what="3 more after restart")
+    await eventually(
+        lambda: _len_eq(read_topic(kafka_bootstrap, topics["out"]), 7), what="7 outputs"
+    )
+
+
+async def _eq(value: object, expected: int) -> bool:
+    return await value == expected  # type: ignore[misc]
+
+
+async def _len_eq(value: object, expected: int) -> bool:
+    return len(await value) == expected  # type: ignore[misc,arg-type]
