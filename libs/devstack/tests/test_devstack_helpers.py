@@ -15,7 +15,8 @@ from msp_devstack.paths import local_dir, repo_root
 from msp_devstack.postgres import LocalPostgres
 from msp_devstack.processes import StartupError, free_port
 from msp_devstack.stack import _port
-from msp_devstack.testing import new_namespace, wait_for, wait_for_async
+from msp_devstack.testing import new_namespace
+from msp_devstack.testkit import wait_for, wait_for_async
 
 
 @pytest.fixture

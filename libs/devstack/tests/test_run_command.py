@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from msp_devstack.paths import repo_root
 from msp_devstack.processes import free_port
 from msp_devstack.stack import READY_LINE, SERVICE_SCHEMAS
-from msp_devstack.testing import wait_for
+from msp_devstack.testkit import wait_for
 from msp_events.topics import TOPICS
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from types import ModuleType
 import asyncpg
 import pytest
 
-from msp_devstack.testkit import eventually, produce, read_topic
+from msp_devstack.testkit import produce, read_topic, wait_for_async
 from msp_events import Envelope, decode
 from msp_events.topics import TICKETS
 from msp_plumbing.runtime import ServiceRuntime
@@ -66,10 +66,8 @@ async def test_same_event_id_twice_is_applied_once(
     events = make_tickets(3)
     await produce(kafka_bootstrap, topics["in"], [*events, events[1], events[1]])
     await start_runtime()  # type: ignore[operator]
-    await eventually(lambda: _eq(seen(db), 3), what="3 tickets applied")
-    await eventually(
-        lambda: _len_eq(read_topic(kafka_bootstrap, topics["out"]), 3), what="3 outputs"
-    )
+    await until_seen(db, 3)
+    await until_records(kafka_bootstrap, topics["out"], 3)
     dupes = await db.fetchval("SELECT count(*) FROM processed_events")
     assert dupes == 3
 
@@ -88,10 +86,8 @@ async def test_garbage_goes_to_dead_letters_and_consumer_keeps_going(
     raw = [(b"cust-1", b"\x00\xffnot json"), (b"cust-1", json.dumps(bad_event).encode())]
     await produce(kafka_bootstrap, topics["in"], make_tickets(2), raw=raw)
     await start_runtime()  # type: ignore[operator]
-    await eventually(lambda: _eq(seen(db), 2), what="the valid tickets after the garbage")
-    await eventually(
-        lambda: _len_eq(read_topic(kafka_bootstrap, topics["dlq"]), 2), what="2 dead letters"
-    )
+    await until_seen(db, 2)
+    await until_records(kafka_bootstrap, topics["dlq"], 2)
     letters = [decode(r.value) for r in await read_topic(kafka_bootstrap, topics["dlq"])]
     by_value = {base64.b64decode(d.data.original_value_b64): d.data for d in letters}  # type: ignore[attr-defined]
     garbage = by_value[b"\x00\xffnot json"]
@@ -110,10 +106,8 @@ async def test_poison_record_is_dead_lettered_not_blocking(
 ) -> None:
     await produce(kafka_bootstrap, topics["in"], make_tickets(5))
     await start_runtime(poison="T2")  # type: ignore[operator]
-    await eventually(lambda: _eq(seen(db), 4), what="the 4 healthy tickets")
-    await eventually(
-        lambda: _len_eq(read_topic(kafka_bootstrap, topics["dlq"]), 1), what="1 dead letter"
-    )
+    await until_seen(db, 4)
+    await until_records(kafka_bootstrap, topics["dlq"], 1)
     (letter,) = [decode(r.value) for r in await read_topic(kafka_bootstrap, topics["dlq"])]
     assert "cannot triage T2" in letter.data.reason  # type: ignore[attr-defined]
 
@@ -128,7 +122,7 @@ async def test_restart_resumes_from_offsets_in_postgres(
 ) -> None:
     await produce(kafka_bootstrap, topics["in"], make_tickets(4, prefix="A"))
     first = await start_runtime()  # type: ignore[operator]
-    await eventually(lambda: _eq(seen(db), 4), what="first 4")
+    await until_seen(db, 4)
     await first.stop()  # type: ignore[attr-defined]
     stored = await db.fetchval(
         "SELECT sum(next_offset) FROM consumer_offsets WHERE group_id = $1",
@@ -137,15 +131,19 @@ async def test_restart_resumes_from_offsets_in_postgres(
     assert stored == 4
     await produce(kafka_bootstrap, topics["in"], make_tickets(3, prefix="B"))
     await start_runtime()  # type: ignore[operator]
-    await eventually(lambda: _eq(seen(db), 7), what="3 more after restart")
-    await eventually(
-        lambda: _len_eq(read_topic(kafka_bootstrap, topics["out"]), 7), what="7 outputs"
-    )
+    await until_seen(db, 7)
+    await until_records(kafka_bootstrap, topics["out"], 7)
 
 
-async def _eq(value: object, expected: int) -> bool:
-    return await value == expected  # type: ignore[misc]
+async def until_seen(db: asyncpg.Connection, n: int) -> None:
+    async def check() -> bool:
+        return await seen(db) == n
+
+    await wait_for_async(check, timeout=30, message=f"{n} tickets applied")
 
 
-async def _len_eq(value: object, expected: int) -> bool:
-    return len(await value) == expected  # type: ignore[misc,arg-type]
+async def until_records(bootstrap: str, topic: str, n: int) -> None:
+    async def check() -> bool:
+        return len(await read_topic(bootstrap, topic)) == n
+
+    await wait_for_async(check, timeout=30, message=f"{n} records on {topic}")

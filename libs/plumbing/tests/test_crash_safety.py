@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from msp_devstack.testkit import eventually, produce, read_topic
+from msp_devstack.testkit import produce, read_topic, wait_for_async
 from msp_events import Envelope
 
 pytestmark = pytest.mark.integration
@@ -109,7 +109,7 @@ async def test_crash_then_restart_loses_and_duplicates_nothing(
             unsent = await count(db, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
             return seen == N and unsent == 0
 
-        await eventually(done, within=90, what="all input applied and all output relayed")
+        await wait_for_async(done, timeout=90, message="all input applied and all output relayed")
     finally:
         healthy.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(healthy.wait(), 30) == 0, log.read_text()

@@ -8,25 +8,22 @@ Session-scoped, one of each per test session:
 
 Per test: `namespace`, a unique prefix such as ``t_1a2b3c4d_``, valid in topic names,
 consumer group ids and Postgres schema names alike, so tests sharing the session's
-broker and database never see each other's data. Helpers: `create_topics`, `wait_for`,
-`wait_for_async` (poll a condition against a deadline; never sleep-and-hope).
+broker and database never see each other's data. Helpers: `create_topics` here; `wait_for`,
+`wait_for_async`, `produce`, `read_topic` in `testkit` (deadlines, never sleep-and-hope).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import inspect
 import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -166,60 +163,6 @@ async def create_topics(
     chosen = tuple(TOPICS if topics is None else topics)
     await ensure_topics(kafka_bootstrap, chosen, namespace=namespace)
     return {topic.name: topic.named(namespace) for topic in chosen}
-
-
-def _timeout_message(message: str | Callable[[], str], timeout: float, last: object) -> str:
-    text = message() if callable(message) else message
-    return f"timed out after {timeout:g} s waiting for {text or 'condition'} (last: {last!r})"
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    timeout: float = 10.0,
-    interval: float = 0.05,
-    message: str | Callable[[], str] = "",
-) -> T:
-    """Call `predicate` until it returns something truthy (returned) or `timeout` s pass
-    (AssertionError naming `message` and the last value). An AssertionError raised by
-    the predicate counts as "not yet", so plain asserts work as predicates."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            value = predicate()
-        except AssertionError as exc:
-            last = exc
-        else:
-            if value:
-                return value
-            last = value
-        if time.monotonic() >= deadline:
-            raise AssertionError(_timeout_message(message, timeout, last))
-        time.sleep(interval)
-
-
-async def wait_for_async(
-    predicate: Callable[[], T | Awaitable[T]],
-    timeout: float = 10.0,  # noqa: ASYNC109 - the deadline is the point: a clear failure
-    interval: float = 0.05,
-    message: str | Callable[[], str] = "",
-) -> T:
-    """`wait_for` for async code: `predicate` may return a value or an awaitable."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            outcome = predicate()
-            value = cast(T, await outcome if inspect.isawaitable(outcome) else outcome)
-        except AssertionError as exc:
-            last = exc
-        else:
-            if value:
-                return value
-            last = value
-        if time.monotonic() >= deadline:
-            raise AssertionError(_timeout_message(message, timeout, last))
-        await asyncio.sleep(interval)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

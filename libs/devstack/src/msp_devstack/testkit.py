@@ -4,24 +4,70 @@ end, and wait on a condition with a deadline (never sleep-and-hope)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from msp_events import Envelope, encode
 
+T = TypeVar("T")
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 30, what: str = "condition"
-) -> None:
-    """Poll `check` until it returns true; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.1)
+
+def _timeout_message(message: str | Callable[[], str], timeout: float, last: object) -> str:
+    text = message() if callable(message) else message
+    return f"timed out after {timeout:g} s waiting for {text or 'condition'} (last: {last!r})"
+
+
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str | Callable[[], str] = "",
+) -> T:
+    """Call `predicate` until it returns something truthy (returned) or `timeout` s pass
+    (AssertionError naming `message` and the last value). An AssertionError raised by
+    the predicate counts as "not yet", so plain asserts work as predicates."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = predicate()
+        except AssertionError as exc:
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        if time.monotonic() >= deadline:
+            raise AssertionError(_timeout_message(message, timeout, last))
+        time.sleep(interval)
+
+
+async def wait_for_async(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout: float = 10.0,  # noqa: ASYNC109 - the deadline is the point: a clear failure
+    interval: float = 0.05,
+    message: str | Callable[[], str] = "",
+) -> T:
+    """`wait_for` for async code: `predicate` may return a value or an awaitable."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            outcome = predicate()
+            value = cast(T, await outcome if inspect.isawaitable(outcome) else outcome)
+        except AssertionError as exc:
+            last = exc
+        else:
+            if value:
+                return value
+            last = value
+        if time.monotonic() >= deadline:
+            raise AssertionError(_timeout_message(message, timeout, last))
+        await asyncio.sleep(interval)
 
 
 async def produce(
