@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: setup run test test-unit lint fmt docs ci kafka-fetch clean
+.PHONY: setup run test test-unit lint fmt docs ci kafka-fetch clean bench-plumbing
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -53,3 +53,7 @@ ci: lint test
 
 clean:
 	rm -rf .venv .tools .local
+
+## bench-plumbing: the shared consumer path vs raw aiokafka -> bench/results/plumbing.json
+bench-plumbing: setup
+	$(RUN) python -m bench.plumbing

@@ -1,0 +1,1 @@
+"""Benchmarks. Each writes bench/results/<name>.json: {"machine": {...}, "metrics": {...}}."""

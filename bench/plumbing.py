@@ -1,0 +1,187 @@
+"""Benchmark of the shared consumer path (msp_plumbing), the cost every stateful
+service pays per event: decode, dedupe by id, one state insert, one output event,
+offsets — in one Postgres transaction per batch — then the outbox relay to Kafka.
+
+Compared, in the same run and on the same records, with the raw aiokafka producer and
+the raw aiokafka consumer (the ceilings). Run: `make bench-plumbing`.
+Writes bench/results/plumbing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.common import infrastructure, machine, write_results
+from msp_events import Envelope, derive_event_id, encode, make_event
+from msp_events.topics import DEAD_LETTER, TICKETS, Topic
+from msp_events.types.tickets import TicketAssigned, TicketCreated
+from msp_plumbing.consumer import Tx
+from msp_plumbing.kafka_admin import ensure_topics
+from msp_plumbing.migrations import migrate
+from msp_plumbing.runtime import ServiceRuntime
+from msp_plumbing.settings import ServiceSettings
+
+OUT = Topic("bench.out.v1", "benchmark output", (), producers=(), consumers=())
+
+
+def make_inputs(n: int) -> list[tuple[bytes, bytes]]:
+    base = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    records = []
+    for i in range(n):
+        data = TicketCreated(
+            ticket_id=f"T{i}",
+            title="printer jammed",
+            priority="P3",
+            category="help_desk",
+            source="phone",
+            opened_at=base + timedelta(seconds=i),
+        )
+        event = make_event(
+            data,
+            customer_id=f"cust-{i % 30}",
+            source="/bench",
+            time=data.opened_at,
+            id=f"bench-{i}",
+        )
+        record = encode(event)
+        records.append((record.key, record.value))
+    return records
+
+
+async def raw_produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+    )
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        futures = [await producer.send(topic, v, key=k) for k, v in records]
+        await asyncio.gather(*futures)
+        return len(records) / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        got, started = 0, None
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            if started is None and batch:
+                started = time.perf_counter()
+            got += sum(len(r) for r in batch.values())
+        assert started is not None
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def handle(tx: Tx, event: Envelope) -> None:
+    """A typical handler: one state row, one derived output event."""
+    assert isinstance(event.data, TicketCreated)
+    await tx.conn.execute(
+        "INSERT INTO bench_state (ticket_id, priority) VALUES ($1, $2)",
+        event.data.ticket_id,
+        event.data.priority,
+    )
+    out = TicketAssigned(ticket_id=event.data.ticket_id, team="bench", assigned_at=event.time)
+    tx.emit(
+        make_event(
+            out,
+            customer_id=event.customer_id,
+            source="/bench",
+            time=event.time,
+            id=derive_event_id(event.id, "assigned"),
+        ),
+        topic=tx.namespace + OUT.name,
+    )
+
+
+async def transactional(
+    kafka: str, db: str, namespace: str, n: int, batch: int
+) -> dict[str, float]:
+    schema = namespace.strip("_")
+    await migrate(db, schema=schema)
+    conn = await asyncpg.connect(db, server_settings={"search_path": schema})
+    await conn.execute("CREATE TABLE bench_state (ticket_id text PRIMARY KEY, priority text)")
+    settings = ServiceSettings(
+        service_name="bench",
+        KAFKA_BOOTSTRAP_SERVERS=kafka,
+        DATABASE_URL=db,  # type: ignore[call-arg]
+        db_schema=schema,
+        topic_namespace=namespace,
+        consumer_batch_size=batch,
+    )
+    runtime = ServiceRuntime(settings)
+    runtime.add_consumer("main", [TICKETS], handle)
+    await runtime.start()
+    try:
+        deadline = time.monotonic() + 600  # bounded: a stuck run fails, never hangs
+        first = None
+        while (applied := await conn.fetchval("SELECT count(*) FROM processed_events")) < n:
+            if first is None and applied:
+                first = (time.perf_counter(), applied)
+            assert time.monotonic() < deadline, f"only {applied}/{n} applied"
+            await asyncio.sleep(0.05)
+        applied_at = time.perf_counter()
+        while await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+            assert time.monotonic() < deadline, "outbox not drained"
+            await asyncio.sleep(0.05)
+        relayed_at = time.perf_counter()
+    finally:
+        await runtime.stop()
+        version = await conn.fetchval("SHOW server_version")
+        await conn.close()
+    assert first is not None
+    t0, n0 = first
+    return {
+        "applied_events_per_s": (n - n0) / (applied_at - t0),
+        "applied_and_relayed_events_per_s": (n - n0) / (relayed_at - t0),
+        "_postgres_version": float(str(version).split()[0].split(".")[0]),
+    }
+
+
+async def main(n: int, batch: int) -> None:
+    with infrastructure() as infra:
+        namespace = f"b_{uuid.uuid4().hex[:6]}_"
+        await ensure_topics(infra.kafka, [TICKETS, DEAD_LETTER, OUT], namespace=namespace)
+        records = make_inputs(n)
+        topic = TICKETS.named(namespace)
+        produce_rate = await raw_produce(infra.kafka, topic, records)
+        consume_rate = await raw_consume(infra.kafka, topic, n)
+        tx = await transactional(infra.kafka, infra.database_url, namespace, n, batch)
+        pg_major = tx.pop("_postgres_version")
+        metrics = {
+            "events": float(n),
+            "batch_size_records": float(batch),
+            "raw_produce_events_per_s": round(produce_rate),
+            "raw_consume_events_per_s": round(consume_rate),
+            "applied_events_per_s": round(tx["applied_events_per_s"]),
+            "applied_and_relayed_events_per_s": round(tx["applied_and_relayed_events_per_s"]),
+            "ratio_applied_to_raw_consume": round(tx["applied_events_per_s"] / consume_rate, 3),
+        }
+        path = write_results("plumbing", machine(infra, f"{pg_major:.0f}"), metrics)
+        print(path.read_text())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.batch))
