@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import ModuleType
 
 import asyncpg
@@ -14,6 +14,7 @@ import pytest
 from msp_devstack.testkit import produce, read_topic, wait_for_async
 from msp_events import Envelope, decode
 from msp_events.topics import TICKETS
+from msp_plumbing.consumer import Tx
 from msp_plumbing.runtime import ServiceRuntime
 from msp_plumbing.settings import ServiceSettings
 
@@ -147,3 +148,38 @@ async def until_records(bootstrap: str, topic: str, n: int) -> None:
         return len(await read_topic(bootstrap, topic)) == n
 
     await wait_for_async(check, timeout=30, message=f"{n} records on {topic}")
+
+
+async def test_batch_handler_applies_set_based_and_still_isolates_poison(
+    kafka_bootstrap: str,
+    db: asyncpg.Connection,
+    topics: dict[str, str],
+    make_tickets: Callable[..., list[Envelope]],
+    settings: ServiceSettings,
+) -> None:
+    calls: list[int] = []
+
+    async def apply_all(tx: Tx, events: Sequence[Envelope]) -> None:
+        calls.append(len(events))
+        ids = [e.data.ticket_id for e in events]  # type: ignore[attr-defined]
+        if "T3" in ids:
+            raise ValueError("T3 is poison")
+        await tx.conn.execute(
+            "INSERT INTO seen (ticket_id, event_id) SELECT * FROM unnest($1::text[], $2::text[])",
+            ids,
+            [e.id for e in events],
+        )
+
+    events = make_tickets(20)  # several per partition, so batches hold many events
+    await produce(kafka_bootstrap, topics["in"], [*events, events[0]])
+    runtime = ServiceRuntime(settings)
+    runtime.add_consumer("main", [TICKETS], batch_handler=apply_all)
+    await runtime.start()
+    try:
+        await until_seen(db, 19)
+        await until_records(kafka_bootstrap, topics["dlq"], 1)
+    finally:
+        await runtime.stop()
+    assert max(calls) > 1, "the handler saw whole batches, not single events"
+    (letter,) = [decode(r.value) for r in await read_topic(kafka_bootstrap, topics["dlq"])]
+    assert "T3 is poison" in letter.data.reason  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,7 +69,6 @@ class Tx:
     the offsets) and `emit` to publish events through the outbox."""
 
     conn: asyncpg.Connection
-    record: Record
     namespace: str
     outbox: list[OutboxRecord] = field(default_factory=list)
 
@@ -85,6 +85,10 @@ class Tx:
 
 
 Handler = Callable[[Tx, Envelope], Awaitable[None]]
+"""Applies one event. Simple; costs a round trip per statement per event."""
+BatchHandler = Callable[[Tx, Sequence[Envelope]], Awaitable[None]]
+"""Applies all new events of a batch at once (in partition order per customer), so a
+service can write set-based (unnest/executemany) when it needs throughput."""
 
 
 @dataclass
@@ -103,7 +107,8 @@ class TransactionalConsumer:
         bootstrap_servers: str,
         group_id: str,
         topics: Sequence[str],
-        handler: Handler,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
         service: str,
         schema: str,
         namespace: str = "",
@@ -114,7 +119,10 @@ class TransactionalConsumer:
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.topics = list(topics)
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler and batch_handler")
         self.handler = handler
+        self.batch_handler = batch_handler
         self.service = service
         self.schema = schema
         self.namespace = namespace
@@ -195,24 +203,34 @@ class TransactionalConsumer:
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = await self._claim_ids(conn, [i.event.id for i in items if i.event])
             outbox: list[OutboxRecord] = []
+            new: list[Envelope] = []
+            outcomes: Counter[tuple[str, str]] = Counter()
             for item in items:
-                topic = item.record.topic
                 if item.event is None:
                     outbox.append(self._dead_letter(item))
-                    metrics.CONSUMED.labels(self.group_id, topic, "dead_lettered").inc()
-                    continue
-                if item.event.id not in fresh:
-                    metrics.CONSUMED.labels(self.group_id, topic, "duplicate").inc()
-                    continue
-                fresh.discard(item.event.id)  # a second copy in this batch is a duplicate
-                tx = Tx(conn=conn, record=item.record, namespace=self.namespace)
-                await self.handler(tx, item.event)
-                outbox.extend(tx.outbox)
-                metrics.CONSUMED.labels(self.group_id, topic, "applied").inc()
+                    outcome = "dead_lettered"
+                elif item.event.id not in fresh:
+                    outcome = "duplicate"
+                else:
+                    fresh.discard(item.event.id)  # a second copy in this batch is a duplicate
+                    new.append(item.event)
+                    outcome = "applied"
+                outcomes[(item.record.topic, outcome)] += 1
+            tx = Tx(conn=conn, namespace=self.namespace)
+            if self.batch_handler is not None:
+                if new:
+                    await self.batch_handler(tx, new)
+            else:
+                assert self.handler is not None
+                for event in new:
+                    await self.handler(tx, event)
+            outbox.extend(tx.outbox)
             await enqueue(conn, self.schema, outbox)
             await self._store_offsets(conn, items)
             crash_point("consumer.before_commit")
         crash_point("consumer.after_commit")
+        for (topic, outcome), count in outcomes.items():  # counted once committed
+            metrics.CONSUMED.labels(self.group_id, topic, outcome).inc(count)
 
     async def _claim_ids(self, conn: asyncpg.Connection, ids: list[str]) -> set[str]:
         if not ids:

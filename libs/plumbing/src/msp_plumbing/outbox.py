@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -175,8 +175,8 @@ class OutboxRelay:
                 "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
-            for row in rows:
-                metrics.OUTBOX_PUBLISHED.labels(self.schema, row["topic"]).inc()
+            for topic, count in Counter(row["topic"] for row in rows).items():
+                metrics.OUTBOX_PUBLISHED.labels(self.schema, topic).inc(count)
         return len(rows)
 
     async def recover(self) -> int:

@@ -14,7 +14,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from msp_events.topics import Topic
-from msp_plumbing.consumer import Handler, TransactionalConsumer
+from msp_plumbing.consumer import BatchHandler, Handler, TransactionalConsumer
 from msp_plumbing.outbox import OutboxRelay, idempotent_producer
 from msp_plumbing.settings import ServiceSettings
 
@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 class ConsumerSpec:
     name: str
     topics: tuple[Topic, ...]
-    handler: Handler
+    handler: Handler | None
+    batch_handler: BatchHandler | None
 
 
 async def create_pool(database_url: str, *, schema: str, max_size: int = 10) -> asyncpg.Pool:
@@ -50,8 +51,17 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self.failure: BaseException | None = None
 
-    def add_consumer(self, name: str, topics: Sequence[Topic], handler: Handler) -> None:
-        self.specs.append(ConsumerSpec(name, tuple(topics), handler))
+    def add_consumer(
+        self,
+        name: str,
+        topics: Sequence[Topic],
+        handler: Handler | None = None,
+        *,
+        batch_handler: BatchHandler | None = None,
+    ) -> None:
+        """Declare a consumer group `<service>.<name>` over `topics`: give `handler`
+        (one event at a time) or `batch_handler` (a batch's new events at once)."""
+        self.specs.append(ConsumerSpec(name, tuple(topics), handler, batch_handler))
 
     async def start(self) -> None:
         s = self.settings
@@ -72,6 +82,7 @@ class ServiceRuntime:
                 group_id=s.group_id(spec.name),
                 topics=[t.named(s.topic_namespace) for t in spec.topics],
                 handler=spec.handler,
+                batch_handler=spec.batch_handler,
                 service=s.service_name,
                 schema=s.schema_name,
                 namespace=s.topic_namespace,
