@@ -70,6 +70,31 @@ async def enqueue(conn: asyncpg.Connection, schema: str, records: Sequence[Outbo
     await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, schema)
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long bookkeeping rows are kept. Sent outbox rows only serve re-emission
+    dedupe and forensics; processed ids are the dedupe window for duplicate deliveries
+    (longer than any raw topic's retention, so a redelivery is always recognised)."""
+
+    outbox_sent_s: float = 7 * 24 * 3600
+    processed_ids_s: float = 30 * 24 * 3600
+    every_s: float = 600
+
+
+async def prune(pool: asyncpg.Pool, retention: Retention) -> tuple[int, int]:
+    """Delete sent outbox rows and processed ids past retention; never an unsent row."""
+    async with pool.acquire() as conn:
+        outbox = await conn.execute(
+            "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)",
+            retention.outbox_sent_s,
+        )
+        processed = await conn.execute(
+            "DELETE FROM processed_events WHERE processed_at < now() - make_interval(secs => $1)",
+            retention.processed_ids_s,
+        )
+    return int(outbox.split()[-1]), int(processed.split()[-1])
+
+
 def partition_for(key: bytes, partitions: int) -> int:
     """Kafka's default partitioner (murmur2, positive, modulo)."""
     hashed: int = murmur2(key)
@@ -87,6 +112,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         recovery_scan_limit: int = 20_000,
+        retention: Retention | None = None,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -95,6 +121,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.recovery_scan_limit = recovery_scan_limit
+        self.retention = retention or Retention()
+        self._next_prune = 0.0
         self._wake = asyncio.Event()
         self._partitions: dict[str, int] = {}
         self.is_leader = False
@@ -109,6 +137,9 @@ class OutboxRelay:
                 await self.recover()
                 while True:
                     sent = await self.relay_once()
+                    if time.monotonic() >= self._next_prune:
+                        await prune(self.pool, self.retention)
+                        self._next_prune = time.monotonic() + self.retention.every_s
                     if sent < self.batch_size:
                         self._wake.clear()
                         with contextlib.suppress(TimeoutError):
