@@ -92,15 +92,8 @@ async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
         await consumer.stop()
 
 
-async def handle(tx: Tx, event: Envelope) -> None:
-    """A typical handler: one state row, one derived output event."""
-    assert isinstance(event.data, TicketCreated)
-    await tx.conn.execute(
-        "INSERT INTO bench_state (ticket_id, priority) VALUES ($1, $2)",
-        event.data.ticket_id,
-        event.data.priority,
-    )
-    out = TicketAssigned(ticket_id=event.data.ticket_id, team="bench", assigned_at=event.time)
+def emit_assigned(tx: Tx, event: Envelope, ticket_id: str) -> None:
+    out = TicketAssigned(ticket_id=ticket_id, team="bench", assigned_at=event.time)
     tx.emit(
         make_event(
             out,
@@ -113,6 +106,17 @@ async def handle(tx: Tx, event: Envelope) -> None:
     )
 
 
+async def handle(tx: Tx, event: Envelope) -> None:
+    """A typical handler: one state row, one derived output event."""
+    assert isinstance(event.data, TicketCreated)
+    await tx.conn.execute(
+        "INSERT INTO bench_state (ticket_id, priority) VALUES ($1, $2)",
+        event.data.ticket_id,
+        event.data.priority,
+    )
+    emit_assigned(tx, event, event.data.ticket_id)
+
+
 async def handle_batch(tx: Tx, events: Sequence[Envelope]) -> None:
     """The same work, set-based: one INSERT for the whole batch."""
     rows = [e.data for e in events if isinstance(e.data, TicketCreated)]
@@ -122,19 +126,8 @@ async def handle_batch(tx: Tx, events: Sequence[Envelope]) -> None:
         [r.ticket_id for r in rows],
         [r.priority for r in rows],
     )
-    for event in events:
-        assert isinstance(event.data, TicketCreated)
-        out = TicketAssigned(ticket_id=event.data.ticket_id, team="bench", assigned_at=event.time)
-        tx.emit(
-            make_event(
-                out,
-                customer_id=event.customer_id,
-                source="/bench",
-                time=event.time,
-                id=derive_event_id(event.id, "assigned"),
-            ),
-            topic=tx.namespace + OUT.name,
-        )
+    for event, row in zip(events, rows, strict=True):
+        emit_assigned(tx, event, row.ticket_id)
 
 
 async def transactional(
