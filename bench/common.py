@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
+import asyncpg
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -21,7 +23,6 @@ class Infra:
     kafka: str
     database_url: str
     kafka_version: str
-    postgres_version: str
 
 
 @contextmanager
@@ -39,7 +40,15 @@ def infrastructure() -> Iterator[Infra]:
         if not db:
             scratch.chmod(0o755)  # the non-root postgres user must reach its data dir
             db = stack.enter_context(LocalPostgres(scratch / "pg")).database_url
-        yield Infra(kafka, db, KAFKA_VERSION, "see postgres_version metric")
+        yield Infra(kafka, db, KAFKA_VERSION)
+
+
+async def server_version(database_url: str) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
 
 
 def machine(infra: Infra, postgres_version: str) -> dict[str, object]:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import infrastructure, machine, write_results
+from bench.common import infrastructure, machine, server_version, write_results
 from msp_events import Envelope, derive_event_id, encode, make_event
 from msp_events.topics import DEAD_LETTER, TICKETS, Topic
 from msp_events.types.tickets import TicketAssigned, TicketCreated
@@ -167,14 +167,12 @@ async def transactional(
         relayed_at = time.perf_counter()
     finally:
         await runtime.stop()
-        version = await conn.fetchval("SHOW server_version")
         await conn.close()
     assert first is not None
     t0, n0 = first
     return {
         "applied_events_per_s": (n - n0) / (applied_at - t0),
         "applied_and_relayed_events_per_s": (n - n0) / (relayed_at - t0),
-        "_postgres_version": float(str(version).split()[0].split(".")[0]),
     }
 
 
@@ -192,7 +190,6 @@ async def main(n: int, batch: int) -> None:
         many = await transactional(
             infra.kafka, infra.database_url, namespace, n, batch, set_based=True
         )
-        pg_major = one.pop("_postgres_version")
         metrics = {
             "events": float(n),
             "batch_size_records": float(batch),
@@ -212,7 +209,9 @@ async def main(n: int, batch: int) -> None:
                 many["applied_and_relayed_events_per_s"] / produce_rate, 3
             ),
         }
-        path = write_results("plumbing", machine(infra, f"{pg_major:.0f}"), metrics)
+        path = write_results(
+            "plumbing", machine(infra, await server_version(infra.database_url)), metrics
+        )
         print(path.read_text())
 
 

@@ -43,3 +43,21 @@ def test_schema_names_are_checked() -> None:
     for bad in ("Billing", "x;drop", "", "a-b"):
         with pytest.raises(ValueError, match="schema"):
             check_schema_name(bad)
+
+
+def test_cli_names_the_bad_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    from msp_plumbing.migrations import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--schema", "Bad-Name", "--database-url", "postgresql://x@127.0.0.1:1/x"])
+    assert exit_info.value.code == 2
+    assert "--schema: 'Bad-Name' is not a valid" in capsys.readouterr().err
+
+
+def test_cli_reports_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:
+    from msp_plumbing.migrations import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--schema", "billing", "--database-url", "postgresql://x@127.0.0.1:1/x"])
+    assert exit_info.value.code == 1
+    assert "migrations for schema billing failed" in capsys.readouterr().err

@@ -131,7 +131,6 @@ class TransactionalConsumer:
         self.dead_letter_topic = DEAD_LETTER.named(namespace)
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
-        self.assigned = asyncio.Event()
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -205,10 +204,13 @@ class TransactionalConsumer:
             outbox: list[OutboxRecord] = []
             new: list[Envelope] = []
             outcomes: Counter[tuple[str, str]] = Counter()
+            dead_reasons: Counter[tuple[str, str]] = Counter()
             for item in items:
                 if item.event is None:
                     outbox.append(self._dead_letter(item))
                     outcome = "dead_lettered"
+                    reason_kind = (item.error or "unknown").split(":", 1)[0]
+                    dead_reasons[(item.record.topic, reason_kind)] += 1
                 elif item.event.id not in fresh:
                     outcome = "duplicate"
                 else:
@@ -231,6 +233,8 @@ class TransactionalConsumer:
         crash_point("consumer.after_commit")
         for (topic, outcome), count in outcomes.items():  # counted once committed
             metrics.CONSUMED.labels(self.group_id, topic, outcome).inc(count)
+        for (topic, reason_kind), count in dead_reasons.items():
+            metrics.DEAD_LETTERS.labels(self.group_id, topic, reason_kind).inc(count)
 
     async def _claim_ids(self, conn: asyncpg.Connection, ids: list[str]) -> set[str]:
         if not ids:
@@ -284,7 +288,6 @@ class TransactionalConsumer:
     def _dead_letter(self, item: _Decoded) -> OutboxRecord:
         rec = item.record
         reason = (item.error or "unknown")[:10_000]
-        metrics.DEAD_LETTERS.labels(self.group_id, rec.topic, reason.split(":", 1)[0]).inc()
         # record time, not wall time: a replay must produce identical bytes
         at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
         letter = DeadLetterRecorded.from_record(
@@ -346,4 +349,3 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp in assigned:
             consumer.seek(tp, stored[tp] if tp in stored else first[tp])
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
-        self.runner.assigned.set()

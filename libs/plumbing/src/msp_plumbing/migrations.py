@@ -124,7 +124,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.database_url:
         parser.error("--database-url or the DATABASE_URL environment variable is required")
-    applied = asyncio.run(migrate(args.database_url, schema=args.schema, package=args.package))
+    try:
+        check_schema_name(args.schema)
+        applied = asyncio.run(migrate(args.database_url, schema=args.schema, package=args.package))
+    except ValueError as exc:
+        parser.error(f"--{exc}")
+    except (OSError, asyncpg.PostgresError, RuntimeError) as exc:
+        parser.exit(1, f"migrations for schema {args.schema} failed: {exc}\n")
     print(f"schema {args.schema}: {len(applied)} migration(s) applied {applied}")
 
 

@@ -125,13 +125,11 @@ class OutboxRelay:
         self._next_prune = 0.0
         self._wake = asyncio.Event()
         self._partitions: dict[str, int] = {}
-        self.is_leader = False
 
     async def run(self) -> None:
         """Elect, recover, then relay until cancelled."""
         async with self.pool.acquire() as lock_conn:
             await self._become_leader(lock_conn)
-            self.is_leader = True
             await lock_conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
             try:
                 await self.recover()
@@ -145,7 +143,6 @@ class OutboxRelay:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
             finally:
-                self.is_leader = False
                 await lock_conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
                 await lock_conn.execute(
                     "SELECT pg_advisory_unlock(hashtext($1))", f"outbox:{self.schema}"
