@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: setup run test test-unit lint fmt docs ci kafka-fetch clean bench-plumbing
+.PHONY: setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-ingest bench-incidents bench-sla bench-billing
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -57,3 +57,22 @@ clean:
 ## bench-plumbing: the shared consumer path vs raw aiokafka -> bench/results/plumbing.json
 bench-plumbing: setup
 	$(RUN) python -m bench.plumbing
+
+## bench-ingest: HTTP single/batch posts vs raw aiokafka produce -> bench/results/ingest.json
+bench-ingest: setup
+	$(RUN) python -m bench.ingest
+
+## bench-incidents: triage rate vs raw consume, storm noise reduction -> bench/results/incidents.json
+bench-incidents: setup
+	$(RUN) python -m bench.incidents
+
+## bench-sla: 100k running clocks, breach-emission lag, ticket events/s -> bench/results/sla.json
+bench-sla: setup
+	$(RUN) python -m bench.sla
+
+## bench-billing: entries/s classified+priced+persisted, 1,000-customer invoice run -> bench/results/billing.json
+bench-billing: setup
+	$(RUN) python -m bench.billing
+
+## bench: every benchmark, one after another (the machine should be otherwise idle)
+bench: bench-plumbing bench-ingest bench-incidents bench-sla bench-billing
