@@ -20,6 +20,7 @@ from msp_events.types.billing import (
     CreditNoteIssued,
     InvoiceIssued,
     InvoiceLine,
+    LineItemReclassified,
     LineItemRecorded,
 )
 from msp_events.types.change_orders import ChangeOrderApproved, ChangeOrderRejected
@@ -662,6 +663,24 @@ def _payloads() -> list[tuple[EventData, str, datetime, str | None]]:
         ),
         # --- billing ------------------------------------------------------------------
         (project_line, "/billing", at(12, 14, 30), project_line.line_item_id),
+        (
+            LineItemReclassified(
+                line_item_id="li-te-88399",
+                line_item_ids=["li-te-88399"],
+                entry_id="TE-88399",
+                ticket_id="TKT-10433",
+                from_classification="scope_creep",
+                to_classification="project",
+                rule="late_change_order_approval",
+                reason="Change order CO-2026-014 approved after the work was done",
+                reclassified_by="change-order:CO-2026-014",
+                reclassified_at=at(12, 15, 0),
+                change_order_id=CHANGE_ORDER_ID,
+            ),
+            "/billing",
+            at(12, 15, 0),
+            "li-te-88399",
+        ),
         (
             InvoiceIssued(
                 invoice_id="INV-2026-03-ACME",

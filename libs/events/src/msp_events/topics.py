@@ -116,7 +116,7 @@ SLA = Topic(
 BILLING_LINE_ITEMS = Topic(
     "msp.billing.line-items.v1",
     "Every classified and priced unit of work, for finance.",
-    (billing.LineItemRecorded,),
+    (billing.LineItemRecorded, billing.LineItemReclassified),
     producers=("billing",),
     consumers=("finance",),
     retention_ms=-1,

@@ -1,1 +1,2 @@
-"""The incidents service: built by its own issue; only the package exists so far."""
+"""The incidents service: triage of monitoring events into incidents and proactive
+tickets (Faust), with a Postgres query model and HTTP API. See README.md."""

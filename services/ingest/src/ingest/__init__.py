@@ -1,1 +1,2 @@
-"""The ingest service: built by its own issue; only the package exists so far."""
+"""The ingest service: webhooks and raw Kafka topics in, validated canonical events
+out. See services/ingest/README.md."""

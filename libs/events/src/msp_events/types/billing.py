@@ -248,8 +248,41 @@ class CreditNoteIssued(EventData):
         return self
 
 
+class LineItemReclassified(EventData):
+    """A recorded line item changed classification: a person reclassified it from the
+    hold-for-review queue, a late change-order approval released held scope creep, or a
+    credit note released an invoiced line back to review. Emitted by billing, in the
+    same transaction as the `LineItemRecorded` records that carry the new outcome (their
+    ids are listed in `line_item_ids`; the first is the reclassified line itself), so
+    every change of bucket is audited on the topic."""
+
+    event_type: ClassVar[str] = "msp.billing.line_item_reclassified.v1"
+
+    line_item_id: Identifier
+    line_item_ids: list[Identifier] = Field(
+        min_length=1, description="The line items now recording the work (first: this one)"
+    )
+    entry_id: Identifier | None = None
+    ticket_id: Identifier | None = None
+    from_classification: Classification
+    to_classification: Classification
+    rule: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=2000)
+    reclassified_by: str = Field(min_length=1, max_length=256)
+    reclassified_at: UtcDatetime
+    change_order_id: Identifier | None = None
+    credit_note_id: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _first_is_self(self) -> LineItemReclassified:
+        if self.line_item_ids[0] != self.line_item_id:
+            raise ValueError("line_item_ids must start with line_item_id")
+        return self
+
+
 EVENTS: tuple[type[EventData], ...] = (
     LineItemRecorded,
     InvoiceIssued,
     CreditNoteIssued,
+    LineItemReclassified,
 )

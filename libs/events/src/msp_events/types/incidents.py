@@ -55,6 +55,12 @@ class IncidentOpened(EventData):
     tier: Tier
     opened_at: UtcDatetime
     ticket_id: Identifier | None = None
+    runbook: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="The runbook (standard operating procedure) the contract names for "
+        "this check kind",
+    )
 
     @model_validator(mode="after")
     def _scope_has_its_target(self) -> IncidentOpened:
@@ -84,6 +90,10 @@ class IncidentUpdated(EventData):
     )
     reason: str = Field(min_length=1, max_length=1000)
     updated_at: UtcDatetime
+    scope: Literal["device", "site", "customer"] | None = Field(
+        default=None, description="The new scope, when the incident widened (e.g. site down)"
+    )
+    title: str | None = Field(default=None, min_length=1, max_length=500)
 
     @field_validator("previous_priority")
     @classmethod

@@ -102,6 +102,13 @@ class _AlertIdentity(EventData):
     site_id: Identifier | None = None
     check: CheckName
     check_kind: CheckKind
+    truncated_alerts: int = Field(
+        default=0,
+        ge=0,
+        description="How many alerts the source left out of the notification this one "
+        "came in (Alertmanager `truncatedAlerts`, over `max_alerts`). Says nothing about "
+        "their status: never read it as resolved.",
+    )
 
 
 class AlertFiring(_AlertIdentity):

@@ -1,0 +1,34 @@
+"""`python -m billing`: the HTTP API, the consumer and the outbox relay in one process.
+Migrations are a separate step: `python -m msp_plumbing.migrations --schema billing
+--package billing`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from billing.consumers import make_batch_handler
+from billing.settings import BillingSettings
+from billing.views import build_router
+from msp_events.topics import CHANGE_ORDERS, CONTRACTS, TICKETS
+from msp_plumbing.app import create_app, serve
+from msp_plumbing.runtime import ServiceRuntime
+
+
+def build(settings: BillingSettings) -> tuple[FastAPI, ServiceRuntime]:
+    runtime = ServiceRuntime(settings)
+    runtime.add_consumer(
+        "main",
+        [CONTRACTS, CHANGE_ORDERS, TICKETS],
+        batch_handler=make_batch_handler(settings.out_namespace),
+    )
+    app = create_app(runtime=runtime, title="billing", routers=[build_router(settings)])
+    return app, runtime
+
+
+def main() -> None:
+    app, runtime = build(BillingSettings())
+    serve(app, runtime)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The Kafka side: one batch handler over contracts, change orders and tickets.
+
+Per batch, in one transaction (the plumbing's; offsets and outbox included):
+1. context first: contracts, tickets, change orders (a late approval releases held
+   scope creep; a rejection puts authorised, not-yet-invoiced work back to scope creep);
+2. entries that waited for a contract that has now arrived, in arrival order;
+3. the batch's new time entries, in order: classified, priced, stored, and emitted as
+   `LineItemRecorded` (ids derived from the entry's event id).
+
+Decision (the issue was silent): an entry for a customer whose contract is not known
+yet emits nothing and waits (`entries.pending`); it is classified when the contract
+arrives, exactly as if the contract had come first, so a replay that reads the topics
+in a different interleaving still produces the same lines. A change order approved
+before its work but consumed after it is the one order-sensitive case: the work is
+first held as scope creep and then released by an audited `LineItemReclassified`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from billing import metrics, service, store
+from billing.classification import ChangeOrder, WorkContext, classify, entry_minutes
+from billing.contracts import ContractState
+from billing.line_items import build_line_items
+from billing.outputs import Sink
+from billing.store import Entry, LineRow
+from msp_events import Envelope
+from msp_events.types.change_orders import ChangeOrderApproved, ChangeOrderRejected
+from msp_events.types.contracts import ContractSnapshot, ContractTerminated
+from msp_events.types.tickets import TicketCreated, TimeLogged
+from msp_plumbing.consumer import BatchHandler, Tx
+
+
+def change_order(data: ChangeOrderApproved | ChangeOrderRejected) -> ChangeOrder:
+    if isinstance(data, ChangeOrderRejected):
+        return ChangeOrder(data.change_order_id, approved=False, note=data.reason)
+    return ChangeOrder(
+        data.change_order_id,
+        approved=True,
+        ticket_ids=frozenset(data.ticket_ids),
+        work_categories=frozenset(data.work_categories),
+        approved_at=data.approved_at,
+        valid_until=data.valid_until,
+        note=data.scope,
+    )
+
+
+def make_batch_handler(out_namespace: str) -> BatchHandler:
+    async def handle(tx: Tx, events: Sequence[Envelope]) -> None:
+        await apply_batch(tx.conn, Sink(tx, out_namespace), events)
+
+    return handle
+
+
+async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Envelope]) -> None:
+    await store.lock_periods(conn)
+    entries: list[Entry] = []
+    tickets: list[tuple[str, str, str, str]] = []
+    contracted: list[str] = []
+    orders: list[tuple[Envelope, ChangeOrder]] = []
+    for event in events:
+        data = event.data
+        if isinstance(data, TimeLogged):
+            entries.append(Entry(event.customer_id, event.id, event.time, data))
+        elif isinstance(data, ContractSnapshot | ContractTerminated):
+            await store.save_contract(
+                conn, customer_id=event.customer_id, data=data, event_id=event.id
+            )
+            contracted.append(event.customer_id)
+        elif isinstance(data, TicketCreated):
+            tickets.append((event.customer_id, data.ticket_id, data.title, data.category))
+        elif isinstance(data, ChangeOrderApproved | ChangeOrderRejected):
+            orders.append((event, change_order(data)))
+    await store.save_tickets(conn, rows=tickets)
+    for event, order in orders:
+        await store.save_change_order(
+            conn, customer_id=event.customer_id, order=order, event_time=event.time
+        )
+        await service.apply_change_order(
+            conn, sink, customer_id=event.customer_id, order=order, at=event.time
+        )
+    todo = await store.take_pending_entries(conn, customer_ids=contracted) if contracted else []
+    if entries:
+        contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in entries})
+        waiting = [e.customer_id not in contracts for e in entries]
+        new = await store.insert_entries(conn, entries=entries, pending=waiting)
+        metrics.PENDING_ENTRIES.inc(sum(waiting))
+        for e, wait in zip(entries, waiting, strict=True):
+            key = (e.customer_id, e.data.entry_id)
+            if not wait and key in new:
+                new.discard(key)  # a second copy in this batch is a re-send
+                todo.append(e)
+    if todo:
+        await record_entries(conn, sink, entries=todo)
+
+
+async def record_entries(conn: asyncpg.Connection, sink: Sink, *, entries: Sequence[Entry]) -> None:
+    customers = {e.customer_id for e in entries}
+    contracts: dict[str, ContractState] = await store.load_contracts(conn, customer_ids=customers)
+    orders = await store.load_change_orders(conn, customer_ids=customers)
+    closed = await store.last_closed_periods(conn, customer_ids=customers)
+    minutes = await store.ticket_minutes(
+        conn, keys=((e.customer_id, e.data.ticket_id) for e in entries)
+    )
+    changed: dict[tuple[str, str], int] = {}
+    rows: list[LineRow] = []
+    for entry in entries:
+        key = (entry.customer_id, entry.data.ticket_id)
+        before = minutes.get(key, 0)
+        contract = contracts[entry.customer_id]
+        context = WorkContext(contract, orders.get(entry.customer_id, ()), before)
+        decision = classify(entry.data, context)
+        minutes[key] = changed[key] = before + entry_minutes(entry.data)
+        items = build_line_items(
+            entry.data,
+            source_event_id=entry.event_id,
+            decision=decision,
+            contract=contract,
+            last_closed=closed.get(entry.customer_id),
+        )
+        for item in items:
+            sink.line_item(item, customer_id=entry.customer_id, time=entry.event_time, revision=1)
+        rows += service.rows_for(entry, items, 1)
+    await store.save_line_items(conn, rows=rows)
+    await store.set_ticket_minutes(conn, minutes=changed)
+    service.count([r.item for r in rows])

@@ -1,0 +1,86 @@
+"""Turning a classified time entry into `LineItemRecorded` events:
+`build_line_items(...)`.
+
+Ids: segment i of the entry delivered as event E is ``li-`` + uuid5(E, "line", i), so a
+replay (or a redelivery) yields the same ids and can never bill twice. A held line is
+one segment; when it is released its id stays, and any further segments get the next
+indices.
+
+Periods: a line belongs to the month of its customer-local work date, unless that
+month is already closed (its invoice run happened): then it is billed in the month
+after the latest closed one, flagged `prior_period`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from billing.classification import Decision
+from billing.contracts import ContractState
+from billing.periods import local_date, next_period, period_of
+from billing.pricing import price_entry
+from msp_events import derive_event_id
+from msp_events.types.billing import BILLED, LineItemRecorded, price
+from msp_events.types.contracts import ContractVersion
+from msp_events.types.tickets import TimeLogged
+
+
+def line_item_id(source_event_id: str, segment: int) -> str:
+    return "li-" + derive_event_id(source_event_id, "line", str(segment))
+
+
+def billing_period(work_date: dt.date, last_closed: str | None) -> tuple[str, bool]:
+    """(period, prior_period) for work done on `work_date` (customer-local)."""
+    work_period = period_of(work_date)
+    if last_closed is None or work_period > last_closed:
+        return work_period, False
+    return next_period(last_closed), True
+
+
+def pricing_version(contract: ContractState, entry: TimeLogged) -> ContractVersion:
+    return contract.version_at(entry.started_at) or contract.nearest_version(entry.started_at)
+
+
+def build_line_items(
+    entry: TimeLogged,
+    *,
+    source_event_id: str,
+    decision: Decision,
+    contract: ContractState,
+    last_closed: str | None,
+) -> list[LineItemRecorded]:
+    version = pricing_version(contract, entry)
+    rates = version.rates
+    billed = decision.kind in BILLED
+    lines = []
+    for index, segment in enumerate(price_entry(entry, version, billed=billed)):
+        work_date = local_date(segment.started_at, version.timezone)
+        period, prior = billing_period(work_date, last_closed)
+        amount = price(rates.standard_hourly, segment.multiplier, segment.minutes_billed)
+        reason = decision.reason
+        if billed and segment.basis != "standard":
+            reason = f"{reason}; {segment.basis.replace('_', ' ')} rate x{segment.multiplier}"
+        lines.append(
+            LineItemRecorded(
+                line_item_id=line_item_id(source_event_id, index),
+                source_event_ids=[source_event_id],
+                entry_id=entry.entry_id,
+                ticket_id=entry.ticket_id,
+                classification=decision.kind,
+                rule=decision.rule,
+                reason=reason[:2000],
+                work_date=work_date,
+                minutes_worked=segment.minutes_worked,
+                minutes_billed=segment.minutes_billed,
+                currency=rates.currency,
+                rate=rates.standard_hourly,
+                multiplier=segment.multiplier,
+                amount=amount if billed else 0,
+                period=period,
+                contract_id=contract.contract_id,
+                contract_version=version.version,
+                change_order_id=decision.change_order_id,
+                prior_period=prior,
+            )
+        )
+    return lines

@@ -1,0 +1,46 @@
+"""Billing's Prometheus metrics (prefix `msp_billing_`), incremented after the
+transaction that recorded what they count has committed."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+LINE_ITEMS = Counter(
+    "msp_billing_line_items_total",
+    "Line items recorded (including re-recordings after a reclassification).",
+    ["classification"],
+)
+MINUTES = Counter(
+    "msp_billing_minutes_worked_total",
+    "Minutes of work recorded, by classification.",
+    ["classification"],
+)
+AMOUNT = Counter(
+    "msp_billing_amount_total",
+    "Amount recorded (contract currency units, all currencies summed), by classification.",
+    ["classification", "currency"],
+)
+HELD = Counter(
+    "msp_billing_held_items_total",
+    "Line items put on hold (scope creep or review), by rule.",
+    ["rule"],
+)
+SCOPE_CREEP_MINUTES = Counter(
+    "msp_billing_scope_creep_minutes_total", "Minutes of project work without a change order."
+)
+PENDING_ENTRIES = Counter(
+    "msp_billing_entries_awaiting_contract_total",
+    "Time entries received before the customer's contract (classified when it arrives).",
+)
+RECLASSIFIED = Counter(
+    "msp_billing_reclassified_total", "Line items reclassified, by rule.", ["rule"]
+)
+INVOICE_RUNS = Counter(
+    "msp_billing_invoice_runs_total", "Invoice runs requested (one per API call)."
+)
+INVOICES = Counter(
+    "msp_billing_invoices_total",
+    "Per-customer outcomes of invoice runs.",
+    ["outcome"],  # issued / already_issued / nothing_to_invoice / failed
+)
+CREDIT_NOTES = Counter("msp_billing_credit_notes_total", "Credit notes issued.")

@@ -1,0 +1,161 @@
+"""What billable work costs: `price_entry(entry, version, billed=...)`.
+
+Rules (issue 6, Deliver 2), all on the contract version in force when the work started:
+
+* Rounding is per time entry: billed minutes = max(minimum, worked rounded UP to the
+  increment). Two 15-minute entries under a 30-minute minimum bill 60 minutes; one
+  30-minute entry bills 30. The minutes added by rounding go to the entry's last
+  segment (the time "continues" past the end).
+* Multipliers are judged minute by minute on the customer's calendar in the
+  customer's time zone: a holiday, a Saturday/Sunday, or outside the calendar's
+  business hours on another day; `emergency` applies to the whole entry. When several
+  apply, the highest wins (they do not compound). An entry that crosses a boundary
+  (e.g. 17:00-19:00 with hours ending at 18:00) is split into segments, one line item
+  each, so every line is rate x multiplier x minutes.
+* Work that is not billed (covered, warranty, held) is cut into the same segments, at
+  multiplier 1 and zero minutes billed: managed customers never pay a premium for
+  covered work, and an entry keeps its line item ids when it is reclassified.
+* Wall-clock boundaries are converted with zoneinfo, so a DST day has 23 or 25 hours
+  and minutes worked are real elapsed minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from msp_events.types.contracts import WEEKDAYS, ContractVersion
+from msp_events.types.tickets import TimeLogged
+
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True)
+class Segment:
+    started_at: dt.datetime
+    minutes_worked: int
+    minutes_billed: int
+    multiplier: Decimal
+    basis: str  # standard / after_hours / weekend / holiday, "+emergency" when flagged
+
+
+def billed_minutes(worked: int, *, minimum: int, increment: int) -> int:
+    """Per-entry rounding: up to the increment, then at least the minimum."""
+    return max(minimum, math.ceil(worked / increment) * increment)
+
+
+def _basis(local: dt.datetime, version: ContractVersion) -> str:
+    calendar = version.calendar
+    day = local.date()
+    if calendar.is_holiday(day):
+        return "holiday"
+    weekday = WEEKDAYS[day.weekday()]
+    if weekday in ("sat", "sun"):
+        return "weekend"
+    if not calendar.has_business_hours:
+        return "standard"
+    minute = local.hour * 60 + local.minute
+    ranges = calendar.weekly_hours.get(weekday, [])
+    if any(r.start_minute <= minute < r.end_minute for r in ranges):
+        return "standard"
+    return "after_hours"
+
+
+def _multiplier(basis: str, version: ContractVersion, emergency: bool) -> Decimal:
+    rates = version.rates
+    base = {
+        "standard": ONE,
+        "after_hours": rates.after_hours_multiplier,
+        "weekend": rates.weekend_multiplier,
+        "holiday": rates.holiday_multiplier,
+    }[basis]
+    return max(base, rates.emergency_multiplier) if emergency else base
+
+
+def _boundaries(
+    start: dt.datetime, end: dt.datetime, version: ContractVersion
+) -> list[dt.datetime]:
+    """Instants strictly inside (start, end) where the basis may change: local
+    midnights and business-hour edges, converted to UTC."""
+    tz = ZoneInfo(version.timezone)
+    first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    found: set[dt.datetime] = set()
+    day = first
+    while day <= last:
+        minutes = {0}
+        for r in version.calendar.weekly_hours.get(WEEKDAYS[day.weekday()], []):
+            minutes.update((r.start_minute, r.end_minute))
+        for m in minutes:
+            local = dt.datetime.combine(day, dt.time(0), tzinfo=tz) + dt.timedelta(minutes=m)
+            # combine + timedelta is wall-clock arithmetic; re-attach to resolve DST
+            wall = dt.datetime.combine(local.date(), local.time(), tzinfo=tz)
+            instant = wall.astimezone(dt.UTC)
+            if start < instant < end:
+                found.add(instant)
+        day += dt.timedelta(days=1)
+    return sorted(found)
+
+
+def _month(instant: dt.datetime, tz: ZoneInfo) -> tuple[int, int]:
+    local = instant.astimezone(tz)
+    return local.year, local.month
+
+
+def _offset(start: dt.datetime, instant: dt.datetime) -> int:
+    return round((instant - start).total_seconds() / 60)
+
+
+def split_entry(
+    start: dt.datetime, end: dt.datetime, version: ContractVersion, *, emergency: bool
+) -> list[Segment]:
+    """Worked time cut at every change of multiplier basis and at the customer-local
+    month end (adjacent equal pieces within a month merged)."""
+    tz = ZoneInfo(version.timezone)
+    cuts = [start, *_boundaries(start, end, version), end]
+    segments: list[Segment] = []
+    for left, right in pairwise(cuts):
+        minutes = _offset(start, right) - _offset(start, left)
+        basis = _basis(left.astimezone(tz), version)
+        multiplier = _multiplier(basis, version, emergency)
+        label = (
+            f"{basis}+emergency"
+            if emergency and multiplier != _multiplier(basis, version, False)
+            else basis
+        )
+        same_month = bool(segments) and _month(segments[-1].started_at, tz) == _month(left, tz)
+        if same_month and segments[-1].basis == label and segments[-1].multiplier == multiplier:
+            prev = segments[-1]
+            segments[-1] = Segment(
+                prev.started_at, prev.minutes_worked + minutes, 0, multiplier, label
+            )
+        elif minutes > 0 or not segments:
+            segments.append(Segment(left, minutes, 0, multiplier, label))
+    return [s for s in segments if s.minutes_worked > 0] or segments[:1]
+
+
+def price_entry(entry: TimeLogged, version: ContractVersion, *, billed: bool) -> list[Segment]:
+    """The segments of an entry, with minutes billed (zero when not `billed`)."""
+    segments = split_entry(entry.started_at, entry.ended_at, version, emergency=entry.emergency)
+    if not billed:
+        return [Segment(s.started_at, s.minutes_worked, 0, ONE, s.basis) for s in segments]
+    worked = sum(s.minutes_worked for s in segments)
+    rates = version.rates
+    extra = billed_minutes(worked, minimum=rates.minimum_minutes, increment=rates.increment_minutes)
+    extra -= worked
+    out = [
+        Segment(s.started_at, s.minutes_worked, s.minutes_worked, s.multiplier, s.basis)
+        for s in segments
+    ]
+    last = out[-1]
+    out[-1] = Segment(
+        last.started_at,
+        last.minutes_worked,
+        last.minutes_billed + extra,
+        last.multiplier,
+        last.basis,
+    )
+    return out

@@ -1,0 +1,132 @@
+"""Read-only reports for the API: the ledger, the scope-creep report, covered-vs-
+billable hours and the review queue. Plain SQL over `line_items` (the latest outcome of
+every line); amounts are strings (Decimal on the wire)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from billing.store import money
+from msp_events.types.billing import round_money
+
+
+def _line(row: asyncpg.Record) -> dict[str, Any]:
+    item: dict[str, Any] = json.loads(row["payload"])
+    item.update(
+        customer_id=row["customer_id"],
+        work_category=row["work_category"],
+        revision=row["revision"],
+        invoice_id=row["invoice_id"],
+    )
+    return item
+
+
+def _hours(minutes: int) -> str:
+    return money(round_money(Decimal(minutes) / 60))
+
+
+_COLUMNS = "customer_id, work_category, revision, invoice_id, payload::text AS payload"
+
+
+async def ledger(
+    conn: asyncpg.Connection, *, customer_id: str, period: str
+) -> list[dict[str, Any]]:
+    """Every line billed in the period (incl. prior-period lines), with rule and reason."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM line_items WHERE customer_id = $1 AND period = $2
+            ORDER BY work_date, entry_id, segment""",
+        customer_id,
+        period,
+    )
+    return [_line(r) for r in rows]
+
+
+async def review_queue(
+    conn: asyncpg.Connection, *, customer_id: str | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM line_items
+            WHERE classification IN ('scope_creep', 'held_review') AND rule <> 'superseded'
+              AND ($1::text IS NULL OR customer_id = $1)
+            ORDER BY customer_id, work_date, entry_id, segment""",
+        customer_id,
+    )
+    return [_line(r) for r in rows]
+
+
+async def scope_creep(
+    conn: asyncpg.Connection, *, customer_id: str | None, period: str | None
+) -> list[dict[str, Any]]:
+    """Out-of-scope hours without an approved change order, per customer, per ticket."""
+    rows = await conn.fetch(
+        """SELECT l.customer_id, l.ticket_id, t.title, sum(l.minutes_worked) AS minutes,
+                  array_agg(DISTINCT l.entry_id ORDER BY l.entry_id) AS entries,
+                  array_agg(DISTINCT l.rule ORDER BY l.rule) AS rules
+           FROM line_items l LEFT JOIN tickets t USING (customer_id, ticket_id)
+           WHERE l.classification = 'scope_creep'
+             AND ($1::text IS NULL OR l.customer_id = $1)
+             AND ($2::text IS NULL OR to_char(l.work_date, 'YYYY-MM') = $2)
+           GROUP BY l.customer_id, l.ticket_id, t.title ORDER BY l.customer_id, l.ticket_id""",
+        customer_id,
+        period,
+    )
+    report: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        customer = report.setdefault(
+            r["customer_id"], {"customer_id": r["customer_id"], "minutes": 0, "tickets": []}
+        )
+        customer["minutes"] += r["minutes"]
+        customer["tickets"].append(
+            {
+                "ticket_id": r["ticket_id"],
+                "title": r["title"],
+                "minutes": r["minutes"],
+                "entries": list(r["entries"]),
+                "rules": list(r["rules"]),
+            }
+        )
+    for customer in report.values():
+        customer["hours"] = _hours(customer["minutes"])
+    return list(report.values())
+
+
+async def hours(
+    conn: asyncpg.Connection, *, customer_id: str | None, period: str | None
+) -> list[dict[str, Any]]:
+    """Covered vs billable (and the rest) per customer: what the flat fee bought."""
+    rows = await conn.fetch(
+        """SELECT customer_id, classification, sum(minutes_worked) AS worked,
+                  sum(minutes_billed) AS billed, sum(amount) AS amount, min(currency) AS currency
+           FROM line_items
+           WHERE ($1::text IS NULL OR customer_id = $1)
+             AND ($2::text IS NULL OR to_char(work_date, 'YYYY-MM') = $2)
+             AND rule <> 'superseded'
+           GROUP BY customer_id, classification ORDER BY customer_id, classification""",
+        customer_id,
+        period,
+    )
+    report: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        customer = report.setdefault(
+            r["customer_id"], {"customer_id": r["customer_id"], "by_classification": {}}
+        )
+        customer["by_classification"][r["classification"]] = {
+            "hours_worked": _hours(r["worked"]),
+            "hours_billed": _hours(r["billed"]),
+            "amount": money(r["amount"]),
+            "currency": r["currency"],
+        }
+    for customer in report.values():
+        kinds = customer["by_classification"]
+        covered = Decimal(kinds.get("covered", {}).get("hours_worked", "0"))
+        billable = sum(
+            (Decimal(kinds.get(k, {}).get("hours_worked", "0")) for k in ("project", "on_demand")),
+            Decimal(0),
+        )
+        customer["covered_hours"] = money(covered)
+        customer["billable_hours"] = money(billable)
+    return list(report.values())

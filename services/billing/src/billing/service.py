@@ -1,0 +1,362 @@
+"""Billing's state changes: recording classified entries, reclassifying held work
+(by a person, by a late change-order decision, by a credit note), the invoice run and
+credit notes. Keyword-only functions; the CALLER owns the transaction, and every
+output goes through the `Sink` (the outbox) in that same transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
+
+import asyncpg
+
+from billing import metrics, store
+from billing.classification import ChangeOrder, Decision
+from billing.contracts import ContractState
+from billing.credit_notes import build_credit_note, credit_note_id
+from billing.line_items import billing_period, build_line_items, line_item_id
+from billing.outputs import Sink
+from billing.store import Entry, LineRow
+from msp_events.types.billing import (
+    CreditNoteIssued,
+    InvoiceIssued,
+    LineItemReclassified,
+    LineItemRecorded,
+)
+
+HELD = ("scope_creep", "held_review")
+
+
+class Conflict(ValueError):
+    """The request contradicts the state (e.g. reclassifying an invoiced line)."""
+
+
+class NotFound(LookupError):
+    pass
+
+
+def count(items: Sequence[LineItemRecorded]) -> None:
+    for item in items:
+        kind = item.classification
+        metrics.LINE_ITEMS.labels(kind).inc()
+        metrics.MINUTES.labels(kind).inc(item.minutes_worked)
+        metrics.AMOUNT.labels(kind, item.currency).inc(float(item.amount))
+        if kind in HELD:
+            metrics.HELD.labels(item.rule).inc()
+        if kind == "scope_creep":
+            metrics.SCOPE_CREEP_MINUTES.inc(item.minutes_worked)
+
+
+def rows_for(entry: Entry, items: Sequence[LineItemRecorded], revision: int) -> list[LineRow]:
+    return [
+        LineRow(entry.customer_id, item, entry.event_id, i, entry.data.work_category, revision)
+        for i, item in enumerate(items)
+    ]
+
+
+async def rerecord_entry(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    *,
+    entry: Entry,
+    decision: Decision,
+    contract: ContractState,
+    last_closed: str | None,
+    by: str,
+    at: dt.datetime,
+    require_held: bool = True,
+) -> list[LineItemRecorded]:
+    """Re-classify a whole entry: an audited `LineItemReclassified` plus the new
+    `LineItemRecorded` records (same ids; segment count can only grow)."""
+    old = await store.entry_line_items(
+        conn, customer_id=entry.customer_id, source_event_id=entry.event_id
+    )
+    if not old:
+        raise NotFound(f"entry {entry.data.entry_id} has no line items")
+    if any(r["invoice_id"] for r in old):
+        raise Conflict("the entry is on an invoice: credit it first (POST .../credit-notes)")
+    if require_held and any(r["classification"] not in HELD for r in old):
+        raise Conflict(
+            f"only held work is reclassified; entry {entry.data.entry_id} is "
+            f"{', '.join(sorted({r['classification'] for r in old}))}"
+        )
+    revision = max(r["revision"] for r in old) + 1
+    items = build_line_items(
+        entry.data,
+        source_event_id=entry.event_id,
+        decision=decision,
+        contract=contract,
+        last_closed=last_closed,
+    )
+    # A contract amendment can reduce the segment count; surplus old lines go to zero.
+    for r in old[len(items) :]:
+        stale = store.parse_line_item(r["payload"])
+        items.append(
+            stale.model_copy(
+                update={
+                    "classification": "held_review",
+                    "rule": "superseded",
+                    "reason": f"superseded by the reclassification of entry {stale.entry_id}",
+                    "minutes_billed": 0,
+                    "amount": Decimal(0),
+                }
+            )
+        )
+    first = items[0]
+    sink.reclassified(
+        LineItemReclassified(
+            line_item_id=first.line_item_id,
+            line_item_ids=[i.line_item_id for i in items],
+            entry_id=entry.data.entry_id,
+            ticket_id=entry.data.ticket_id,
+            from_classification=old[0]["classification"],
+            to_classification=decision.kind,
+            rule=decision.rule,
+            reason=decision.reason[:2000],
+            reclassified_by=by,
+            reclassified_at=at,
+            change_order_id=decision.change_order_id,
+        ),
+        customer_id=entry.customer_id,
+        revision=revision,
+    )
+    for item in items:
+        sink.line_item(item, customer_id=entry.customer_id, time=at, revision=revision)
+    await store.save_line_items(conn, rows=rows_for(entry, items, revision))
+    metrics.RECLASSIFIED.labels(decision.rule).inc()
+    count(items)
+    return items
+
+
+async def apply_change_order(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    *,
+    customer_id: str,
+    order: ChangeOrder,
+    at: dt.datetime,
+) -> int:
+    """A late approval releases the held scope creep it authorises (to billable
+    project work); a rejection or withdrawal turns the not-yet-invoiced project work it
+    authorised back into scope creep. Returns how many entries changed."""
+    contracts = await store.load_contracts(conn, customer_ids=[customer_id])
+    contract = contracts.get(customer_id)
+    if contract is None:
+        return 0
+    if order.approved:
+        where = "classification = 'scope_creep'"
+    else:
+        where = "classification = 'project' AND change_order_id = $2"
+    rows = await conn.fetch(
+        f"""SELECT DISTINCT entry_id FROM line_items WHERE customer_id = $1 AND {where}
+            AND invoice_id IS NULL AND segment = 0 AND ($2::text IS NOT NULL)
+            ORDER BY entry_id""",
+        customer_id,
+        order.change_order_id,
+    )
+    last_closed = (await store.last_closed_periods(conn, customer_ids=[customer_id])).get(
+        customer_id
+    )
+    changed = 0
+    for row in rows:
+        entry = await store.load_entry(conn, customer_id=customer_id, entry_id=row["entry_id"])
+        if order.approved:
+            if not order.authorises(entry.data):
+                continue
+            decision = Decision(
+                "project",
+                "late_change_order_approval",
+                f"change order {order.change_order_id} approved after the work: "
+                "released from scope creep as billable project work",
+                order.change_order_id,
+            )
+        else:
+            decision = Decision(
+                "scope_creep",
+                "change_order_rejected",
+                f"change order {order.change_order_id} was rejected or withdrawn: {order.note}",
+                order.change_order_id,
+            )
+        await rerecord_entry(
+            conn,
+            sink,
+            entry=entry,
+            decision=decision,
+            contract=contract,
+            last_closed=last_closed,
+            by=f"change-order:{order.change_order_id}",
+            at=at,
+            require_held=order.approved,
+        )
+        changed += 1
+    return changed
+
+
+async def reclassify(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    *,
+    line_item_id: str,
+    decision: Decision,
+    by: str,
+    at: dt.datetime,
+) -> list[LineItemRecorded]:
+    """A person's decision on held work (from the review queue)."""
+    row = await conn.fetchrow(
+        "SELECT customer_id, entry_id FROM line_items WHERE line_item_id = $1", line_item_id
+    )
+    if row is None:
+        raise NotFound(f"line item {line_item_id} not found")
+    customer_id = row["customer_id"]
+    contract = (await store.load_contracts(conn, customer_ids=[customer_id]))[customer_id]
+    last_closed = (await store.last_closed_periods(conn, customer_ids=[customer_id])).get(
+        customer_id
+    )
+    entry = await store.load_entry(conn, customer_id=customer_id, entry_id=row["entry_id"])
+    return await rerecord_entry(
+        conn,
+        sink,
+        entry=entry,
+        decision=decision,
+        contract=contract,
+        last_closed=last_closed,
+        by=by,
+        at=at,
+    )
+
+
+async def issue_credit_note(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    *,
+    invoice_id: str,
+    line_ids: Sequence[str],
+    reason: str,
+    by: str,
+    at: dt.datetime,
+) -> tuple[CreditNoteIssued, bool]:
+    """Credit whole invoice lines; the line items behind them go back to review (held,
+    unbilled, next open period). Returns (note, created_now)."""
+    row = await conn.fetchrow(
+        "SELECT customer_id, payload::text AS payload FROM invoices WHERE invoice_id = $1 "
+        "FOR UPDATE",
+        invoice_id,
+    )
+    if row is None:
+        raise NotFound(f"invoice {invoice_id} not found")
+    invoice = InvoiceIssued.model_validate_json(row["payload"])
+    customer_id = row["customer_id"]
+    credited = {
+        r["line_id"]: r["credit_note_id"]
+        for r in await conn.fetch(
+            "SELECT line_id, credit_note_id FROM credited_lines WHERE invoice_id = $1", invoice_id
+        )
+    }
+    try:
+        note, released = build_credit_note(
+            invoice,
+            line_ids=line_ids,
+            reason=reason,
+            issued_at=at,
+            already_credited={k for k, v in credited.items()},
+        )
+    except ValueError:
+        existing = await conn.fetchval(
+            "SELECT payload::text FROM credit_notes WHERE credit_note_id = $1",
+            credit_note_id(invoice_id, line_ids),
+        )
+        if existing is not None:  # the same request again: the same note
+            return CreditNoteIssued.model_validate_json(existing), False
+        raise
+    await conn.execute(
+        """INSERT INTO credit_notes (credit_note_id, invoice_id, customer_id, total, issued_at,
+               payload) VALUES ($1, $2, $3, $4, $5, $6)""",
+        note.credit_note_id,
+        invoice_id,
+        customer_id,
+        note.total,
+        at,
+        note.model_dump_json(),
+    )
+    await conn.executemany(
+        "INSERT INTO credited_lines (invoice_id, line_id, credit_note_id) VALUES ($1, $2, $3)",
+        [(invoice_id, line_id, note.credit_note_id) for line_id in dict.fromkeys(line_ids)],
+    )
+    sink.emit(
+        note, customer_id=customer_id, time=at, subject=note.credit_note_id, id=note.credit_note_id
+    )
+    await _release(conn, sink, customer_id=customer_id, ids=released, note=note, by=by, at=at)
+    metrics.CREDIT_NOTES.inc()
+    return note, True
+
+
+async def _release(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    *,
+    customer_id: str,
+    ids: Sequence[str],
+    note: CreditNoteIssued,
+    by: str,
+    at: dt.datetime,
+) -> None:
+    """Exactly the credited line items go back to review, unbilled."""
+    if not ids:
+        return
+    rows = await conn.fetch(
+        """SELECT line_item_id, source_event_id, segment, work_category, revision,
+                  payload::text AS payload FROM line_items WHERE line_item_id = ANY($1)
+           ORDER BY line_item_id FOR UPDATE""",
+        list(ids),
+    )
+    last_closed = (await store.last_closed_periods(conn, customer_ids=[customer_id])).get(
+        customer_id
+    )
+    saved = []
+    for r in rows:
+        old = store.parse_line_item(r["payload"])
+        period, prior = billing_period(old.work_date, last_closed)
+        reason = f"credited by credit note {note.credit_note_id}: {note.reason}"[:2000]
+        item = old.model_copy(
+            update={
+                "classification": "held_review",
+                "rule": "credited",
+                "reason": reason,
+                "minutes_billed": 0,
+                "amount": Decimal(0),
+                "multiplier": Decimal(1),
+                "period": period,
+                "prior_period": prior,
+            }
+        )
+        item = LineItemRecorded.model_validate(item.model_dump())  # re-check the rules
+        revision = r["revision"] + 1
+        sink.reclassified(
+            LineItemReclassified(
+                line_item_id=item.line_item_id,
+                line_item_ids=[item.line_item_id],
+                entry_id=item.entry_id,
+                ticket_id=item.ticket_id,
+                from_classification=old.classification,
+                to_classification="held_review",
+                rule="credited",
+                reason=reason,
+                reclassified_by=by,
+                reclassified_at=at,
+                credit_note_id=note.credit_note_id,
+            ),
+            customer_id=customer_id,
+            revision=revision,
+        )
+        sink.line_item(item, customer_id=customer_id, time=at, revision=revision)
+        saved.append(
+            LineRow(
+                customer_id, item, r["source_event_id"], r["segment"], r["work_category"], revision
+            )
+        )
+    await store.save_line_items(conn, rows=saved)
+    count([s.item for s in saved])
+
+
+__all__ = ["Conflict", "NotFound", "line_item_id"]

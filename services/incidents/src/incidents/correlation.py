@@ -1,0 +1,160 @@
+"""Correlation: alerts on the same device, or on devices of the same site, within the
+correlation window (sliding from the incident's latest alert) join one incident. When
+enough devices of the site are offline together (N devices, or a share of the site's
+known devices), the incident widens in place to "site unreachable": one incident, one
+ticket, its priority raised, the device alerts attached to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from incidents.config import TriageConfig
+from incidents.outputs import Effects
+from incidents.priority import SEVERITY_RANK, assess, higher, needs_ticket
+from incidents.state import Alert, CustomerState, Incident
+from msp_events import derive_event_id
+from msp_events.types.contracts import ContractVersion
+from msp_events.types.incidents import IncidentUpdated
+
+OFFLINE_KINDS = frozenset({"device_offline", "heartbeat_missing", "server_down"})
+
+
+def find_incident(
+    incidents: Iterable[Incident], alert: Alert, at: datetime, cfg: TriageConfig
+) -> Incident | None:
+    for inc in incidents:
+        if at - inc.last_attach_at > cfg.window:
+            continue
+        same_device = alert.device_id is not None and alert.device_id in inc.device_ids
+        same_site = alert.site_id is not None and alert.site_id == inc.site_id
+        if same_device or same_site:
+            return inc
+    return None
+
+
+def site_unreachable(offline: int, known: int, cfg: TriageConfig) -> bool:
+    if offline >= cfg.site_min_devices:
+        return True
+    return offline >= 2 and known > 0 and offline / known >= cfg.site_offline_share
+
+
+def offline_devices(state: CustomerState, inc: Incident) -> set[str]:
+    found = set()
+    for fp in inc.alerts:
+        a = state.alerts.get(fp)
+        if a and a.status == "firing" and a.check_kind in OFFLINE_KINDS and a.device_id:
+            found.add(a.device_id)
+    return found
+
+
+def initial_scope(alert: Alert) -> str:
+    if alert.check_kind == "internet_down" and alert.site_id is not None:
+        return "site"
+    if alert.device_id is not None:
+        return "device"
+    return "site" if alert.site_id is not None else "customer"
+
+
+def open_incident(
+    state: CustomerState, alert: Alert, version: ContractVersion, at: datetime, fx: Effects
+) -> Incident:
+    scope = initial_scope(alert)
+    a = assess(
+        scope=scope,
+        severity=alert.severity,
+        check_kind=alert.check_kind,
+        business_critical=alert.business_critical,
+        tier=version.tier,
+    )
+    incident_id = derive_event_id("incident", state.customer_id, alert.alert_id)
+    target = alert.device_id or alert.site_id or state.customer_id
+    inc = Incident(
+        incident_id=incident_id,
+        ticket_id=derive_event_id("ticket", incident_id) if needs_ticket(a.priority) else None,
+        title=f"{alert.check_kind.replace('_', ' ')} on {target}: {alert.summary}"[:500],
+        priority=a.priority,
+        scope=scope,
+        site_id=alert.site_id,
+        device_ids=[alert.device_id] if alert.device_id else [],
+        check_kind=alert.check_kind,
+        severity=alert.severity,
+        business_critical=alert.business_critical,
+        tier=version.tier,
+        alerts=[alert.fingerprint],
+        opened_at=at,
+        last_attach_at=at,
+    )
+    state.incidents[incident_id] = inc
+    alert.incident_id = incident_id
+    fx.opened(inc, a, version.runbooks.get(alert.check_kind))  # type: ignore[call-overload]
+    return inc
+
+
+def attach(
+    state: CustomerState, inc: Incident, alert: Alert, at: datetime, cfg: TriageConfig, fx: Effects
+) -> None:
+    if alert.fingerprint not in inc.alerts:
+        inc.alerts.append(alert.fingerprint)
+    if alert.device_id and alert.device_id not in inc.device_ids:
+        inc.device_ids.append(alert.device_id)
+    inc.last_attach_at = max(inc.last_attach_at, at)
+    inc.quiet_since = None
+    alert.incident_id = inc.incident_id
+    reasons = [f"correlated: {alert.check_kind} on {alert.device_id or alert.site_id}"]
+    reassess(state, inc, alert, at, cfg, fx, reasons, attached=[alert.fingerprint])
+
+
+def reassess(
+    state: CustomerState,
+    inc: Incident,
+    alert: Alert,
+    at: datetime,
+    cfg: TriageConfig,
+    fx: Effects,
+    reasons: list[str],
+    *,
+    attached: list[str],
+    transition: str | None = None,
+) -> None:
+    """Fold the alert's severity and the site rule into the incident; emit one update
+    (and a ticket priority change when the priority rose). Priority never drops while
+    the incident is open: the ticket's SLA keeps the urgency it was given."""
+    if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[inc.severity]:
+        inc.severity = alert.severity
+    inc.business_critical = inc.business_critical or alert.business_critical
+    new_scope = new_title = None
+    if inc.scope == "device" and inc.site_id is not None:
+        offline = len(offline_devices(state, inc))
+        known = len(state.site_devices.get(inc.site_id, []))
+        if site_unreachable(offline, known, cfg):
+            new_scope, inc.scope = "site", "site"
+            new_title = inc.title = f"Site {inc.site_id} unreachable ({offline} devices offline)"
+            reasons.append(f"site unreachable: {offline} of {known} known devices offline")
+    a = assess(
+        scope=inc.scope,
+        severity=inc.severity,
+        check_kind=inc.check_kind,
+        business_critical=inc.business_critical,
+        tier=inc.tier,
+    )
+    previous = inc.priority
+    raised = higher(a.priority, previous)
+    if raised:
+        inc.priority = a.priority
+        reasons.append(f"priority {previous} -> {a.priority}: {a.reason}")
+    if not (attached or raised):
+        return
+    update = IncidentUpdated(
+        incident_id=inc.incident_id,
+        priority=a.priority if raised else None,
+        previous_priority=previous if raised else None,
+        alerts_attached=attached,
+        reason="; ".join(reasons)[:1000],
+        updated_at=at,
+        scope=new_scope,
+        title=new_title,
+    )
+    fx.updated(inc, at, transition or f"attach:{alert.alert_id}", update)
+    if raised:
+        fx.priority_raised(inc, previous, at, reasons[-1])

@@ -1,0 +1,196 @@
+"""What triage produces: incident and ticket events with deterministic ids, and the
+triage log rows that record what happened to each monitoring event.
+
+Ids are uuid5 of the incident id and what the transition is (opened, alert attached,
+priority raised to Pn, flapping episode k, resolved), never of batch boundaries or
+wall time: a replay after a crash re-derives the same ids and the outbox drops them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypedDict, Unpack
+
+from incidents.priority import Assessment
+from incidents.state import Incident
+from msp_events import Envelope, derive_event_id, make_event
+from msp_events.base import Priority
+from msp_events.types.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
+from msp_events.types.tickets import TicketCreated, TicketPriorityChanged, TicketResolved
+
+SOURCE = "/incidents"
+TICKET_CATEGORY = "monitoring"
+
+
+class Facts(TypedDict, total=False):
+    """What the triage log records about the alert an outcome concerns."""
+
+    fingerprint: str | None
+    check_kind: str | None
+    severity: str | None
+    device_id: str | None
+    site_id: str | None
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One line of the triage log: what happened to one monitoring event (or timer)."""
+
+    event_id: str
+    customer_id: str
+    fingerprint: str | None
+    outcome: str
+    reason: str
+    incident_id: str | None
+    at: datetime
+    check_kind: str | None = None
+    severity: str | None = None
+    device_id: str | None = None
+    site_id: str | None = None
+
+
+@dataclass
+class Effects:
+    customer_id: str
+    events: list[Envelope] = field(default_factory=list)
+    log: list[LogRow] = field(default_factory=list)
+    flapping: int = 0
+
+    def extend(self, other: Effects) -> None:
+        self.events.extend(other.events)
+        self.log.extend(other.log)
+        self.flapping += other.flapping
+
+    def _emit(self, data: object, *, at: datetime, subject: str, id: str) -> None:
+        self.events.append(
+            make_event(
+                data,  # type: ignore[arg-type]
+                customer_id=self.customer_id,
+                source=SOURCE,
+                time=at,
+                subject=subject,
+                id=id,
+            )
+        )
+
+    def opened(self, inc: Incident, a: Assessment, runbook: str | None) -> None:
+        data = IncidentOpened(
+            incident_id=inc.incident_id,
+            title=inc.title,
+            priority=a.priority,
+            impact=a.impact,
+            urgency=a.urgency,
+            scope=inc.scope,
+            site_id=inc.site_id,
+            device_ids=inc.device_ids,
+            alert_fingerprints=list(inc.alerts),
+            check_kind=inc.check_kind,
+            priority_reason=a.reason,
+            tier=inc.tier,
+            opened_at=inc.opened_at,
+            ticket_id=inc.ticket_id,
+            runbook=runbook,
+        )
+        self._emit(
+            data,
+            at=inc.opened_at,
+            subject=inc.incident_id,
+            id=derive_event_id(inc.incident_id, "opened"),
+        )
+        if inc.ticket_id is not None:
+            ticket = TicketCreated(
+                ticket_id=inc.ticket_id,
+                title=inc.title,
+                description=a.reason + (f"\nRunbook: {runbook}" if runbook else ""),
+                priority=a.priority,
+                category=TICKET_CATEGORY,
+                source="proactive",
+                proactive=True,
+                incident_id=inc.incident_id,
+                device_id=inc.device_ids[0] if len(inc.device_ids) == 1 else None,
+                site_id=inc.site_id,
+                reported_by="incidents",
+                opened_at=inc.opened_at,
+            )
+            self._emit(
+                ticket,
+                at=inc.opened_at,
+                subject=inc.ticket_id,
+                id=derive_event_id(inc.ticket_id, "created"),
+            )
+
+    def updated(self, inc: Incident, at: datetime, transition: str, data: IncidentUpdated) -> None:
+        self._emit(
+            data,
+            at=at,
+            subject=inc.incident_id,
+            id=derive_event_id(inc.incident_id, "updated", transition),
+        )
+
+    def priority_raised(self, inc: Incident, previous: Priority, at: datetime, reason: str) -> None:
+        if inc.ticket_id is None:
+            return
+        data = TicketPriorityChanged(
+            ticket_id=inc.ticket_id,
+            priority=inc.priority,
+            previous_priority=previous,
+            reason=reason[:1000],
+            changed_at=at,
+        )
+        self._emit(
+            data,
+            at=at,
+            subject=inc.ticket_id,
+            id=derive_event_id(inc.ticket_id, "priority", inc.priority),
+        )
+
+    def resolved(self, inc: Incident, at: datetime, reason: str) -> None:
+        data = IncidentResolved(
+            incident_id=inc.incident_id,
+            resolved_at=at,
+            duration_seconds=max(0, int((at - inc.opened_at).total_seconds())),
+            reason=reason,
+        )
+        self._emit(
+            data, at=at, subject=inc.incident_id, id=derive_event_id(inc.incident_id, "resolved")
+        )
+        if inc.ticket_id is not None:
+            ticket = TicketResolved(
+                ticket_id=inc.ticket_id,
+                resolution_code="auto_recovered",
+                note=reason,
+                resolved_at=at,
+            )
+            self._emit(
+                ticket,
+                at=at,
+                subject=inc.ticket_id,
+                id=derive_event_id(inc.ticket_id, "resolved"),
+            )
+
+    def record(
+        self,
+        *,
+        event_id: str,
+        outcome: str,
+        reason: str,
+        at: datetime,
+        incident_id: str | None = None,
+        **facts: Unpack[Facts],
+    ) -> None:
+        self.log.append(
+            LogRow(
+                event_id=event_id,
+                customer_id=self.customer_id,
+                fingerprint=facts.get("fingerprint"),
+                outcome=outcome,
+                reason=reason[:1000],
+                incident_id=incident_id,
+                at=at,
+                check_kind=facts.get("check_kind"),
+                severity=facts.get("severity"),
+                device_id=facts.get("device_id"),
+                site_id=facts.get("site_id"),
+            )
+        )

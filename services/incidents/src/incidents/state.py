@@ -1,0 +1,118 @@
+"""Per-customer triage state, the value of the Faust `triage` table (key: customer).
+
+Everything triage needs about one customer lives in one value, so one event touches
+one table key and a replay re-derives the same state from the same input order. Only
+open incidents and alerts that can still matter are kept (`prune`), which bounds the
+size of a changelog record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from msp_events.base import Priority, Severity, Tier
+
+
+class Alert(BaseModel):
+    alert_id: str
+    fingerprint: str
+    device_id: str | None = None
+    site_id: str | None = None
+    check: str
+    check_kind: str
+    severity: Severity
+    summary: str
+    business_critical: bool = False
+    status: Literal["firing", "resolved"] = "firing"
+    started_at: datetime
+    last_seen: datetime
+    last_event_at: datetime
+    last_event_id: str
+    resolved_at: datetime | None = None
+    incident_id: str | None = None
+    suppressed_by: str | None = None
+    suppressed_until: datetime | None = None
+    changes: list[datetime] = Field(default_factory=list)
+    flapping: bool = False
+    flap_episodes: int = 0
+
+
+class Incident(BaseModel):
+    incident_id: str
+    ticket_id: str | None = None
+    title: str
+    priority: Priority
+    scope: Literal["device", "site", "customer"]
+    site_id: str | None = None
+    device_ids: list[str] = Field(default_factory=list)
+    check_kind: str
+    severity: Severity
+    business_critical: bool = False
+    tier: Tier
+    alerts: list[str] = Field(default_factory=list, description="fingerprints")
+    opened_at: datetime
+    last_attach_at: datetime
+    quiet_since: datetime | None = None
+    """Set while every alert is resolved: the hold-down before resolving runs from here."""
+
+
+class Tombstone(BaseModel):
+    ends_at: datetime
+    expires_at: datetime
+
+
+class Window(BaseModel):
+    """A one-off maintenance window (recurring ones are read from the contract)."""
+
+    starts_at: datetime
+    ends_at: datetime
+    scope: dict[str, Any]
+
+
+class DeviceBeat(BaseModel):
+    site_id: str | None = None
+    last_at: datetime
+    interval_s: int
+    silent: bool = False
+
+
+class CustomerState(BaseModel):
+    customer_id: str
+    clock: datetime | None = None
+    """Event time: the latest instant this customer's triage has reached."""
+    alerts: dict[str, Alert] = Field(default_factory=dict)
+    incidents: dict[str, Incident] = Field(default_factory=dict)
+    tombstones: dict[str, Tombstone] = Field(default_factory=dict)
+    windows: dict[str, Window] = Field(default_factory=dict)
+    beats: dict[str, DeviceBeat] = Field(default_factory=dict)
+    site_devices: dict[str, list[str]] = Field(default_factory=dict)
+    pending: list[dict[str, Any]] = Field(default_factory=list)
+    """Monitoring events (JSON) that arrived before the customer's contract."""
+
+    def advance_clock(self, at: datetime) -> None:
+        if self.clock is None or at > self.clock:
+            self.clock = at
+
+    def see_device(self, site_id: str | None, device_id: str | None) -> None:
+        if site_id is None or device_id is None:
+            return
+        devices = self.site_devices.setdefault(site_id, [])
+        if device_id not in devices:
+            devices.append(device_id)
+
+    def prune(self, holddown: timedelta) -> None:
+        """Forget resolved alerts whose hold-down is over and whose incident is gone."""
+        if self.clock is None:
+            return
+        for fp, alert in list(self.alerts.items()):
+            if (
+                alert.status == "resolved"
+                and alert.resolved_at is not None
+                and alert.resolved_at + holddown <= self.clock
+                and (alert.incident_id is None or alert.incident_id not in self.incidents)
+                and not alert.flapping
+            ):
+                del self.alerts[fp]

@@ -1,0 +1,310 @@
+"""Triage of one customer's monitoring events: the entry points the Faust agent and the
+wall-clock timer call. Pure: state in, state changed and effects out; time is the
+event's time (or the timer's), never read from a clock here.
+
+Time model: each customer's clock is the latest event time seen for it. Before an event
+is applied, everything due up to its time happens first (`advance`): maintenance-window
+ends (alerts still firing are re-evaluated at once), expiry of silent alerts and
+tombstones, heartbeat silence, the end of flapping, and incident resolution after the
+hold-down. With no events, the service's wall-clock timer calls `advance` with the
+current time, so nothing waits for traffic that may never come.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from incidents import flapping, lifecycle
+from incidents.config import TriageConfig
+from incidents.coverage import not_monitored_reason
+from incidents.outputs import Effects
+from incidents.state import Alert, CustomerState, DeviceBeat, Window
+from msp_events import Envelope, derive_event_id
+from msp_events.serde import parse_event, to_json_obj
+from msp_events.types.contracts import ContractSnapshot, ContractTerminated, ContractVersion
+from msp_events.types.incidents import IncidentUpdated
+from msp_events.types.monitoring import (
+    AlertFiring,
+    AlertResolved,
+    Heartbeat,
+    MaintenanceCancelled,
+    MaintenanceScheduled,
+)
+
+Contract = ContractSnapshot | ContractTerminated
+
+
+def apply_event(
+    state: CustomerState, contract: Contract | None, event: Envelope, cfg: TriageConfig
+) -> Effects:
+    fx = advance(state, contract, event.time, cfg)
+    data, at = event.data, event.time
+    if isinstance(data, AlertFiring | AlertResolved):
+        state.see_device(data.site_id, data.device_id)
+        if contract is None:
+            state.pending.append(to_json_obj(event))
+            fx.record(
+                event_id=event.id,
+                at=at,
+                fingerprint=data.source_fingerprint,
+                outcome="pending",
+                reason="waiting for the customer's contract",
+            )
+            return fx
+        version = contract.version_at(at)
+        why_not = not_monitored_reason(version, data.check_kind, data.device_id)
+        if why_not is not None or version is None:
+            fx.record(
+                event_id=event.id,
+                at=at,
+                fingerprint=data.source_fingerprint,
+                outcome="not_monitored",
+                reason=why_not or "no contract",
+                check_kind=data.check_kind,
+                device_id=data.device_id,
+                site_id=data.site_id,
+            )
+            return fx
+        if isinstance(data, AlertFiring):
+            lifecycle.on_firing(state, version, data, event_id=event.id, at=at, cfg=cfg, fx=fx)
+        else:
+            lifecycle.on_resolved(
+                state,
+                data.source_fingerprint,
+                event_id=event.id,
+                at=at,
+                ends_at=data.ends_at,
+                reason="source reports the alert resolved",
+                cfg=cfg,
+                fx=fx,
+            )
+    elif isinstance(data, Heartbeat):
+        _heartbeat(state, data, event_id=event.id, cfg=cfg, fx=fx)
+    elif isinstance(data, MaintenanceScheduled):
+        state.windows[data.window_id] = Window(
+            starts_at=data.starts_at, ends_at=data.ends_at, scope=data.scope.model_dump(mode="json")
+        )
+        for alert in state.alerts.values():  # a re-sent window may move its end
+            if alert.suppressed_by == data.window_id:
+                alert.suppressed_until = data.ends_at
+        fx.record(
+            event_id=event.id,
+            at=at,
+            fingerprint=None,
+            outcome="maintenance",
+            reason=f"window {data.window_id} scheduled "
+            f"{data.starts_at.isoformat()} - {data.ends_at.isoformat()}",
+        )
+    elif isinstance(data, MaintenanceCancelled):
+        state.windows.pop(data.window_id, None)
+        for alert in state.alerts.values():
+            if alert.suppressed_by == data.window_id and alert.suppressed_until is not None:
+                alert.suppressed_until = min(alert.suppressed_until, data.cancelled_at)
+        fx.record(
+            event_id=event.id,
+            at=at,
+            fingerprint=None,
+            outcome="maintenance",
+            reason=f"window {data.window_id} cancelled",
+        )
+        fx.extend(advance(state, contract, at, cfg))
+    return fx
+
+
+def apply_contract(state: CustomerState, contract: Contract, cfg: TriageConfig) -> Effects:
+    """The customer's contract arrived or changed: apply the events that waited for it."""
+    fx = Effects(state.customer_id)
+    waiting, state.pending = state.pending, []
+    for obj in waiting:
+        fx.extend(apply_event(state, contract, parse_event(obj), cfg))
+    return fx
+
+
+def advance(
+    state: CustomerState, contract: Contract | None, now: datetime, cfg: TriageConfig
+) -> Effects:
+    """Let everything due up to `now` happen, in this order."""
+    fx = Effects(state.customer_id)
+    state.advance_clock(now)
+    clock = state.clock
+    assert clock is not None
+    for fp, tomb in list(state.tombstones.items()):
+        if tomb.expires_at <= clock:
+            del state.tombstones[fp]
+    if contract is None:
+        _expire_pending(state, clock, cfg, fx)
+    version = contract.version_at(clock) if contract is not None else None
+    for alert in sorted(state.alerts.values(), key=lambda a: a.started_at):
+        if (
+            version is not None
+            and alert.status == "firing"
+            and alert.suppressed_until is not None
+            and alert.suppressed_until <= clock
+        ):
+            # the window is over and the alert still fires: triage it now, not at its next repeat
+            at = alert.suppressed_until
+            lifecycle.evaluate(
+                state,
+                version,
+                alert,
+                event_id=derive_event_id("reevaluated", alert.alert_id, at.isoformat()),
+                at=at,
+                cfg=cfg,
+                fx=fx,
+            )
+    for alert in list(state.alerts.values()):
+        due = alert.last_seen + cfg.alert_timeout
+        if alert.status == "firing" and due <= clock:
+            lifecycle.on_resolved(
+                state,
+                alert.fingerprint,
+                event_id=derive_event_id("expired", alert.alert_id),
+                at=due,
+                ends_at=due,
+                reason=f"expired: no repeat or resolve for {cfg.alert_timeout_s} s",
+                cfg=cfg,
+                fx=fx,
+            )
+    if version is not None:
+        _silent_devices(state, version, clock, cfg, fx)
+    _flapping_over(state, clock, cfg, fx)
+    _resolve_quiet_incidents(state, clock, cfg, fx)
+    state.prune(cfg.holddown)
+    return fx
+
+
+def _heartbeat(
+    state: CustomerState, data: Heartbeat, *, event_id: str, cfg: TriageConfig, fx: Effects
+) -> None:
+    state.see_device(data.site_id, data.device_id)
+    beat = state.beats.get(data.device_id)
+    if beat is not None and data.sent_at <= beat.last_at:
+        return  # a duplicate or an older beat
+    was_silent = beat is not None and beat.silent
+    state.beats[data.device_id] = DeviceBeat(
+        site_id=data.site_id, last_at=data.sent_at, interval_s=data.interval_seconds
+    )
+    if was_silent:
+        lifecycle.on_resolved(
+            state,
+            _silent_fp(data.device_id),
+            event_id=event_id,
+            at=data.sent_at,
+            ends_at=data.sent_at,
+            reason="device sends heartbeats again",
+            cfg=cfg,
+            fx=fx,
+        )
+
+
+def _silent_fp(device_id: str) -> str:
+    return f"heartbeat:{device_id}"
+
+
+def _silent_devices(
+    state: CustomerState, version: ContractVersion, clock: datetime, cfg: TriageConfig, fx: Effects
+) -> None:
+    for device_id, beat in state.beats.items():
+        due = beat.last_at + timedelta(seconds=beat.interval_s + cfg.heartbeat_grace_s)
+        if beat.silent or due > clock:
+            continue
+        beat.silent = True
+        event_id = derive_event_id("silent", state.customer_id, device_id, due.isoformat())
+        why_not = not_monitored_reason(version, "heartbeat_missing", device_id)
+        if why_not is not None:
+            fx.record(
+                event_id=event_id,
+                at=due,
+                fingerprint=_silent_fp(device_id),
+                outcome="not_monitored",
+                reason=why_not,
+            )
+            continue
+        fp = _silent_fp(device_id)
+        alert = Alert(
+            alert_id=derive_event_id("alert", state.customer_id, fp, event_id),
+            fingerprint=fp,
+            device_id=device_id,
+            site_id=beat.site_id,
+            check="heartbeat",
+            check_kind="heartbeat_missing",
+            severity="major",
+            summary=f"device {device_id} stopped sending heartbeats",
+            started_at=due,
+            last_seen=due,
+            last_event_at=due,
+            last_event_id=event_id,
+            changes=[due],
+        )
+        # a silent device stays silent: its alert must not expire while it is
+        alert.last_seen = due + timedelta(days=3650)
+        state.alerts[fp] = alert
+        lifecycle.evaluate(state, version, alert, event_id=event_id, at=due, cfg=cfg, fx=fx)
+
+
+def _flapping_over(state: CustomerState, clock: datetime, cfg: TriageConfig, fx: Effects) -> None:
+    for alert in state.alerts.values():
+        if not alert.flapping:
+            continue
+        calm_at = flapping.flapping_over(alert.changes, clock, cfg.flap_window)
+        if calm_at is None:
+            continue
+        alert.flapping = False
+        inc = state.incidents.get(alert.incident_id or "")
+        if inc is None:
+            continue
+        update = IncidentUpdated(
+            incident_id=inc.incident_id,
+            flapping=False,
+            reason=f"alert {alert.fingerprint} stable for {cfg.flap_window_s} s: flapping over",
+            updated_at=calm_at,
+        )
+        fx.updated(inc, calm_at, f"flapping-over:{alert.alert_id}:{alert.flap_episodes}", update)
+        if inc.quiet_since is not None:
+            inc.quiet_since = max(inc.quiet_since, calm_at)
+
+
+def _resolve_quiet_incidents(
+    state: CustomerState, clock: datetime, cfg: TriageConfig, fx: Effects
+) -> None:
+    for incident_id, inc in list(state.incidents.items()):
+        if inc.quiet_since is None:
+            continue
+        alerts = [state.alerts.get(fp) for fp in inc.alerts]
+        if any(a is not None and (a.status == "firing" or a.flapping) for a in alerts):
+            continue
+        due = inc.quiet_since + cfg.holddown
+        if due > clock:
+            continue
+        fx.resolved(
+            inc,
+            due,
+            f"all {len(inc.alerts)} alert(s) recovered; hold-down {cfg.holddown_s} s passed",
+        )
+        fx.record(
+            event_id=derive_event_id(incident_id, "resolved"),
+            at=due,
+            fingerprint=None,
+            outcome="incident_resolved",
+            reason="all alerts recovered",
+            incident_id=incident_id,
+        )
+        del state.incidents[incident_id]
+
+
+def _expire_pending(state: CustomerState, clock: datetime, cfg: TriageConfig, fx: Effects) -> None:
+    keep: list[dict[str, Any]] = []
+    for obj in state.pending:
+        event = parse_event(obj)
+        if event.time + cfg.pending_ttl <= clock:
+            fx.record(
+                event_id=event.id,
+                at=event.time,
+                fingerprint=None,
+                outcome="not_monitored",
+                reason="not monitored: no contract arrived for the customer",
+            )
+        else:
+            keep.append(obj)
+    state.pending = keep

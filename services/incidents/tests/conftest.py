@@ -1,0 +1,120 @@
+"""Fixtures for the incidents tests: the whole service (Faust triage, projection
+consumer, outbox relay, HTTP API) started in-process on the real broker and Postgres,
+shared by a module's scenario tests (each test uses its own customers)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from incidents.app import build  # noqa: E402
+from incidents.runtime import IncidentsRuntime  # noqa: E402
+from incidents.settings import IncidentsSettings  # noqa: E402
+from msp_devstack.testing import create_topics, new_namespace  # noqa: E402
+from msp_devstack.testkit import produce, read_topic, wait_for_async  # noqa: E402
+from msp_events import Envelope, decode  # noqa: E402
+from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, MONITORING, TICKETS  # noqa: E402
+from msp_plumbing.migrations import migrate  # noqa: E402
+
+TOPICS = [MONITORING, CONTRACTS, TICKETS, INCIDENTS, DEAD_LETTER]
+
+
+def service_settings(kafka: str, db: str, ns: str, datadir: Path, **extra: Any) -> IncidentsSettings:
+    return IncidentsSettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka,  # type: ignore[call-arg]
+        DATABASE_URL=db,
+        topic_namespace=ns,
+        db_schema=ns.strip("_"),
+        wall_clock_tick_s=0,  # tests drive time with event time
+        faust_datadir=str(datadir),
+        **extra,
+    )
+
+
+async def prepare(kafka: str, db: str, ns: str) -> None:
+    await create_topics(kafka, TOPICS, ns)
+    await migrate(db, schema=ns.strip("_"), package="incidents")
+
+
+@dataclass
+class Service:
+    kafka: str
+    ns: str
+    db: asyncpg.Connection
+    http: httpx.AsyncClient
+    runtime: IncidentsRuntime
+
+    async def send(self, events: Iterable[Envelope], topic: str | None = None) -> None:
+        await produce(self.kafka, topic or MONITORING.named(self.ns), list(events))
+
+    async def contract(self, event: Envelope) -> None:
+        await produce(self.kafka, CONTRACTS.named(self.ns), [event])
+
+    async def read(self, topic: str, customer: str | None = None) -> list[Envelope]:
+        records = await read_topic(self.kafka, f"{self.ns}{topic}")
+        events = [decode(r.value) for r in records]
+        return [e for e in events if customer is None or e.customer_id == customer]
+
+    async def log(self, customer: str, outcome: str | None = None) -> list[asyncpg.Record]:
+        return list(
+            await self.db.fetch(
+                "SELECT * FROM triage_log WHERE customer_id = $1 AND ($2::text IS NULL OR "
+                "outcome = $2) ORDER BY at, event_id",
+                customer,
+                outcome,
+            )
+        )
+
+    async def wait_log(self, customer: str, outcome: str, n: int = 1, timeout: float = 60) -> list[asyncpg.Record]:
+        async def enough() -> list[asyncpg.Record] | None:
+            rows = await self.log(customer, outcome)
+            return rows if len(rows) >= n else None
+
+        found: list[asyncpg.Record] = await wait_for_async(
+            enough, timeout=timeout, message=f"{n} triage_log rows {outcome} for {customer}"
+        )
+        return found
+
+    async def incidents(self, customer: str) -> list[dict[str, Any]]:
+        r = await self.http.get("/v1/incidents", params={"customer_id": customer})
+        assert r.status_code == 200, r.text
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items
+
+    async def wait_incidents(self, customer: str, predicate: Any, timeout: float = 60) -> list[dict[str, Any]]:
+        async def check() -> list[dict[str, Any]] | None:
+            items = await self.incidents(customer)
+            return items if predicate(items) else None
+
+        found: list[dict[str, Any]] = await wait_for_async(
+            check, timeout=timeout, message=f"incidents of {customer}"
+        )
+        return found
+
+
+@pytest.fixture(scope="module")
+async def service(
+    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Service]:
+    ns = new_namespace()
+    await prepare(kafka_bootstrap, database_url, ns)
+    settings = service_settings(kafka_bootstrap, database_url, ns, tmp_path_factory.mktemp("faust"))
+    app, runtime = build(settings)
+    await runtime.start()
+    db = await asyncpg.connect(database_url, server_settings={"search_path": settings.schema_name})
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://incidents") as http:
+            yield Service(kafka_bootstrap, ns, db, http, runtime)
+    finally:
+        await db.close()
+        await runtime.stop()

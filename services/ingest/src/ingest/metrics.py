@@ -1,0 +1,46 @@
+"""Prometheus metrics of the ingest service (`msp_ingest_` prefix). The raw-topic path
+is also counted by the plumbing (`msp_consumer_records_total`,
+`msp_deadletter_records_total`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_ACCEPTED = Counter(
+    "msp_ingest_events_accepted_total",
+    "Events published to a canonical topic, by key source, endpoint and event type.",
+    ["source", "endpoint", "type"],
+)
+EVENTS_DUPLICATE = Counter(
+    "msp_ingest_events_duplicate_total",
+    "Events answered 202 but not published again (id already accepted).",
+    ["source", "endpoint", "type"],
+)
+EVENTS_REJECTED = Counter(
+    "msp_ingest_events_rejected_total",
+    "Events refused, by key source (unknown when not authenticated), endpoint, type "
+    "(unknown when unreadable) and reason.",
+    ["source", "endpoint", "type", "reason"],
+)
+REQUESTS_REJECTED = Counter(
+    "msp_ingest_requests_rejected_total",
+    "Requests refused as a whole, by endpoint and reason (unauthorized, forbidden, "
+    "too_large, unsupported_media_type, invalid, rate_limited, unavailable).",
+    ["source", "endpoint", "reason"],
+)
+REQUEST_SECONDS = Histogram(
+    "msp_ingest_request_seconds",
+    "Time to answer an ingest request, by endpoint and status code.",
+    ["endpoint", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PRODUCE_SECONDS = Histogram(
+    "msp_ingest_produce_seconds",
+    "Time from handing a request's events to the producer until Kafka acknowledged all.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ALERTMANAGER_TRUNCATED = Counter(
+    "msp_ingest_alertmanager_truncated_alerts_total",
+    "Alerts Alertmanager left out of webhooks (truncatedAlerts; never read as resolved).",
+    ["source"],
+)

@@ -1,0 +1,153 @@
+"""`Intake`: what every HTTP entry point runs, in this order — authenticate (401),
+rate-limit (429), check tenancy (403), claim ids and publish (202 once Kafka acked).
+Adapters and CloudEvents parsing only produce the list of events; nothing here knows
+which tool sent them.
+
+Idempotent re-post and its one window: the request's (customer, id) pairs are claimed
+in `accepted_events` inside a transaction that stays open until Kafka acknowledged
+every new event, then commits. A re-post finds the ids taken and publishes nothing
+(202). If Kafka fails or times out the transaction rolls back: nothing claimed, 503,
+the client retries. If the process dies after Kafka's ack but before the commit, the
+client never got its 202 and re-posts: that copy is published again with the SAME
+id, which downstream consumers drop (they dedupe by event id). Never a loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from starlette.requests import Request
+
+from ingest import metrics
+from ingest.apikeys import ApiKey, KeyCache
+from ingest.errors import ItemError, RequestRejected
+from ingest.ratelimit import TokenBuckets, retry_after_header
+from ingest.service import check_tenancy, claim_ids, publish
+from msp_events import Envelope
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    ids: list[str]  # every event of the request, in order
+    published: list[str]  # those new to the canonical topics
+    duplicates: list[str]  # already accepted before: answered 202, not re-published
+
+
+def presented_key(request: Request) -> str | None:
+    """`Authorization: Bearer <key>` (what Alertmanager's http_config sends) or
+    `X-API-Key: <key>`."""
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        keys: KeyCache,
+        buckets: TokenBuckets,
+        namespace: str,
+        produce_timeout_s: float,
+    ) -> None:
+        self.pool = pool
+        self.producer = producer
+        self.keys = keys
+        self.buckets = buckets
+        self.namespace = namespace
+        self.produce_timeout_s = produce_timeout_s
+
+    async def authenticate(self, presented: str | None) -> ApiKey:
+        if not presented:
+            raise RequestRejected(
+                401,
+                "unauthorized",
+                "no API key: send Authorization: Bearer <key>",
+                [ItemError("/headers/authorization", "missing")],
+                {"WWW-Authenticate": "Bearer"},
+            )
+        key = await self.keys.resolve(presented)
+        if key is None:
+            raise RequestRejected(
+                401,
+                "unauthorized",
+                "unknown or revoked API key",
+                [ItemError("/headers/authorization", "not a valid key")],
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return key
+
+    def admit(self, key: ApiKey, cost: int) -> None:
+        if cost > self.buckets.burst:
+            raise RequestRejected(
+                413,
+                "too_large",
+                f"{cost} events exceed the per-request maximum of "
+                f"{int(self.buckets.burst)} for this key",
+                [ItemError("", "batch too large")],
+            )
+        wait = self.buckets.take(key.key_id, cost)
+        if wait > 0:
+            raise RequestRejected(
+                429,
+                "rate_limited",
+                f"rate limit of key {key.key_id} exceeded; retry later",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+
+    async def accept(self, *, key: ApiKey, events: Sequence[Envelope], endpoint: str) -> Accepted:
+        check_tenancy(key=key, events=events)
+        fresh: list[Envelope] = []
+        if events:
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    fresh = await claim_ids(conn=conn, events=events)
+                    if fresh:
+                        started = time.perf_counter()
+                        async with asyncio.timeout(self.produce_timeout_s):
+                            await publish(
+                                producer=self.producer, events=fresh, namespace=self.namespace
+                            )
+                        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("publish failed, nothing accepted: %r", exc)
+                raise RequestRejected(
+                    503,
+                    "unavailable",
+                    "could not publish to Kafka or record the ids; nothing was accepted, retry",
+                    headers={"Retry-After": "1"},
+                ) from exc
+            except Exception as exc:  # KafkaError and friends: the same answer
+                if type(exc).__module__.startswith("aiokafka"):
+                    log.warning("publish failed, nothing accepted: %r", exc)
+                    raise RequestRejected(
+                        503,
+                        "unavailable",
+                        "Kafka refused the events; nothing was accepted, retry",
+                        headers={"Retry-After": "1"},
+                    ) from exc
+                raise
+        fresh_ids = {id(e) for e in fresh}
+        for (etype, new), count in Counter((e.type, id(e) in fresh_ids) for e in events).items():
+            counter = metrics.EVENTS_ACCEPTED if new else metrics.EVENTS_DUPLICATE
+            counter.labels(key.source, endpoint, etype).inc(count)
+        for e in fresh:
+            log.debug("accepted", extra={"event_id": e.id, "customer_id": e.customer_id})
+        return Accepted(
+            ids=[e.id for e in events],
+            published=[e.id for e in fresh],
+            duplicates=[e.id for e in events if id(e) not in fresh_ids],
+        )

@@ -1,0 +1,72 @@
+"""The ingest runtime and app: msp_plumbing's ServiceRuntime (pool, idempotent producer,
+outbox relay, the raw-topic consumer) plus the HTTP `Intake` and a pruning loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import FastAPI
+
+from ingest.apikeys import KeyCache
+from ingest.consumers import RAW_TOPICS, reemit
+from ingest.pipeline import Intake
+from ingest.ratelimit import TokenBuckets
+from ingest.settings import IngestSettings
+from ingest.views import router
+from msp_plumbing.app import create_app
+from msp_plumbing.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 600.0
+
+
+class IngestRuntime(ServiceRuntime):
+    settings: IngestSettings
+
+    def __init__(self, settings: IngestSettings) -> None:
+        super().__init__(settings)
+        self.intake: Intake | None = None
+        self.add_consumer("raw", RAW_TOPICS, batch_handler=reemit)
+
+    async def start(self) -> None:
+        await super().start()
+        s = self.settings
+        assert self.pool is not None and self.producer is not None
+        self.intake = Intake(
+            pool=self.pool,
+            producer=self.producer,
+            keys=KeyCache(
+                pool=self.pool,
+                pepper=s.api_key_pepper.get_secret_value(),
+                ttl_s=s.auth_cache_ttl_s,
+            ),
+            buckets=TokenBuckets(rate=s.rate_limit_events_per_s, burst=s.rate_limit_burst),
+            namespace=s.topic_namespace,
+            produce_timeout_s=s.produce_timeout_s,
+        )
+        self._spawn("prune-accepted", self._prune_accepted())
+
+    async def stop(self) -> None:
+        self.intake = None
+        await super().stop()
+
+    async def _prune_accepted(self) -> None:
+        """Forget accepted ids after the retention: re-posts older than that are
+        published again (downstream dedupe windows are of the same order)."""
+        while True:
+            assert self.pool is not None
+            status = await self.pool.execute(
+                "DELETE FROM accepted_events WHERE accepted_at < now() - make_interval(days => $1)",
+                self.settings.accepted_ids_retention_days,
+            )
+            log.info("pruned accepted ids: %s", status)
+            await asyncio.sleep(PRUNE_EVERY_S)
+
+
+def create_ingest_app(runtime: IngestRuntime) -> FastAPI:
+    app = create_app(runtime=runtime, title="MSP ingest", routers=[router])
+    app.state.max_body_bytes = runtime.settings.max_body_bytes
+    app.state.max_batch_events = runtime.settings.max_batch_events
+    return app

@@ -1,0 +1,201 @@
+"""The rules every entry point shares: reading a body, validating CloudEvents,
+tenancy, claiming ids and publishing. Keyword-only functions; a function that takes a
+connection runs inside the caller's transaction and never commits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from starlette.requests import ClientDisconnect, Request
+
+from ingest.apikeys import ApiKey
+from ingest.errors import ItemError, Rejections, RequestRejected
+from msp_events import Envelope, EventValidationError, FieldError, parse_event
+from msp_events.serde import HEADERS, encode_value
+from msp_events.topics import TOPICS, topic_for
+
+INBOUND_TYPES: frozenset[str] = frozenset(
+    cls.event_type for topic in TOPICS if topic.raw for cls in topic.event_types
+)
+"""Types outsiders may publish: those of the raw topics (monitoring, tickets,
+contracts, change orders). Incident, SLA and billing events are ours to make."""
+
+SINGLE = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+JSON = "application/json"
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def require_media_type(request: Request, allowed: Sequence[str]) -> str:
+    found = media_type(request)
+    if found not in allowed:
+        raise RequestRejected(
+            415,
+            "unsupported_media_type",
+            f"content-type {found or '(none)'!r} is not accepted here; use one of "
+            + ", ".join(allowed),
+            [ItemError("/headers/content-type", "unsupported media type")],
+        )
+    return found
+
+
+async def read_body(request: Request, *, limit: int) -> bytes:
+    """The body, refusing (413) anything over `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise RequestRejected(400, "invalid", "client disconnected mid-body") from None
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> RequestRejected:
+    return RequestRejected(
+        413,
+        "too_large",
+        f"request body over the limit of {limit} bytes",
+        [ItemError("", f"body larger than {limit} bytes")],
+    )
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting
+        message = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
+        raise RequestRejected(
+            422,
+            "invalid",
+            "the body is not valid JSON",
+            [ItemError("", f"invalid JSON: {message}")],
+        ) from None
+
+
+def parse_cloudevents(document: Any, *, batch: bool, max_events: int) -> list[Envelope]:
+    """Validate one event (an object) or a batch (an array), all or nothing: every
+    failing item is reported (its index and JSON pointers) and none is accepted."""
+    if batch and not isinstance(document, list):
+        raise RequestRejected(
+            422,
+            "invalid",
+            "a batch must be a JSON array",
+            [ItemError("", "expected an array of events")],
+        )
+    if not batch and not isinstance(document, dict):
+        raise RequestRejected(
+            422,
+            "invalid",
+            "an event must be a JSON object",
+            [ItemError("", "expected a JSON object")],
+        )
+    items = document if batch else [document]
+    if len(items) > max_events:
+        raise RequestRejected(
+            413,
+            "too_large",
+            f"more than {max_events} events in one batch",
+            [ItemError("", f"{len(items)} events, limit {max_events}")],
+        )
+    rejections = Rejections()
+    events: list[Envelope] = []
+    for i, item in enumerate(items):
+        index = i if batch else None
+        prefix = f"/{i}" if batch else ""
+        try:
+            event = parse_event(item)
+        except EventValidationError as exc:
+            rejections.add(exc.errors, index=index, prefix=prefix)
+            continue
+        if event.type not in INBOUND_TYPES:
+            rejections.add(
+                [FieldError("/type", f"{event.type!r} is not accepted from outside ingest")],
+                index=index,
+                prefix=prefix,
+            )
+            continue
+        events.append(event)
+    rejections.raise_if_any("no event was accepted: fix the listed items and re-send all")
+    return events
+
+
+def check_tenancy(*, key: ApiKey, events: Sequence[Envelope]) -> None:
+    """403, naming each offending item, if any event is for a customer outside the key."""
+    outside = [
+        ItemError("/customerid", f"key {key.key_id} may not post for {e.customer_id!r}", i)
+        for i, e in enumerate(events)
+        if not key.may_post_for(e.customer_id)
+    ]
+    if outside:
+        raise RequestRejected(
+            403,
+            "forbidden",
+            "an event is for a customer outside this key's set; nothing was published",
+            outside,
+            rejected_types=[e.type for e in events],
+        )
+
+
+async def claim_ids(*, conn: asyncpg.Connection, events: Sequence[Envelope]) -> list[Envelope]:
+    """Claim each (customer, id) in `accepted_events`; returns the events not accepted
+    before, first copy only. The claim's row lock is held until the caller's transaction
+    ends, so a concurrent re-post of the same id waits and then sees it taken."""
+    if len(events) == 1:
+        e = events[0]
+        row = await conn.fetchval(
+            "INSERT INTO accepted_events (customer_id, event_id) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            e.customer_id,
+            e.id,
+        )
+        return [e] if row else []
+    rows = await conn.fetch(
+        """INSERT INTO accepted_events (customer_id, event_id)
+           SELECT * FROM unnest($1::text[], $2::text[])
+           ON CONFLICT DO NOTHING RETURNING customer_id, event_id""",
+        [e.customer_id for e in events],
+        [e.id for e in events],
+    )
+    fresh = {(r["customer_id"], r["event_id"]) for r in rows}
+    out = []
+    for e in events:
+        if (e.customer_id, e.id) in fresh:
+            fresh.discard((e.customer_id, e.id))
+            out.append(e)
+    return out
+
+
+async def publish(
+    *, producer: AIOKafkaProducer, events: Sequence[Envelope], namespace: str
+) -> None:
+    """Send every event to its canonical topic (keyed by customer) and wait until Kafka
+    acknowledged all of them (the producer is idempotent with acks=all)."""
+    futures = [
+        await producer.send(
+            topic_for(e.type).named(namespace),
+            encode_value(e),
+            key=e.customer_id.encode(),
+            headers=HEADERS,
+        )
+        for e in events
+    ]
+    await asyncio.gather(*futures)

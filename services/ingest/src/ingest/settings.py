@@ -1,0 +1,38 @@
+"""IngestSettings: the one settings class of the ingest service (env `MSP_*`), built at
+start-up by `ingest.__main__`, never at import."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from msp_plumbing.settings import ServiceSettings
+
+
+class IngestSettings(ServiceSettings):
+    service_name: str = "ingest"
+    db_pool_max: int = Field(
+        default=40, ge=1, description="Each in-flight post holds a connection until Kafka acks"
+    )
+    max_body_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Larger request bodies get 413"
+    )
+    max_batch_events: int = Field(default=1000, ge=1, description="More events per post: 413")
+    rate_limit_events_per_s: float = Field(
+        default=2000.0, gt=0, description="Per API key, per instance (token bucket refill)"
+    )
+    rate_limit_burst: float = Field(
+        default=5000.0, ge=1, description="Token bucket size; must cover the biggest batch"
+    )
+    api_key_pepper: SecretStr = Field(
+        default=SecretStr("dev-pepper-change-me"),
+        description="HMAC secret for API key hashes; keep it out of the database",
+    )
+    auth_cache_ttl_s: float = Field(
+        default=5.0, ge=0, description="How long a key lookup is cached: the revocation latency"
+    )
+    produce_timeout_s: float = Field(
+        default=15.0, gt=0, description="A post waits this long for Kafka's ack, then 503"
+    )
+    accepted_ids_retention_days: int = Field(
+        default=30, ge=1, description="How long a re-post of an accepted id is recognised"
+    )

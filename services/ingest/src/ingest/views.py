@@ -1,0 +1,222 @@
+"""Thin routes: read, hand to the adapter or CloudEvents parser, then to `Intake`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ingest import metrics
+from ingest.adapters import alertmanager, pagerduty
+from ingest.errors import ItemError, RequestRejected
+from ingest.models import ERRORS, AcceptedRead, PagerDutyRead
+from ingest.pipeline import Intake, presented_key
+from ingest.service import (
+    BATCH,
+    JSON,
+    SINGLE,
+    parse_cloudevents,
+    parse_json,
+    read_body,
+    require_media_type,
+)
+from msp_events import EventValidationError
+
+router = APIRouter(prefix="/v1", tags=["ingest"])
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            SINGLE: {"schema": {"type": "object"}},
+            BATCH: {"schema": {"type": "array", "items": {"type": "object"}}},
+            JSON: {"schema": {}},
+        },
+    }
+}
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake | None = getattr(request.app.state.runtime, "intake", None)
+    if intake is None:
+        raise RequestRejected(503, "unavailable", "starting up", headers={"Retry-After": "1"})
+    return intake
+
+
+def _invalid(exc: EventValidationError) -> RequestRejected:
+    return RequestRejected(
+        422, "invalid", "invalid payload", [ItemError(e.pointer, e.message) for e in exc.errors]
+    )
+
+
+async def _answer(
+    request: Request,
+    endpoint: str,
+    work: Callable[[dict[str, str]], Awaitable[tuple[int, dict[str, Any]]]],
+    render_error: Callable[[RequestRejected], tuple[int, dict[str, Any]]] | None = None,
+) -> JSONResponse:
+    """Runs `work`, times it, counts the outcome. `work` fills `seen["source"]` once the
+    key is known, so rejections are counted per source."""
+    started = time.perf_counter()
+    seen = {"source": "unknown"}
+    try:
+        status, body = await work(seen)
+        response = JSONResponse(body, status_code=status)
+    except RequestRejected as exc:
+        metrics.REQUESTS_REJECTED.labels(seen["source"], endpoint, exc.reason).inc()
+        for etype in exc.rejected_types or ["unknown"]:
+            metrics.EVENTS_REJECTED.labels(seen["source"], endpoint, etype, exc.reason).inc()
+        status, body = render_error(exc) if render_error else (exc.status, exc.body())
+        response = JSONResponse(body, status_code=status, headers=exc.headers)
+    metrics.REQUEST_SECONDS.labels(endpoint, str(status)).observe(time.perf_counter() - started)
+    return response
+
+
+@router.post(
+    "/events", status_code=202, response_model=AcceptedRead, responses=ERRORS, openapi_extra=_BODY
+)
+async def post_events(request: Request) -> JSONResponse:
+    """CloudEvents structured JSON: one event (`application/cloudevents+json`, or
+    `application/json` with an object) or a batch (`application/cloudevents-batch+json`,
+    or `application/json` with an array). All or nothing: 202 only when every event is
+    valid, for the key's customers, and acknowledged by Kafka."""
+
+    async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        intake = _intake(request)
+        key = await intake.authenticate(presented_key(request))
+        seen["source"] = key.source
+        kind = require_media_type(request, (SINGLE, BATCH, JSON))
+        document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
+        batch = kind == BATCH or (kind == JSON and isinstance(document, list))
+        intake.admit(key, len(document) if batch and isinstance(document, list) else 1)
+        events = parse_cloudevents(
+            document, batch=batch, max_events=request.app.state.max_batch_events
+        )
+        accepted = await intake.accept(key=key, events=events, endpoint="events")
+        return 202, {
+            "status": "accepted",
+            "ids": accepted.ids,
+            "published": accepted.published,
+            "duplicates": accepted.duplicates,
+        }
+
+    return await _answer(request, "events", work)
+
+
+@router.post(
+    "/integrations/alertmanager",
+    status_code=202,
+    response_model=AcceptedRead,
+    responses=ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": {}}}}},
+)
+async def post_alertmanager(request: Request) -> JSONResponse:
+    """The Alertmanager webhook (`webhook_configs`, payload version 4) as sent, with the
+    key as `http_config.authorization.credentials`. One monitoring event per alert."""
+
+    async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        intake = _intake(request)
+        key = await intake.authenticate(presented_key(request))
+        seen["source"] = key.source
+        require_media_type(request, (JSON,))
+        document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
+        alerts = document.get("alerts") if isinstance(document, dict) else None
+        intake.admit(key, len(alerts) if isinstance(alerts, list) else 1)
+        try:
+            hook, events = alertmanager.parse(
+                document, labels=key.labels, default_customer=key.sole_customer
+            )
+        except EventValidationError as exc:
+            raise _invalid(exc) from None
+        accepted = await intake.accept(key=key, events=events, endpoint="alertmanager")
+        if hook.truncatedAlerts:
+            metrics.ALERTMANAGER_TRUNCATED.labels(key.source).inc(hook.truncatedAlerts)
+        return 202, {
+            "status": "accepted",
+            "ids": accepted.ids,
+            "published": accepted.published,
+            "duplicates": accepted.duplicates,
+            "truncated_alerts": hook.truncatedAlerts,
+        }
+
+    return await _answer(request, "alertmanager", work)
+
+
+_PD_STATUS = {
+    401: "unauthorized",
+    403: "forbidden",
+    413: "request too large",
+    415: "unsupported media type",
+    422: "invalid event",
+    429: "throttle event",
+    503: "unavailable",
+}
+
+
+def _pagerduty_error(exc: RequestRejected) -> tuple[int, dict[str, Any]]:
+    """PagerDuty's shapes; every invalid event is a 400 there, so it is here."""
+    if exc.status == 429:
+        message = "Requests for this service are arriving too quickly. Please retry later."
+    elif exc.status == 422:
+        message = "Event object is invalid"
+    else:
+        message = exc.message
+    return 400 if exc.status == 422 else exc.status, {
+        "status": _PD_STATUS.get(exc.status, "error"),
+        "message": message,
+        "errors": [f"{e.pointer or '/'}: {e.message}" for e in exc.errors],
+    }
+
+
+@router.post(
+    "/integrations/pagerduty",
+    status_code=202,
+    response_model=PagerDutyRead,
+    responses={
+        400: {"model": PagerDutyRead},
+        401: {"model": PagerDutyRead},
+        429: {"model": PagerDutyRead},
+    },
+    openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": {}}}}},
+)
+async def post_pagerduty(request: Request) -> JSONResponse:
+    """PagerDuty Events API v2 (`/v2/enqueue` shape; v1 `service_key` bodies too). The
+    API key goes in `routing_key` (or the Authorization header). Answers like PagerDuty:
+    202 `{status, message, dedup_key}`, 400 `{status: "invalid event", errors}`, 429."""
+
+    async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        intake = _intake(request)
+        require_media_type(request, (JSON,))
+        document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
+        presented = presented_key(request)
+        if presented is None and isinstance(document, dict):
+            body_key = document.get("routing_key", document.get("service_key"))
+            presented = body_key if isinstance(body_key, str) else None
+        key = await intake.authenticate(presented)
+        seen["source"] = key.source
+        intake.admit(key, 1)
+        try:
+            event = pagerduty.validate(document)
+            events, dedup_key = pagerduty.parse(
+                event,
+                labels=key.labels,
+                default_customer=key.sole_customer,
+                received_at=datetime.now(UTC),
+            )
+        except EventValidationError as exc:
+            raise _invalid(exc) from None
+        await intake.accept(key=key, events=events, endpoint="pagerduty")
+        body: dict[str, Any] = {
+            "status": "success",
+            "message": "Event processed",
+            "dedup_key": dedup_key,
+        }
+        if pagerduty.is_v1(document):
+            body["incident_key"] = dedup_key
+        return 202, body
+
+    return await _answer(request, "pagerduty", work, _pagerduty_error)

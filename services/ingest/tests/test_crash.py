@@ -1,0 +1,110 @@
+"""Crash test of the raw-topic path with the real service process (`python -m ingest`):
+SIGKILLed between consume and commit, and between Kafka's ack and marking the outbox
+row sent; after a restart every raw event is on the canonical topic exactly once
+(counting records, not distinct ids), replayed duplicates included."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections import Counter
+from pathlib import Path
+
+import asyncpg
+import pytest
+from ingest_testkit import PEPPER
+from ingest_testkit_events import heartbeats
+
+from msp_devstack.testkit import produce, read_topic, wait_for_async
+from msp_events import decode
+from msp_events.topics import MONITORING, RAW_MONITORING
+
+pytestmark = pytest.mark.integration
+
+N = 30
+REPLAYED = 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def service_env(
+    kafka: str, database_url: str, namespace: str, schema: str, crash: str | None
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "MSP_CRASH_POINT"}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka,
+        DATABASE_URL=database_url,
+        MSP_DB_SCHEMA=schema,
+        MSP_TOPIC_NAMESPACE=namespace,
+        MSP_CONSUMER_BATCH_SIZE="5",
+        MSP_HTTP_PORT=str(free_port()),
+        MSP_API_KEY_PEPPER=PEPPER,
+    )
+    if crash:
+        env["MSP_CRASH_POINT"] = crash
+    return env
+
+
+async def start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ingest", env=env, stdout=sink, stderr=sink
+        )
+
+
+@pytest.mark.parametrize("crash_point", ["consumer.before_commit:2", "relay.after_send:1"])
+async def test_killed_service_restarts_without_loss_or_duplicates(
+    crash_point: str,
+    kafka_bootstrap: str,
+    database_url: str,
+    namespace: str,
+    schema: str,
+    prepared: asyncpg.Connection,
+    tmp_path: Path,
+) -> None:
+    events = heartbeats(N)
+    raw = RAW_MONITORING.named(namespace)
+    await produce(kafka_bootstrap, raw, events)
+    await produce(kafka_bootstrap, raw, events[:REPLAYED])  # a publisher's retry
+    log = tmp_path / "ingest.log"
+    db = prepared
+
+    crashing = await start(
+        service_env(kafka_bootstrap, database_url, namespace, schema, crash_point), log
+    )
+    rc = await asyncio.wait_for(crashing.wait(), 90)
+    assert rc == -signal.SIGKILL, f"should have died at {crash_point}:\n{log.read_text()}"
+    if crash_point.startswith("relay"):
+        unsent = await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        on_kafka = len(await read_topic(kafka_bootstrap, MONITORING.named(namespace)))
+        assert unsent > 0 and on_kafka > 0, "acked by Kafka but not marked sent"
+
+    healthy = await start(service_env(kafka_bootstrap, database_url, namespace, schema, None), log)
+    try:
+
+        async def caught_up() -> bool:
+            consumed = await db.fetchval(
+                "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE topic = $1", raw
+            )
+            unsent = await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            return bool(consumed == N + REPLAYED and unsent == 0)
+
+        await wait_for_async(caught_up, timeout=90, message="every raw record consumed and relayed")
+    finally:
+        healthy.send_signal(signal.SIGTERM)
+        # uvicorn shuts down cleanly, then re-raises the signal it caught
+        rc = await asyncio.wait_for(healthy.wait(), 30)
+        assert rc in (0, -signal.SIGTERM), log.read_text()
+        assert "Application shutdown complete" in log.read_text()
+
+    records = await read_topic(kafka_bootstrap, MONITORING.named(namespace))
+    ids = Counter(decode(r.value).id for r in records)
+    assert len(records) == N, f"expected {N} records on the canonical topic, got {len(records)}"
+    assert set(ids) == {e.id for e in events} and max(ids.values()) == 1

@@ -1,0 +1,507 @@
+"""A ticket's SLA clocks, computed by replaying its transition log.
+
+`replay(log, contract, now=...)` is a pure function: the same log, contract and `now`
+give the same clocks and the same output events (with the same ids), whatever order
+the transitions arrived in. That is how late and out-of-order events are handled: the
+service stores every transition and replays the ticket.
+
+Rules (each one is a line or two below; see README.md for the table):
+* Order: transitions sort by (event time, kind order `KIND_ORDER`, event id). At the
+  same instant a creation comes first, then priority, status, comment, resolve, close,
+  reopen: so an agent replying and resolving in the same second meets first response
+  through the reply, and a resolve + reopen at one instant closes a cycle and opens the
+  next.
+* Policy snapshot: targets come from the contract version in force at `opened_at`; the
+  clocks keep that version for life (reopen cycles included).
+* Clocks: `first_response` (cycle 1 only) stops at the first public agent comment, or at
+  resolution/closure if that comes first; `resolution` stops at resolved (or closed
+  without a resolve). A reopen starts resolution cycle n+1; cycle n's outcome stands.
+* Pause: while the ticket's status is in the policy's `pause_statuses`, every running
+  clock of the ticket is paused; paused time never counts.
+* Priority change: running clocks take the new priority's target and coverage.
+  `keep_elapsed` (default): business time already counted stays counted, new time is
+  counted on the new coverage. `retroactive`: elapsed is re-measured from the start on
+  the new priority's coverage. Either way a threshold cannot be crossed before the
+  change that set the target. A priority without a target cancels the running clocks.
+* Outcome: breached when the elapsed business time reaches the target before the clock
+  stops (a breach stands, whatever happens next); met when it stops at or within it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from msp_events import derive_event_id
+from msp_events.base import EventData, Priority
+from msp_events.types.contracts import ContractSnapshot, ContractVersion
+from msp_events.types.sla import (
+    Metric,
+    SlaBreached,
+    SlaClockCancelled,
+    SlaClockPaused,
+    SlaClockResumed,
+    SlaClockStarted,
+    SlaMet,
+    SlaWarning,
+)
+from msp_events.types.tickets import TicketStatus
+from sla_clock.calendar import (
+    BusinessCalendar,
+    add_business_time,
+    business_time_between,
+    calendar_for,
+)
+from sla_clock.thresholds import BREACH_PERCENT, escalation_for, threshold_marks
+
+Kind = Literal["created", "priority", "status", "comment", "resolved", "closed", "reopened"]
+KIND_ORDER: dict[str, int] = {
+    "created": 0,
+    "priority": 1,
+    "status": 2,
+    "comment": 3,
+    "resolved": 4,
+    "closed": 5,
+    "reopened": 6,
+}
+State = Literal["running", "paused", "stopped", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One entry of a ticket's log. `priority` for created/priority, `status` for
+    status, `agent_reply` for comment (public and by an agent), `device_id` for
+    created."""
+
+    kind: Kind
+    at: datetime
+    event_id: str
+    priority: Priority | None = None
+    status: TicketStatus | None = None
+    agent_reply: bool = False
+    device_id: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[datetime, int, str]:
+        return (self.at, KIND_ORDER[self.kind], self.event_id)
+
+
+@dataclass
+class Segment:
+    start: datetime
+    end: datetime | None
+    calendar: BusinessCalendar
+
+
+@dataclass
+class Pause:
+    start: datetime
+    end: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class Emission:
+    event_id: str
+    at: datetime
+    data: EventData
+
+
+@dataclass(frozen=True)
+class Deadline:
+    kind: Literal["warning", "breach"]
+    percent: int
+    due_at: datetime
+
+
+@dataclass
+class Clock:
+    ticket_id: str
+    metric: Metric
+    cycle: int
+    priority: Priority
+    contract_id: str
+    version: ContractVersion
+    target_s: int
+    calendar: BusinessCalendar
+    started_at: datetime
+    target_set_at: datetime
+    segments: list[Segment] = field(default_factory=list)
+    pauses: list[Pause] = field(default_factory=list)
+    state: State = "running"
+    stopped_at: datetime | None = None
+    stop_reason: str | None = None
+    retroactive: bool = False
+
+    @property
+    def clock_id(self) -> str:
+        readable = f"clk-{self.ticket_id}-{self.metric}-{self.cycle}"
+        if len(readable) <= 128:
+            return readable
+        return "clk-" + derive_event_id(self.ticket_id, self.metric, str(self.cycle))
+
+    def identity(self) -> dict[str, object]:
+        return {
+            "clock_id": self.clock_id,
+            "ticket_id": self.ticket_id,
+            "metric": self.metric,
+            "cycle": self.cycle,
+            "priority": self.priority,
+            "contract_id": self.contract_id,
+            "contract_version": self.version.version,
+        }
+
+    def event_id(self, *parts: str) -> str:
+        return sla_event_id(self.ticket_id, self.metric, self.cycle, *parts)
+
+    def elapsed(self, until: datetime) -> timedelta:
+        total = timedelta(0)
+        for seg in self.segments:
+            end = until if seg.end is None else min(seg.end, until)
+            cal = self.calendar if self.retroactive else seg.calendar
+            total += business_time_between(cal, seg.start, end)
+        return total
+
+    def instant_of(self, mark_s: int) -> datetime | None:
+        """When the elapsed business time reaches `mark_s` (never before the target was
+        set), assuming an open segment runs on; None if it does not within the log."""
+        mark, done = timedelta(seconds=mark_s), timedelta(0)
+        for seg in self.segments:
+            cal = self.calendar if self.retroactive else seg.calendar
+            length = None if seg.end is None else business_time_between(cal, seg.start, seg.end)
+            if length is None or done + length >= mark:
+                return max(add_business_time(cal, seg.start, mark - done), self.target_set_at)
+            done += length
+        return None
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+    def reached(self, instant: datetime | None) -> bool:
+        """Whether a threshold at `instant` was crossed while the clock counted."""
+        if instant is None:
+            return False
+        return self.stopped_at is None or instant < self.stopped_at
+
+    def due_at(self) -> datetime | None:
+        return self.instant_of(self.target_s) if self.state in ("running", "stopped") else None
+
+    def breached_at(self) -> datetime | None:
+        instant = self.instant_of(self.target_s)
+        if self.state == "cancelled" or not self.reached(instant):
+            return None
+        return instant
+
+
+@dataclass
+class TicketOutcome:
+    clocks: list[Clock]
+    emissions: list[Emission]
+    deadlines: dict[tuple[str, int], list[Deadline]]
+    no_clock_reason: str | None
+    priority: Priority | None
+    status: str | None
+    open: bool
+    opened_at: datetime | None
+    contract_version: ContractVersion | None
+
+
+class _Replay:
+    def __init__(self, ticket_id: str, contract: ContractSnapshot | None) -> None:
+        self.ticket_id = ticket_id
+        self.contract = contract
+        self.version: ContractVersion | None = None
+        self.clocks: list[Clock] = []
+        self.emissions: list[Emission] = []
+        self.priority: Priority | None = None
+        self.status: str | None = None
+        self.paused = False
+        self.open = True
+        self.opened_at: datetime | None = None
+        self.no_clock_reason: str | None = "ticket creation not seen yet"
+
+    def emit(self, clock: Clock, at: datetime, data: EventData, *parts: str) -> None:
+        self.emissions.append(Emission(clock.event_id(*parts), at, data))
+
+    def live(self) -> list[Clock]:
+        return [c for c in self.clocks if c.state in ("running", "paused")]
+
+    def new_clock(
+        self, metric: Metric, cycle: int, at: datetime, *, announce: bool = True
+    ) -> Clock | None:
+        assert self.version is not None and self.contract is not None
+        assert self.priority is not None
+        target = self.version.sla.target_for(self.priority)
+        if target is None:
+            return None
+        minutes = (
+            target.first_response_minutes
+            if metric == "first_response"
+            else (target.resolution_minutes)
+        )
+        cal = calendar_for(self.version, target.coverage)
+        clock = Clock(
+            ticket_id=self.ticket_id,
+            metric=metric,
+            cycle=cycle,
+            priority=self.priority,
+            contract_id=self.contract.contract_id,
+            version=self.version,
+            target_s=minutes * 60,
+            calendar=cal,
+            started_at=at,
+            target_set_at=at,
+            segments=[Segment(at, None, cal)],
+            retroactive=self.version.sla.priority_change_rule == "retroactive",
+        )
+        self.clocks.append(clock)
+        if not announce:
+            return clock
+        due = add_business_time(cal, at, timedelta(seconds=clock.target_s))
+        started = SlaClockStarted(
+            **clock.identity(),
+            target_business_seconds=clock.target_s,
+            coverage=target.coverage,
+            started_at=at,
+            due_at=due,
+        )
+        self.emit(clock, at, started, "started")
+        return clock
+
+    def created(self, t: Transition) -> None:
+        self.opened_at, self.priority = t.at, t.priority
+        self.version = self.contract.version_at(t.at) if self.contract else None
+        if self.version is None:
+            self.no_clock_reason = "no contract in force when the ticket was opened"
+            return
+        if self.version.sla.target_for(t.priority or "P5") is None:
+            self.no_clock_reason = f"contract has no SLA target for {t.priority}"
+            return
+        excluded = next(
+            (a for a in self.version.excluded_assets if a.asset_id == t.device_id), None
+        )
+        if excluded is None:
+            self.no_clock_reason = None
+            self.new_clock("first_response", 1, t.at)
+            self.new_clock("resolution", 1, t.at)
+            return
+        # An excluded asset gets no clock (seed 002): only the reason, recorded here and
+        # announced once per metric as a cancellation so subscribers see why.
+        self.no_clock_reason = f"asset excluded: {excluded.asset_id}: {excluded.reason}"
+        for metric in ("first_response", "resolution"):
+            clock = self.new_clock(metric, 1, t.at, announce=False)
+            if clock is not None:
+                self.cancel(clock, t.at, self.no_clock_reason)
+        self.clocks = []
+
+    def cancel(self, clock: Clock, at: datetime, reason: str) -> None:
+        self.close_segment(clock, at)
+        clock.state, clock.stopped_at, clock.stop_reason = "cancelled", at, reason
+        data = SlaClockCancelled(**clock.identity(), reason=reason[:1000], cancelled_at=at)
+        self.emit(clock, at, data, "cancelled")
+
+    def close_segment(self, clock: Clock, at: datetime) -> None:
+        if clock.segments and clock.segments[-1].end is None:
+            clock.segments[-1].end = at
+
+    def stop(self, clock: Clock, at: datetime, reason: str) -> None:
+        if clock.state not in ("running", "paused"):
+            return
+        self.close_segment(clock, at)
+        if clock.pauses and clock.pauses[-1].end is None:
+            clock.pauses[-1].end = at
+        clock.state, clock.stopped_at, clock.stop_reason = "stopped", at, reason
+        if clock.breached_at() is None:
+            elapsed = int(clock.elapsed(at).total_seconds())
+            data = SlaMet(
+                **clock.identity(),
+                met_at=at,
+                elapsed_business_seconds=min(elapsed, clock.target_s),
+                target_business_seconds=clock.target_s,
+            )
+            self.emit(clock, at, data, "met")
+
+    def set_status(self, t: Transition) -> None:
+        assert self.version is not None
+        self.status = t.status
+        pausing = t.status in self.version.sla.pause_statuses
+        if pausing and not self.paused:
+            for clock in self.live():
+                self.close_segment(clock, t.at)
+                clock.state = "paused"
+                clock.pauses.append(Pause(t.at, None, str(t.status)))
+                data = SlaClockPaused(
+                    **clock.identity(),
+                    status=t.status,
+                    paused_at=t.at,
+                    elapsed_business_seconds=int(clock.elapsed(t.at).total_seconds()),
+                )
+                self.emit(clock, t.at, data, "paused", t.event_id)
+        elif not pausing and self.paused:
+            for clock in self.live():
+                self.resume(clock, t.at, t.event_id)
+        self.paused = pausing
+
+    def resume(self, clock: Clock, at: datetime, cause: str) -> None:
+        clock.state = "running"
+        clock.segments.append(Segment(at, None, clock.calendar))
+        clock.pauses[-1].end = at
+        due = clock.instant_of(clock.target_s)
+        assert due is not None  # an open segment always reaches the target
+        data = SlaClockResumed(**clock.identity(), resumed_at=at, due_at=max(due, at))
+        self.emit(clock, at, data, "resumed", cause)
+
+    def set_priority(self, t: Transition) -> None:
+        assert self.version is not None and t.priority is not None
+        self.priority = t.priority
+        target = self.version.sla.target_for(t.priority)
+        for clock in self.live():
+            if clock.priority == t.priority:
+                continue
+            if target is None:
+                self.cancel(clock, t.at, f"priority changed to {t.priority}, which has no target")
+                continue
+            cal = calendar_for(self.version, target.coverage)
+            clock.priority, clock.calendar, clock.target_set_at = t.priority, cal, t.at
+            clock.target_s = 60 * (
+                target.first_response_minutes
+                if clock.metric == "first_response"
+                else target.resolution_minutes
+            )
+            if clock.running:
+                self.close_segment(clock, t.at)
+                clock.segments.append(Segment(t.at, None, cal))
+
+    def apply(self, t: Transition) -> None:
+        if t.kind == "created":
+            if self.opened_at is None:
+                self.created(t)
+            return
+        if t.kind == "priority" and self.version is None:
+            self.priority = t.priority
+            return
+        if self.version is None:
+            return  # nothing to clock before the creation (or without a contract)
+        if t.kind == "priority":
+            self.set_priority(t)
+        elif t.kind == "status":
+            self.set_status(t)
+        elif t.kind == "comment" and t.agent_reply:
+            for clock in self.live():
+                if clock.metric == "first_response":
+                    self.stop(clock, t.at, "first public agent reply")
+        elif t.kind in ("resolved", "closed"):
+            self.open = False
+            for clock in self.live():
+                self.stop(clock, t.at, t.kind)
+        elif t.kind == "reopened" and not self.open:
+            self.open, self.paused = True, False
+            cycles = [c.cycle for c in self.clocks if c.metric == "resolution"]
+            if cycles:
+                self.new_clock("resolution", max(cycles) + 1, t.at)
+
+
+def replay(
+    log: list[Transition],
+    contract: ContractSnapshot | None,
+    *,
+    ticket_id: str,
+    now: datetime,
+) -> TicketOutcome:
+    """Replay `log` (any order) under `contract` as seen at `now`: the clocks, the events
+    they have produced by `now`, and each running clock's future deadlines."""
+    run = _Replay(ticket_id, contract)
+    for t in sorted(log, key=lambda t: t.sort_key):
+        run.apply(t)
+    deadlines: dict[tuple[str, int], list[Deadline]] = {}
+    for clock in run.clocks:
+        if clock.state == "cancelled":
+            continue
+        future: list[Deadline] = []
+        marks = threshold_marks(clock.version.sla.warning_thresholds_percent, clock.target_s)
+        for percent, mark in marks:
+            instant = clock.instant_of(mark)
+            if not clock.reached(instant):
+                continue
+            assert instant is not None
+            if clock.state == "running" and instant > now:
+                kind: Literal["warning", "breach"] = "breach" if percent == 100 else "warning"
+                future.append(Deadline(kind, percent, instant))
+            elif clock.state != "paused" or instant <= now:
+                run.emissions.append(threshold_event(clock, percent, instant))
+        if future:
+            deadlines[(clock.metric, clock.cycle)] = future
+    run.emissions.sort(key=lambda e: e.at)  # stable: same-instant events keep log order
+    return TicketOutcome(
+        clocks=run.clocks,
+        emissions=run.emissions,
+        deadlines=deadlines,
+        no_clock_reason=run.no_clock_reason,
+        priority=run.priority,
+        status=run.status,
+        open=run.open,
+        opened_at=run.opened_at,
+        contract_version=run.version,
+    )
+
+
+def sla_event_id(ticket_id: str, metric: str, cycle: int, *parts: str) -> str:
+    """Deterministic ids: (ticket, metric, cycle, what happened[, cause]). A replay of
+    the same log yields the same ids, and the `emitted` table drops repeats."""
+    return derive_event_id("sla", ticket_id, metric, str(cycle), *parts)
+
+
+def threshold_event(clock: Clock, percent: int, instant: datetime) -> Emission:
+    """The warning or breach of `clock` crossing `percent` at `instant`."""
+    level, roles = escalation_for(clock.version.escalation_plan, percent)
+    due = clock.instant_of(clock.target_s) or instant
+    return threshold_emission(
+        clock.identity(),
+        percent=percent,
+        instant=instant,
+        due_at=due,
+        target_s=clock.target_s,
+        level=level,
+        roles=roles,
+    )
+
+
+def threshold_emission(
+    identity: dict[str, object],
+    *,
+    percent: int,
+    instant: datetime,
+    due_at: datetime,
+    target_s: int,
+    level: int,
+    roles: list[str],
+) -> Emission:
+    """Shared by the replay (catch-up) and the scheduler (on time), so both produce the
+    same id and payload. Warning ids name the priority: after a re-target the new
+    target's warnings are news; a breach is one per clock and stands."""
+    ticket, metric, cycle = str(identity["ticket_id"]), str(identity["metric"]), identity["cycle"]
+    assert isinstance(cycle, int)
+    if percent >= BREACH_PERCENT:
+        data: EventData = SlaBreached(
+            **identity,
+            due_at=instant,
+            breached_at=instant,
+            escalation_level=level,
+            roles_to_inform=roles,
+        )
+        return Emission(sla_event_id(ticket, metric, cycle, "breached"), instant, data)
+    data = SlaWarning(
+        **identity,
+        threshold_percent=percent,
+        escalation_level=level,
+        roles_to_inform=roles,
+        due_at=max(due_at, instant),
+        elapsed_business_seconds=target_s * percent // 100,
+        at=instant,
+    )
+    event_id = sla_event_id(
+        ticket, metric, cycle, "warning", str(percent), str(identity["priority"])
+    )
+    return Emission(event_id, instant, data)

@@ -1,0 +1,63 @@
+"""The Kafka handler: tickets, contracts and incidents in, SLA events out (outbox).
+
+One batch = one transaction (msp_plumbing.TransactionalConsumer): contracts and
+incidents are stored, ticket events appended to their tickets' logs, the event-time
+clock advanced, then every touched ticket is replayed once at the batch's "now"."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from msp_events import Envelope
+from msp_events.types.contracts import ContractSnapshot, ContractTerminated
+from msp_events.types.incidents import IncidentOpened, IncidentResolved
+from msp_plumbing.consumer import BatchHandler, Tx
+from sla_clock.clock import Transition
+from sla_clock.service import (
+    ContractCache,
+    TicketKey,
+    recompute,
+    store_contract,
+    store_incident,
+    store_transitions,
+    tickets_waiting_for_contract,
+    transition_of,
+)
+from sla_clock.timesource import Now, advance_event_time
+
+log = logging.getLogger(__name__)
+
+
+def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
+    async def handle(tx: Tx, events: Sequence[Envelope]) -> None:
+        entries: list[tuple[str, str, Transition]] = []
+        touched: set[TicketKey] = set()
+        new_contracts: list[str] = []
+        latest = None
+        for event in events:
+            data = event.data
+            if isinstance(data, ContractSnapshot | ContractTerminated):
+                await store_contract(tx.conn, customer_id=event.customer_id, contract=data)
+                new_contracts.append(event.customer_id)
+                continue
+            if isinstance(data, IncidentOpened | IncidentResolved):
+                await store_incident(tx.conn, event=event)
+            else:
+                transition = transition_of(event)
+                if transition is not None:
+                    ticket_id = str(getattr(data, "ticket_id", ""))
+                    entries.append((event.customer_id, ticket_id, transition))
+                    touched.add((event.customer_id, ticket_id))
+            latest = event.time if latest is None else max(latest, event.time)
+        await store_transitions(tx.conn, entries=entries)
+        if latest is not None:
+            await advance_event_time(tx.conn, latest)
+        if new_contracts:
+            # Tickets that arrived before their customer's contract get their clocks now.
+            touched.update(await tickets_waiting_for_contract(tx.conn, customer_ids=new_contracts))
+        now = await clock.now(tx.conn)
+        for out in await recompute(tx.conn, keys=touched, now=now, contracts=contracts):
+            tx.emit(out)
+
+    return handle

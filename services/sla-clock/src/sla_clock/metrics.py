@@ -1,0 +1,24 @@
+"""sla-clock's Prometheus metrics (the plumbing adds consumer and outbox metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CLOCKS = Gauge(
+    "msp_sla_clock_clocks",
+    "Clocks by state (running, paused), priority and tier, refreshed by the scheduler.",
+    ["state", "priority", "tier"],
+)
+WARNINGS = Counter(
+    "msp_sla_clock_warnings_total", "SLA warnings emitted.", ["priority", "tier", "threshold"]
+)
+BREACHES = Counter("msp_sla_clock_breaches_total", "SLA breaches emitted.", ["priority", "tier"])
+BREACH_LAG = Histogram(
+    "msp_sla_clock_emission_lag_seconds",
+    "Scheduler commit time minus the deadline, per emitted warning/breach (wall clock).",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+DEADLINES_FIRED = Counter(
+    "msp_sla_clock_deadlines_fired_total", "Deadlines claimed and fired by the scheduler.", ["kind"]
+)

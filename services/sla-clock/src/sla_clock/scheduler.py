@@ -1,0 +1,161 @@
+"""The deadline scheduler: fires warnings and breaches on time when no ticket event
+arrives. Each round claims due rows of `deadlines` with `FOR UPDATE SKIP LOCKED` (so
+several instances share the work without firing a row twice), and in the same
+transaction writes the events to the outbox, marks breached clocks and deletes the
+rows. Its "now" is injected (`timesource`): wall time live, event time in replay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+import asyncpg
+
+from msp_events import Envelope
+from msp_events.topics import SLA
+from msp_plumbing.crashpoints import crash_point
+from msp_plumbing.outbox import enqueue, outbox_record
+from sla_clock import metrics
+from sla_clock.clock import Emission, threshold_emission
+from sla_clock.service import fresh_events
+from sla_clock.timesource import Now
+
+log = logging.getLogger(__name__)
+
+CLAIM_SQL = """
+WITH due AS (
+    SELECT id FROM deadlines WHERE due_at <= $1 ORDER BY due_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM deadlines d USING due WHERE d.id = due.id
+RETURNING d.customer_id, d.ticket_id, d.metric, d.cycle, d.kind, d.percent, d.due_at,
+          d.escalation_level, d.roles
+"""
+
+
+async def fire_due(
+    conn: asyncpg.Connection, *, now: datetime, limit: int, schema: str, namespace: str
+) -> list[tuple[Envelope, datetime, str, str]]:
+    """Claim and fire up to `limit` deadlines due at `now`. Returns (event, deadline,
+    priority, tier) of what was emitted."""
+    claimed = await conn.fetch(CLAIM_SQL, now, limit)
+    if not claimed:
+        return []
+    clocks = await conn.fetch(
+        """SELECT c.* FROM clocks c
+           JOIN unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS k(cu, tk, m, cy)
+             ON (c.customer_id, c.ticket_id, c.metric, c.cycle) = (k.cu, k.tk, k.m, k.cy)""",
+        *zip(
+            *[(r["customer_id"], r["ticket_id"], r["metric"], r["cycle"]) for r in claimed],
+            strict=True,
+        ),
+    )
+    by_key = {(c["customer_id"], c["ticket_id"], c["metric"], c["cycle"]): c for c in clocks}
+    candidates: list[tuple[str, str, Emission]] = []
+    facts: dict[str, tuple[datetime, str, str]] = {}
+    breached: list[tuple[str, str, str, int, datetime]] = []
+    for r in claimed:
+        key = (r["customer_id"], r["ticket_id"], r["metric"], r["cycle"])
+        clock = by_key.get(key)
+        if clock is None or clock["state"] != "running":
+            continue  # cannot happen: deadlines are replaced with their clock
+        identity = {
+            "clock_id": clock["clock_id"],
+            "ticket_id": clock["ticket_id"],
+            "metric": clock["metric"],
+            "cycle": clock["cycle"],
+            "priority": clock["priority"],
+            "contract_id": clock["contract_id"],
+            "contract_version": clock["contract_version"],
+        }
+        emission = threshold_emission(
+            identity,
+            percent=r["percent"],
+            instant=r["due_at"],
+            due_at=clock["due_at"] or r["due_at"],
+            target_s=clock["target_seconds"],
+            level=r["escalation_level"],
+            roles=list(r["roles"]),
+        )
+        candidates.append((r["customer_id"], clock["tier"], emission))
+        facts[emission.event_id] = (r["due_at"], clock["priority"], clock["tier"])
+        if r["kind"] == "breach":
+            breached.append((*key, r["due_at"]))
+    if breached:
+        await conn.execute(
+            """UPDATE clocks c SET breached_at = k.at
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[])
+                    AS k(cu, tk, m, cy, at)
+               WHERE (c.customer_id, c.ticket_id, c.metric, c.cycle) = (k.cu, k.tk, k.m, k.cy)""",
+            *zip(*breached, strict=True),
+        )
+    events = await fresh_events(conn, candidates)
+    topic = SLA.named(namespace)
+    await enqueue(conn, schema, [outbox_record(e, topic=topic) for e in events])
+    return [(e, *facts[e.id]) for e in events]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        clock: Now,
+        schema: str,
+        namespace: str,
+        interval_s: float,
+        batch_size: int,
+    ) -> None:
+        self.pool = pool
+        self.clock = clock
+        self.schema = schema
+        self.namespace = namespace
+        self.interval_s = interval_s
+        self.batch_size = batch_size
+        self._next_gauges = 0.0
+
+    async def run_once(self) -> int:
+        """One round: fire what is due now; returns how many events were emitted."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                now = await self.clock.now(conn)
+                fired = await fire_due(
+                    conn,
+                    now=now,
+                    limit=self.batch_size,
+                    schema=self.schema,
+                    namespace=self.namespace,
+                )
+            if fired:
+                crash_point("scheduler.after_commit")
+            committed = datetime.now(UTC)
+            for event, due, _priority, _tier in fired:
+                kind = "breach" if event.type == "msp.sla.breached.v1" else "warning"
+                metrics.DEADLINES_FIRED.labels(kind).inc()
+                if self.clock.kind == "wall":
+                    metrics.BREACH_LAG.labels(kind).observe((committed - due).total_seconds())
+            if time.monotonic() >= self._next_gauges:
+                await self.refresh_gauges(conn)
+                self._next_gauges = time.monotonic() + 10
+        return len(fired)
+
+    async def refresh_gauges(self, conn: asyncpg.Connection) -> None:
+        rows = await conn.fetch(
+            """SELECT state, priority, tier, count(*) AS n FROM clocks
+               WHERE state IN ('running', 'paused') GROUP BY state, priority, tier"""
+        )
+        metrics.CLOCKS.clear()
+        for r in rows:
+            metrics.CLOCKS.labels(r["state"], r["priority"], r["tier"]).set(r["n"])
+
+    async def run(self) -> None:
+        while True:
+            try:
+                fired = await self.run_once()
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+                log.warning("scheduler round failed, retrying: %r", exc)
+                fired = 0
+            if fired < self.batch_size:
+                await asyncio.sleep(self.interval_s)

@@ -1,0 +1,449 @@
+"""sla-clock's state in Postgres. Every function takes the caller's connection and
+never commits: the consumer and the scheduler own their transactions.
+
+The core is `recompute`: load the tickets' transition logs, replay each one
+(`clock.replay`), replace their clock and deadline rows, and return the SLA events not
+emitted before (the `emitted` table makes a replay a no-op)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from msp_events import Envelope, make_event
+from msp_events.types.contracts import ContractSnapshot, ContractTerminated, ContractVersion
+from msp_events.types.incidents import IncidentOpened, IncidentResolved
+from msp_events.types.sla import SlaBreached, SlaWarning
+from msp_events.types.tickets import (
+    TicketClosed,
+    TicketCommentAdded,
+    TicketCreated,
+    TicketPriorityChanged,
+    TicketReopened,
+    TicketResolved,
+    TicketStatusChanged,
+)
+from sla_clock import metrics
+from sla_clock.calendar import business_time_between, calendar_for
+from sla_clock.clock import Clock, Emission, TicketOutcome, Transition, replay
+from sla_clock.models import ClockRead, PauseRead
+from sla_clock.thresholds import escalation_for
+
+SOURCE = "/sla-clock"
+TicketKey = tuple[str, str]  # (customer_id, ticket_id)
+
+
+# -- contracts -------------------------------------------------------------------------
+
+
+class ContractCache:
+    """Parsed snapshots per customer, re-parsed only when the row's revision changes
+    (revisions come from a sequence, so a rolled-back write can never alias)."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[int, ContractSnapshot]] = {}
+
+    async def load(
+        self, conn: asyncpg.Connection, customer_ids: Iterable[str]
+    ) -> dict[str, ContractSnapshot]:
+        ids = sorted(set(customer_ids))
+        known = [self._parsed[c][0] if c in self._parsed else -1 for c in ids]
+        rows = await conn.fetch(
+            """SELECT c.customer_id, c.revision,
+                      CASE WHEN c.revision = k.rev THEN NULL ELSE c.snapshot END AS snapshot
+               FROM contracts c JOIN unnest($1::text[], $2::bigint[]) AS k(cid, rev)
+                 ON k.cid = c.customer_id""",
+            ids,
+            known,
+        )
+        out: dict[str, ContractSnapshot] = {}
+        for row in rows:
+            if row["snapshot"] is not None:
+                parsed = ContractSnapshot.model_validate_json(row["snapshot"])
+                self._parsed[row["customer_id"]] = (row["revision"], parsed)
+            out[row["customer_id"]] = self._parsed[row["customer_id"]][1]
+        return out
+
+
+async def store_contract(
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    contract: ContractSnapshot | ContractTerminated,
+) -> None:
+    """Keep the customer's latest contract history; an older snapshot (fewer versions)
+    never replaces a newer one."""
+    history = ContractSnapshot(contract_id=contract.contract_id, versions=contract.versions)
+    terminated = contract.effective_at if isinstance(contract, ContractTerminated) else None
+    await conn.execute(
+        """INSERT INTO contracts (customer_id, contract_id, snapshot, versions, terminated_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (customer_id) DO UPDATE
+           SET contract_id = EXCLUDED.contract_id, snapshot = EXCLUDED.snapshot,
+               versions = EXCLUDED.versions, terminated_at = EXCLUDED.terminated_at,
+               revision = nextval('contract_revisions'), updated_at = now()
+           WHERE contracts.versions <= EXCLUDED.versions""",
+        customer_id,
+        contract.contract_id,
+        history.model_dump_json(),
+        len(contract.versions),
+        terminated,
+    )
+
+
+async def tickets_waiting_for_contract(
+    conn: asyncpg.Connection, *, customer_ids: Sequence[str]
+) -> list[TicketKey]:
+    rows = await conn.fetch(
+        """SELECT customer_id, ticket_id FROM tickets
+           WHERE customer_id = ANY($1::text[]) AND no_clock_reason LIKE 'no contract%'""",
+        list(customer_ids),
+    )
+    return [(r["customer_id"], r["ticket_id"]) for r in rows]
+
+
+# -- incidents ---------------------------------------------------------------------------
+
+
+async def store_incident(conn: asyncpg.Connection, *, event: Envelope) -> None:
+    data = event.data
+    if isinstance(data, IncidentOpened):
+        await conn.execute(
+            """INSERT INTO incidents (customer_id, incident_id, opened_at, parent_incident_id,
+                                      scope)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (customer_id, incident_id) DO UPDATE
+               SET opened_at = EXCLUDED.opened_at, scope = EXCLUDED.scope,
+                   parent_incident_id = EXCLUDED.parent_incident_id""",
+            event.customer_id,
+            data.incident_id,
+            data.opened_at,
+            data.parent_incident_id,
+            data.scope,
+        )
+    elif isinstance(data, IncidentResolved):
+        # A resolve may arrive before its open (another partition order): keep the
+        # outage start it implies until the open arrives.
+        await conn.execute(
+            """INSERT INTO incidents (customer_id, incident_id, opened_at, resolved_at, scope)
+               VALUES ($1, $2, $3, $4, 'customer')
+               ON CONFLICT (customer_id, incident_id) DO UPDATE
+               SET resolved_at = EXCLUDED.resolved_at""",
+            event.customer_id,
+            data.incident_id,
+            data.resolved_at - timedelta(seconds=data.duration_seconds),
+            data.resolved_at,
+        )
+
+
+# -- tickets -----------------------------------------------------------------------------
+
+
+def transition_of(event: Envelope) -> Transition | None:
+    """The log entry a ticket event contributes (None: not relevant to SLA clocks)."""
+    d, eid = event.data, event.id
+    if isinstance(d, TicketCreated):
+        return Transition("created", d.opened_at, eid, priority=d.priority, device_id=d.device_id)
+    if isinstance(d, TicketPriorityChanged):
+        return Transition("priority", d.changed_at, eid, priority=d.priority)
+    if isinstance(d, TicketStatusChanged):
+        return Transition("status", d.changed_at, eid, status=d.status)
+    if isinstance(d, TicketCommentAdded):
+        reply = d.public and d.author_kind == "agent"
+        return Transition("comment", d.added_at, eid, agent_reply=reply)
+    if isinstance(d, TicketResolved):
+        return Transition("resolved", d.resolved_at, eid)
+    if isinstance(d, TicketClosed):
+        return Transition("closed", d.closed_at, eid)
+    if isinstance(d, TicketReopened):
+        return Transition("reopened", d.reopened_at, eid)
+    return None
+
+
+async def store_transitions(
+    conn: asyncpg.Connection, *, entries: Sequence[tuple[str, str, Transition]]
+) -> None:
+    if not entries:
+        return
+    await conn.executemany(
+        """INSERT INTO transitions (customer_id, ticket_id, event_id, kind, at, priority,
+                                    status, agent_reply, device_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING""",
+        [
+            (c, tk, t.event_id, t.kind, t.at, t.priority, t.status, t.agent_reply, t.device_id)
+            for c, tk, t in entries
+        ],
+    )
+
+
+async def load_logs(
+    conn: asyncpg.Connection, keys: Sequence[TicketKey]
+) -> dict[TicketKey, list[Transition]]:
+    rows = await conn.fetch(
+        """SELECT t.* FROM transitions t
+           JOIN unnest($1::text[], $2::text[]) AS k(c, tk)
+             ON t.customer_id = k.c AND t.ticket_id = k.tk""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    logs: dict[TicketKey, list[Transition]] = defaultdict(list)
+    for r in rows:
+        logs[(r["customer_id"], r["ticket_id"])].append(
+            Transition(
+                r["kind"],
+                r["at"],
+                r["event_id"],
+                priority=r["priority"],
+                status=r["status"],
+                agent_reply=r["agent_reply"],
+                device_id=r["device_id"],
+            )
+        )
+    return logs
+
+
+def _clock_row(customer_id: str, clock: Clock, now: datetime) -> tuple[Any, ...]:
+    last = clock.segments[-1]
+    settled = last.end or last.start  # elapsed up to here; a running clock adds the rest live
+    breached = clock.breached_at()
+    pauses = [
+        {"start": p.start.isoformat(), "end": p.end and p.end.isoformat(), "status": p.status}
+        for p in clock.pauses
+    ]
+    target = clock.version.sla.target_for(clock.priority)
+    return (
+        customer_id,
+        clock.ticket_id,
+        clock.metric,
+        clock.cycle,
+        clock.clock_id,
+        clock.priority,
+        clock.version.tier,
+        clock.contract_id,
+        clock.version.version,
+        target.coverage if target else "24x7",
+        clock.target_s,
+        clock.state,
+        clock.started_at,
+        clock.stopped_at,
+        clock.stop_reason,
+        clock.elapsed(settled),
+        last.start if clock.state == "running" else None,
+        clock.instant_of(clock.target_s) if clock.state in ("running", "stopped") else None,
+        breached if breached is not None and breached <= now else None,
+        json.dumps(pauses),
+    )
+
+
+CLOCK_COLUMNS = [
+    "customer_id",
+    "ticket_id",
+    "metric",
+    "cycle",
+    "clock_id",
+    "priority",
+    "tier",
+    "contract_id",
+    "contract_version",
+    "coverage",
+    "target_seconds",
+    "state",
+    "started_at",
+    "stopped_at",
+    "stop_reason",
+    "elapsed",
+    "running_since",
+    "due_at",
+    "breached_at",
+    "pauses",
+]
+DEADLINE_COLUMNS = [
+    "customer_id",
+    "ticket_id",
+    "metric",
+    "cycle",
+    "kind",
+    "percent",
+    "due_at",
+    "escalation_level",
+    "roles",
+]
+
+
+async def recompute(
+    conn: asyncpg.Connection,
+    *,
+    keys: Iterable[TicketKey],
+    now: datetime,
+    contracts: ContractCache,
+) -> list[Envelope]:
+    """Replay the tickets `keys` at `now`, replace their clocks and deadlines, and
+    return the SLA events they produced that were never emitted before, in time order."""
+    keys = sorted(set(keys))
+    if not keys:
+        return []
+    logs = await load_logs(conn, keys)
+    snapshots = await contracts.load(conn, {c for c, _ in keys})
+    outcomes: dict[TicketKey, TicketOutcome] = {
+        key: replay(logs.get(key, []), snapshots.get(key[0]), ticket_id=key[1], now=now)
+        for key in keys
+    }
+    customers, tickets = [k[0] for k in keys], [k[1] for k in keys]
+    for table in ("clocks", "deadlines"):
+        await conn.execute(
+            f"""DELETE FROM {table} t USING unnest($1::text[], $2::text[]) AS k(c, tk)
+                WHERE t.customer_id = k.c AND t.ticket_id = k.tk""",
+            customers,
+            tickets,
+        )
+    clock_rows: list[tuple[Any, ...]] = []
+    deadline_rows: list[tuple[Any, ...]] = []
+    ticket_rows: list[tuple[Any, ...]] = []
+    candidates: list[tuple[str, str, Emission]] = []
+    for (customer_id, ticket_id), out in outcomes.items():
+        version = out.contract_version
+        ticket_rows.append(
+            (
+                customer_id,
+                ticket_id,
+                out.priority,
+                out.status,
+                out.open,
+                out.opened_at,
+                version.tier if version else None,
+                snapshots[customer_id].contract_id if version else None,
+                version.version if version else None,
+                out.no_clock_reason,
+            )
+        )
+        clock_rows.extend(_clock_row(customer_id, c, now) for c in out.clocks)
+        if version is not None:
+            for (metric, cycle), future in out.deadlines.items():
+                for d in future:
+                    level, roles = escalation_for(version.escalation_plan, d.percent)
+                    row = (customer_id, ticket_id, metric, cycle, d.kind, d.percent, d.due_at)
+                    deadline_rows.append((*row, level, roles))
+        tier = version.tier if version else ""
+        candidates.extend((customer_id, tier, e) for e in out.emissions)
+    if clock_rows:
+        await conn.copy_records_to_table("clocks", records=clock_rows, columns=CLOCK_COLUMNS)
+    if deadline_rows:
+        await conn.copy_records_to_table(
+            "deadlines", records=deadline_rows, columns=DEADLINE_COLUMNS
+        )
+    await conn.executemany(
+        """INSERT INTO tickets (customer_id, ticket_id, priority, status, open, opened_at, tier,
+                                contract_id, contract_version, no_clock_reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (customer_id, ticket_id) DO UPDATE
+           SET priority = EXCLUDED.priority, status = EXCLUDED.status, open = EXCLUDED.open,
+               opened_at = EXCLUDED.opened_at, tier = EXCLUDED.tier,
+               contract_id = EXCLUDED.contract_id, contract_version = EXCLUDED.contract_version,
+               no_clock_reason = EXCLUDED.no_clock_reason""",
+        ticket_rows,
+    )
+    return await fresh_events(conn, candidates)
+
+
+async def fresh_events(
+    conn: asyncpg.Connection, candidates: Sequence[tuple[str, str, Emission]]
+) -> list[Envelope]:
+    """Envelopes for the (customer, tier, emission) candidates whose ids were never
+    emitted (and mark them emitted). Counts warnings and breaches by priority and tier
+    (inside the transaction: a retried batch may count twice)."""
+    if not candidates:
+        return []
+    rows = await conn.fetch(
+        """INSERT INTO emitted (event_id) SELECT unnest($1::text[])
+           ON CONFLICT DO NOTHING RETURNING event_id""",
+        [e.event_id for _, _, e in candidates],
+    )
+    fresh = {r["event_id"] for r in rows}
+    events = []
+    for customer_id, tier, e in sorted(candidates, key=lambda c: c[2].at):
+        if e.event_id not in fresh:
+            continue
+        fresh.discard(e.event_id)
+        data = e.data
+        if isinstance(data, SlaBreached):
+            metrics.BREACHES.labels(data.priority, tier).inc()
+        elif isinstance(data, SlaWarning):
+            metrics.WARNINGS.labels(data.priority, tier, str(data.threshold_percent)).inc()
+        events.append(
+            make_event(
+                data,
+                customer_id=customer_id,
+                source=SOURCE,
+                time=e.at,
+                subject=str(getattr(data, "ticket_id", "")) or None,
+                id=e.event_id,
+            )
+        )
+    return events
+
+
+# -- reading clocks (the ticket API and the report share this) ---------------------------
+
+
+def clock_view(row: asyncpg.Record, version: ContractVersion | None, now: datetime) -> ClockRead:
+    """A clock row as of `now`: a running clock adds the business time since it last
+    started running, on its current coverage."""
+    elapsed: timedelta = row["elapsed"]
+    due, breached = row["due_at"], row["breached_at"]
+    if row["state"] == "running" and version is not None and now > row["running_since"]:
+        cal = calendar_for(version, row["coverage"])
+        elapsed += business_time_between(cal, row["running_since"], now)
+        if breached is None and due is not None and due <= now:
+            breached = due
+    if row["state"] == "cancelled":
+        outcome = "cancelled"
+    elif breached is not None:
+        outcome = "breached"
+    elif row["state"] == "stopped":
+        outcome = "met"
+    else:
+        outcome = "pending"
+    elapsed_s = int(elapsed.total_seconds())
+    return ClockRead(
+        clock_id=row["clock_id"],
+        ticket_id=row["ticket_id"],
+        metric=row["metric"],
+        cycle=row["cycle"],
+        priority=row["priority"],
+        tier=row["tier"],
+        state=row["state"],
+        outcome=outcome,
+        coverage=row["coverage"],
+        target_business_seconds=row["target_seconds"],
+        elapsed_business_seconds=elapsed_s,
+        remaining_business_seconds=row["target_seconds"] - elapsed_s,
+        started_at=row["started_at"],
+        stopped_at=row["stopped_at"],
+        stop_reason=row["stop_reason"],
+        due_at=due,
+        breached_at=breached,
+        contract_id=row["contract_id"],
+        contract_version=row["contract_version"],
+        pauses=[PauseRead.model_validate(p) for p in json.loads(row["pauses"])],
+    )
+
+
+async def clock_views(
+    conn: asyncpg.Connection,
+    *,
+    rows: Sequence[asyncpg.Record],
+    now: datetime,
+    contracts: ContractCache,
+) -> list[ClockRead]:
+    snapshots = await contracts.load(conn, {r["customer_id"] for r in rows})
+    views = []
+    for r in rows:
+        snap = snapshots.get(r["customer_id"])
+        version = snap.versions[r["contract_version"] - 1] if snap else None
+        views.append(clock_view(r, version, now))
+    return views

@@ -1,0 +1,133 @@
+"""HTTP routes (thin): ticket clocks, the monthly report, the dispatch queue."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from sla_clock.models import QueueItemRead, ReportRead, TicketSlaRead
+from sla_clock.queue import QUEUE_SQL
+from sla_clock.report import MONTH, build_report, month_bounds, to_csv, to_html
+from sla_clock.runtime import SlaRuntime
+from sla_clock.service import clock_views
+
+router = APIRouter(prefix="/v1", tags=["sla"])
+
+
+def _runtime(request: Request) -> SlaRuntime:
+    runtime: SlaRuntime = request.app.state.runtime
+    return runtime
+
+
+@router.get("/tickets/{ticket_id}/sla", response_model=TicketSlaRead)
+async def ticket_sla(ticket_id: str, request: Request) -> TicketSlaRead:
+    rt = _runtime(request)
+    async with rt.db().acquire() as conn:
+        ticket = await conn.fetchrow(
+            "SELECT * FROM tickets WHERE ticket_id = $1 ORDER BY customer_id LIMIT 1", ticket_id
+        )
+        if ticket is None:
+            raise HTTPException(404, detail={"field": "ticket_id", "error": "unknown ticket"})
+        now = await rt.clock.now(conn)
+        rows = await conn.fetch(
+            """SELECT * FROM clocks WHERE customer_id = $1 AND ticket_id = $2
+               ORDER BY metric, cycle""",
+            ticket["customer_id"],
+            ticket_id,
+        )
+        clocks = await clock_views(conn, rows=rows, now=now, contracts=rt.contracts)
+    return TicketSlaRead(
+        customer_id=ticket["customer_id"],
+        ticket_id=ticket_id,
+        priority=ticket["priority"],
+        status=ticket["status"],
+        open=ticket["open"],
+        tier=ticket["tier"],
+        contract_id=ticket["contract_id"],
+        contract_version=ticket["contract_version"],
+        no_clock_reason=ticket["no_clock_reason"],
+        as_of=now,
+        clocks=clocks,
+    )
+
+
+@router.get("/customers/{customer_id}/sla-report", response_model=ReportRead)
+async def sla_report(
+    customer_id: str,
+    request: Request,
+    month: Annotated[str, Query(description="YYYY-MM, in the contract's time zone")],
+    format: Annotated[str | None, Query(pattern="^(json|csv|html)$")] = None,
+) -> Response | ReportRead:
+    if not MONTH.match(month):
+        raise HTTPException(422, detail={"field": "month", "error": "must be YYYY-MM"})
+    rt = _runtime(request)
+    async with rt.db().acquire() as conn:
+        snapshots = await rt.contracts.load(conn, [customer_id])
+        if customer_id not in snapshots:
+            raise HTTPException(404, detail={"field": "customer_id", "error": "no contract"})
+        contract = snapshots[customer_id]
+        timezone = contract.current.timezone
+        start, end = month_bounds(month, timezone)
+        now = await rt.clock.now(conn)
+        rows = await conn.fetch(
+            """SELECT * FROM clocks WHERE customer_id = $1 AND started_at >= $2
+               AND started_at < $3 ORDER BY started_at, ticket_id, metric, cycle""",
+            customer_id,
+            start,
+            end,
+        )
+        clocks = await clock_views(conn, rows=rows, now=now, contracts=rt.contracts)
+        incidents = await conn.fetch(
+            """SELECT opened_at, resolved_at FROM incidents
+               WHERE customer_id = $1 AND parent_incident_id IS NULL
+               AND opened_at < $3 AND (resolved_at IS NULL OR resolved_at > $2)""",
+            customer_id,
+            start,
+            end,
+        )
+    in_force = contract.version_at(end - (end - start) / 10**6) or contract.versions[0]
+    report = build_report(
+        customer_id=customer_id,
+        month=month,
+        timezone=timezone,
+        clocks=clocks,
+        outages=[(r["opened_at"], r["resolved_at"]) for r in incidents],
+        uptime_target=in_force.uptime_target_percent,
+        now=now,
+    )
+    accept = request.headers.get("accept", "")
+    if format == "csv" or (format is None and re.search(r"text/csv", accept)):
+        return PlainTextResponse(to_csv(report), media_type="text/csv")
+    if format == "html" or (format is None and "text/html" in accept):
+        return HTMLResponse(to_html(report))
+    return report
+
+
+@router.get("/queue", response_model=list[QueueItemRead])
+async def queue(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    customer_id: str | None = None,
+) -> list[QueueItemRead]:
+    rt = _runtime(request)
+    async with rt.db().acquire() as conn:
+        now = await rt.clock.now(conn)
+        rows = await conn.fetch(QUEUE_SQL, limit, customer_id)
+    return [
+        QueueItemRead(
+            rank=i + 1,
+            customer_id=r["customer_id"],
+            ticket_id=r["ticket_id"],
+            priority=r["priority"],
+            tier=r["tier"],
+            next_due_at=r["next_due_at"],
+            seconds_to_breach=(r["next_due_at"] - now).total_seconds()
+            if r["next_due_at"]
+            else None,
+            opened_at=r["opened_at"],
+        )
+        for i, r in enumerate(rows)
+    ]
