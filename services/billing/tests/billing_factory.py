@@ -124,3 +124,59 @@ def at(*args: int) -> datetime:
 
 def days(n: int) -> timedelta:
     return timedelta(days=n)
+
+
+def change_order_event(customer: str, co: str, approved_at: datetime, **kw: Any) -> Envelope:
+    from msp_events.types.change_orders import ChangeOrderApproved
+
+    data = ChangeOrderApproved(
+        change_order_id=co,
+        scope="the agreed work",
+        approved_by="cfo@customer.example",
+        approved_at=approved_at,
+        **kw,
+    )
+    return make_event(
+        data, customer_id=customer, source="/test/crm", time=approved_at, id=f"co-{customer}-{co}"
+    )
+
+
+def workload(customers: int, per_customer: int) -> dict[str, list[Envelope]]:
+    """Inputs for replay/crash tests: managed and on-demand customers (one with a
+    mid-month contract change), a mix of covered, project, scope-creep, after-hours and
+    unclassified work in March 2026, and a change order approved after its work."""
+    contracts, tickets, orders = [], [], []
+    kinds = ["help_desk", "installation", "patching", "upgrade", "gardening", "backup"]
+    for c in range(customers):
+        customer = f"cust-{c:03d}"
+        if c % 3 == 2:
+            contracts.append(snapshot_event(customer, on_demand_ny()))
+        elif c % 3 == 1:
+            change = datetime(2026, 3, 16, 4, tzinfo=UTC)  # 16 March, New York midnight
+            second = managed_ny(
+                flat_fee={"model": "per_user", "unit_price": Decimal("40"), "users": 25},
+                effective_from=change,
+            )
+            contracts.append(snapshot_event(customer, managed_ny(), second))
+        else:
+            contracts.append(snapshot_event(customer, managed_ny()))
+        for i in range(per_customer):
+            start = local(NY, 2026, 3, 2 + i % 27, 8 + (i * 5) % 14, (i * 7) % 60)
+            e = entry(
+                start,
+                15 + (i * 13) % 150,
+                kinds[i % len(kinds)],
+                entry_id=f"{customer}-TE-{i}",
+                ticket_id=f"{customer}-T-{i % 4}",
+            )
+            tickets.append(entry_event(customer, e))
+        # approved after the work: releases the ticket's scope creep
+        orders.append(
+            change_order_event(
+                customer,
+                "CO-LATE",
+                datetime(2026, 3, 30, 12, tzinfo=UTC),
+                ticket_ids=[f"{customer}-T-1"],
+            )
+        )
+    return {"contracts": contracts, "tickets": tickets, "orders": orders}

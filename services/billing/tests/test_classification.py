@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from billing_factory import at, contract, entry, managed_ny, on_demand_ny
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.classification import AWAITING_CONTRACT, ChangeOrder, WorkContext, classify
@@ -123,6 +123,7 @@ categories = st.sampled_from(
 )
 
 
+@settings(deadline=None)
 @given(category=categories, minutes=st.integers(1, 600), before=st.integers(0, 1000))
 def test_every_entry_lands_in_exactly_one_known_bucket(
     category: str, minutes: int, before: int
@@ -135,6 +136,7 @@ def test_every_entry_lands_in_exactly_one_known_bucket(
         assert d.kind == "scope_creep"
 
 
+@settings(deadline=None)
 @given(category=categories, asset=st.sampled_from([None, "ws-legacy-xp01"]))
 def test_warranty_precedes_every_other_rule(category: str, asset: str | None) -> None:
     d = classify(entry(WORK, 30, category, asset_id=asset, warranty_claim_ref="RMA-1"), ctx())

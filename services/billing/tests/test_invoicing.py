@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from billing_factory import NY, at, contract, entry, local, managed_ny, on_demand_ny
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.classification import Decision
@@ -109,6 +109,7 @@ def test_termination_and_on_demand_days_carry_no_fee() -> None:
     assert prorate_flat_fee(contract(on_demand_ny()), "2026-03", NY) == []
 
 
+@settings(deadline=None)
 @given(split=st.integers(2, 28), month=st.integers(1, 12))
 def test_proration_days_cover_the_month_once(split: int, month: int) -> None:
     period = f"2026-{month:02d}"

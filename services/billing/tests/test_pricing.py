@@ -8,7 +8,7 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from billing_factory import NY, at, contract, entry, local, managed_ny, on_demand_ny
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.classification import Decision
@@ -55,6 +55,7 @@ def test_increment_rounds_up() -> None:
     assert billed_minutes(1, minimum=0, increment=6) == 6
 
 
+@settings(deadline=None)
 @given(worked=st.integers(0, 5000), minimum=st.integers(0, 120), inc=st.integers(1, 60))
 def test_rounding_properties(worked: int, minimum: int, inc: int) -> None:
     billed = billed_minutes(worked, minimum=minimum, increment=inc)
@@ -135,6 +136,7 @@ starts = st.datetimes(
 )
 
 
+@settings(deadline=None)
 @given(start=starts, minutes=st.integers(1, 3000), emergency=st.booleans())
 def test_segments_add_up(start: object, minutes: int, emergency: bool) -> None:
     from datetime import UTC

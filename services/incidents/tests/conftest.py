@@ -28,7 +28,9 @@ from msp_plumbing.migrations import migrate  # noqa: E402
 TOPICS = [MONITORING, CONTRACTS, TICKETS, INCIDENTS, DEAD_LETTER]
 
 
-def service_settings(kafka: str, db: str, ns: str, datadir: Path, **extra: Any) -> IncidentsSettings:
+def service_settings(
+    kafka: str, db: str, ns: str, datadir: Path, **extra: Any
+) -> IncidentsSettings:
     return IncidentsSettings(
         KAFKA_BOOTSTRAP_SERVERS=kafka,  # type: ignore[call-arg]
         DATABASE_URL=db,
@@ -74,7 +76,9 @@ class Service:
             )
         )
 
-    async def wait_log(self, customer: str, outcome: str, n: int = 1, timeout: float = 60) -> list[asyncpg.Record]:
+    async def wait_log(
+        self, customer: str, outcome: str, n: int = 1, timeout: float = 60
+    ) -> list[asyncpg.Record]:
         async def enough() -> list[asyncpg.Record] | None:
             rows = await self.log(customer, outcome)
             return rows if len(rows) >= n else None
@@ -90,7 +94,9 @@ class Service:
         items: list[dict[str, Any]] = r.json()["items"]
         return items
 
-    async def wait_incidents(self, customer: str, predicate: Any, timeout: float = 60) -> list[dict[str, Any]]:
+    async def wait_incidents(
+        self, customer: str, predicate: Any, timeout: float = 60
+    ) -> list[dict[str, Any]]:
         async def check() -> list[dict[str, Any]] | None:
             items = await self.incidents(customer)
             return items if predicate(items) else None

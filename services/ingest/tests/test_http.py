@@ -245,3 +245,35 @@ async def test_tickets_reach_tickets_topic_keyed_by_customer(ingest: Ingest) -> 
         lambda: ingest.read(TICKETS.name), timeout=30, message="ticket on the tickets topic"
     )
     assert [rec.key for rec in records] == [ticket["customerid"].encode()]
+
+
+async def test_concurrent_reposts_publish_one_copy(ingest: Ingest) -> None:
+    import asyncio
+
+    key = await ingest.key("cust-a")
+    event = heartbeat("cust-a", 9, id="hb-race")
+    posts = [ingest.client.post("/v1/events", json=event, headers=auth(key)) for _ in range(15)] + [
+        ingest.client.post("/v1/events", json=[event, heartbeat("cust-a", 10)], headers=auth(key))
+        for _ in range(5)
+    ]
+    answers = await asyncio.gather(*posts)
+    assert [r.status_code for r in answers] == [202] * 20
+    published = [i for r in answers for i in r.json()["published"]]
+    assert sorted(published) == ["hb-cust-a-10", "hb-race"]
+    ids = Counter(decode(rec.value).id for rec in await ingest.read(MONITORING.name))
+    assert ids == Counter({"hb-race": 1, "hb-cust-a-10": 1})
+
+
+async def test_kafka_failure_is_503_and_the_retry_is_published(ingest: Ingest) -> None:
+    intake = ingest.runtime.intake
+    assert intake is not None
+    key = await ingest.key("cust-a")
+    event = heartbeat("cust-a", 11, id="hb-retry")
+    intake.namespace, intake.produce_timeout_s = "no_such_topics_", 1.0  # real broker refuses
+    r = await ingest.client.post("/v1/events", json=event, headers=auth(key))
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    intake.namespace, intake.produce_timeout_s = ingest.namespace, 15.0
+    r = await ingest.client.post("/v1/events", json=event, headers=auth(key))
+    assert r.status_code == 202 and r.json()["published"] == ["hb-retry"], r.text
+    records = await ingest.read(MONITORING.name)
+    assert [decode(rec.value).id for rec in records] == ["hb-retry"]

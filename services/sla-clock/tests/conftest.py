@@ -56,3 +56,86 @@ def ticket_event(
 @pytest.fixture
 def version() -> ContractVersion:
     return contract_version()
+
+
+# -- integration fixtures -------------------------------------------------------------
+
+from collections.abc import AsyncIterator, Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+
+from msp_devstack.testkit import produce, read_topic  # noqa: E402
+from msp_events import decode  # noqa: E402
+from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, SLA, TICKETS  # noqa: E402
+from msp_plumbing.kafka_admin import ensure_topics  # noqa: E402
+from msp_plumbing.migrations import migrate  # noqa: E402
+from sla_clock.app import build_app  # noqa: E402
+from sla_clock.runtime import SlaRuntime  # noqa: E402
+from sla_clock.settings import SlaSettings  # noqa: E402
+from sla_clock.timesource import Now  # noqa: E402
+
+
+def schema_of(namespace: str) -> str:
+    return namespace.replace("-", "_").strip("_").lower()
+
+
+def settings_for(
+    kafka: str, database_url: str, namespace: str, schema: str, **extra: Any
+) -> SlaSettings:
+    return SlaSettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka,
+        DATABASE_URL=database_url,
+        db_schema=schema,
+        topic_namespace=namespace,
+        **extra,
+    )
+
+
+@dataclass
+class Service:
+    runtime: SlaRuntime
+    http: httpx.AsyncClient
+    db: asyncpg.Connection
+    kafka: str
+    namespace: str
+
+    async def send(self, topic: str, events: list[Envelope]) -> None:
+        await produce(self.kafka, topic, events)
+
+    async def sla_events(self) -> list[Envelope]:
+        records = await read_topic(self.kafka, SLA.named(self.namespace))
+        return [decode(r.value) for r in records]
+
+
+async def prepare(kafka: str, database_url: str, namespace: str, schema: str) -> None:
+    await migrate(database_url, schema=schema, package="sla_clock")
+    await ensure_topics(
+        kafka, [TICKETS, CONTRACTS, INCIDENTS, SLA, DEAD_LETTER], namespace=namespace
+    )
+
+
+@pytest.fixture
+async def start_service(
+    kafka_bootstrap: str, database_url: str, namespace: str
+) -> AsyncIterator[Callable[..., Any]]:
+    started: list[Service] = []
+
+    async def start(clock: Now | None = None, schema: str | None = None, **extra: Any) -> Service:
+        schema = schema or schema_of(namespace)
+        await prepare(kafka_bootstrap, database_url, namespace, schema)
+        settings = settings_for(kafka_bootstrap, database_url, namespace, schema, **extra)
+        app, runtime = build_app(settings, clock=clock)
+        await runtime.start()
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sla")
+        db = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+        service = Service(runtime, http, db, kafka_bootstrap, namespace)
+        started.append(service)
+        return service
+
+    yield start
+    for s in started:
+        await s.http.aclose()
+        await s.db.close()
+        await s.runtime.stop()

@@ -280,3 +280,35 @@ def test_elapsed_never_exceeds_wall_time_and_threshold_events_come_in_order(
     for metric in ("first_response", "resolution"):
         times = [e.at for e in out.emissions if getattr(e.data, "metric", None) == metric]
         assert times == sorted(times)
+
+
+def test_dispatch_rule_priority_then_tier_then_time_left() -> None:
+    from sla_clock.queue import dispatch_key
+
+    soon, later = london(2026, 3, 10, 9), london(2026, 3, 10, 12)
+    rows = {
+        "p2-ondemand-soon": ("P2", "on_demand", soon),
+        "p1-managed-later": ("P1", "managed", later),
+        "p2-vip-later": ("P2", "managed_vip", later),
+        "p2-managed-soon": ("P2", "managed", soon),
+        "p2-managed-later": ("P2", "managed", later),
+        "p2-managed-paused": ("P2", "managed", None),
+    }
+    order = sorted(
+        rows,
+        key=lambda t: dispatch_key(
+            priority=rows[t][0],
+            tier=rows[t][1],
+            next_due_at=rows[t][2],
+            opened_at=soon,
+            ticket_id=t,
+        ),
+    )
+    assert order == [
+        "p1-managed-later",
+        "p2-vip-later",
+        "p2-managed-soon",
+        "p2-managed-later",
+        "p2-managed-paused",
+        "p2-ondemand-soon",
+    ]

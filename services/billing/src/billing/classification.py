@@ -47,12 +47,19 @@ class ChangeOrder:
     approved_at: dt.datetime | None = None
     valid_until: dt.datetime | None = None
     note: str = ""
+    decided_at: dt.datetime | None = None
+    """Event time of the approval/rejection: the time of the release it causes."""
+
+    def approved_before(self, entry: TimeLogged) -> bool:
+        """Approved by the time the work ended. Otherwise the work was scope creep when
+        it was done, and the approval releases it (an audited reclassification),
+        whichever of the two events billing happens to read first."""
+        return self.approved_at is None or self.approved_at <= entry.ended_at
 
     def authorises(self, entry: TimeLogged) -> bool:
         """An approval covers the entry when the entry names it, or it lists the
         entry's ticket, or (a blanket approval without tickets) its category; and the
-        work started before `valid_until`. Approval after the work still counts: that
-        is the late approval that releases held scope creep."""
+        work started before `valid_until`."""
         if not self.approved:
             return False
         if self.valid_until is not None and entry.started_at >= self.valid_until:
@@ -77,6 +84,13 @@ AWAITING_CONTRACT = Decision(
     "awaiting_contract",
     "no contract known for this customer yet; classified when it arrives",
 )
+
+
+def late_approval(entry: TimeLogged, orders: Sequence[ChangeOrder]) -> ChangeOrder | None:
+    """An approval given after the work that authorises it (it releases the scope creep)."""
+    return next(
+        (co for co in orders if co.authorises(entry) and not co.approved_before(entry)), None
+    )
 
 
 def entry_minutes(entry: TimeLogged) -> int:
@@ -158,7 +172,10 @@ def _project(entry: TimeLogged, version: ContractVersion, ctx: WorkContext) -> D
         # The entry that takes the ticket past the threshold, and every later one, is
         # project work; earlier entries stay covered (they were, when they were done).
         what = f"ticket {entry.ticket_id} exceeds the {threshold}-minute size threshold"
-    order = next((co for co in ctx.change_orders if co.authorises(entry)), None)
+    order = next(
+        (co for co in ctx.change_orders if co.authorises(entry) and co.approved_before(entry)),
+        None,
+    )
     if order is not None:
         return Decision(
             "project",

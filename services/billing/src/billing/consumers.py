@@ -22,7 +22,13 @@ from collections.abc import Sequence
 import asyncpg
 
 from billing import metrics, service, store
-from billing.classification import ChangeOrder, WorkContext, classify, entry_minutes
+from billing.classification import (
+    ChangeOrder,
+    WorkContext,
+    classify,
+    entry_minutes,
+    late_approval,
+)
 from billing.contracts import ContractState
 from billing.line_items import build_line_items
 from billing.outputs import Sink
@@ -34,9 +40,13 @@ from msp_events.types.tickets import TicketCreated, TimeLogged
 from msp_plumbing.consumer import BatchHandler, Tx
 
 
-def change_order(data: ChangeOrderApproved | ChangeOrderRejected) -> ChangeOrder:
+def change_order(event: Envelope) -> ChangeOrder:
+    data = event.data
     if isinstance(data, ChangeOrderRejected):
-        return ChangeOrder(data.change_order_id, approved=False, note=data.reason)
+        return ChangeOrder(
+            data.change_order_id, approved=False, note=data.reason, decided_at=event.time
+        )
+    assert isinstance(data, ChangeOrderApproved)
     return ChangeOrder(
         data.change_order_id,
         approved=True,
@@ -45,6 +55,7 @@ def change_order(data: ChangeOrderApproved | ChangeOrderRejected) -> ChangeOrder
         approved_at=data.approved_at,
         valid_until=data.valid_until,
         note=data.scope,
+        decided_at=event.time,
     )
 
 
@@ -73,7 +84,7 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
         elif isinstance(data, TicketCreated):
             tickets.append((event.customer_id, data.ticket_id, data.title, data.category))
         elif isinstance(data, ChangeOrderApproved | ChangeOrderRejected):
-            orders.append((event, change_order(data)))
+            orders.append((event, change_order(event)))
     await store.save_tickets(conn, rows=tickets)
     for event, order in orders:
         await store.save_change_order(
@@ -94,12 +105,18 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
                 new.discard(key)  # a second copy in this batch is a re-send
                 todo.append(e)
     if todo:
-        await record_entries(conn, sink, entries=todo)
+        contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in todo})
+        await record_entries(conn, sink, entries=todo, contracts=contracts)
 
 
-async def record_entries(conn: asyncpg.Connection, sink: Sink, *, entries: Sequence[Entry]) -> None:
+async def record_entries(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    *,
+    entries: Sequence[Entry],
+    contracts: dict[str, ContractState],
+) -> None:
     customers = {e.customer_id for e in entries}
-    contracts: dict[str, ContractState] = await store.load_contracts(conn, customer_ids=customers)
     orders = await store.load_change_orders(conn, customer_ids=customers)
     closed = await store.last_closed_periods(conn, customer_ids=customers)
     minutes = await store.ticket_minutes(
@@ -107,6 +124,7 @@ async def record_entries(conn: asyncpg.Connection, sink: Sink, *, entries: Seque
     )
     changed: dict[tuple[str, str], int] = {}
     rows: list[LineRow] = []
+    releases: list[tuple[Entry, ChangeOrder]] = []
     for entry in entries:
         key = (entry.customer_id, entry.data.ticket_id)
         before = minutes.get(key, 0)
@@ -124,6 +142,23 @@ async def record_entries(conn: asyncpg.Connection, sink: Sink, *, entries: Seque
         for item in items:
             sink.line_item(item, customer_id=entry.customer_id, time=entry.event_time, revision=1)
         rows += service.rows_for(entry, items, 1)
+        if decision.rule == "no_change_order":
+            late = late_approval(entry.data, orders.get(entry.customer_id, ()))
+            if late is not None:
+                releases.append((entry, late))
     await store.save_line_items(conn, rows=rows)
     await store.set_ticket_minutes(conn, minutes=changed)
     service.count([r.item for r in rows])
+    # Same outcome as when the approval is read after the entry (apply_change_order).
+    for entry, order in releases:
+        assert order.decided_at is not None
+        await service.rerecord_entry(
+            conn,
+            sink,
+            entry=entry,
+            decision=service.release_decision(order),
+            contract=contracts[entry.customer_id],
+            last_closed=closed.get(entry.customer_id),
+            by=f"change-order:{order.change_order_id}",
+            at=order.decided_at,
+        )

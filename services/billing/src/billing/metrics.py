@@ -1,5 +1,6 @@
-"""Billing's Prometheus metrics (prefix `msp_billing_`), incremented after the
-transaction that recorded what they count has committed."""
+"""Billing's Prometheus metrics (prefix `msp_billing_`). They move inside the
+transaction that records what they count, so a retried batch can count twice: they are
+for dashboards, the Postgres state is the truth."""
 
 from __future__ import annotations
 

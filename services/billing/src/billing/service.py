@@ -6,6 +6,7 @@ output goes through the `Sink` (the outbox) in that same transaction."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -24,6 +25,8 @@ from msp_events.types.billing import (
     LineItemReclassified,
     LineItemRecorded,
 )
+
+log = logging.getLogger(__name__)
 
 HELD = ("scope_creep", "held_review")
 
@@ -129,6 +132,16 @@ async def rerecord_entry(
     return items
 
 
+def release_decision(order: ChangeOrder) -> Decision:
+    return Decision(
+        "project",
+        "late_change_order_approval",
+        f"change order {order.change_order_id} approved after the work was recorded: "
+        "released from scope creep as billable project work",
+        order.change_order_id,
+    )
+
+
 async def apply_change_order(
     conn: asyncpg.Connection,
     sink: Sink,
@@ -164,13 +177,7 @@ async def apply_change_order(
         if order.approved:
             if not order.authorises(entry.data):
                 continue
-            decision = Decision(
-                "project",
-                "late_change_order_approval",
-                f"change order {order.change_order_id} approved after the work: "
-                "released from scope creep as billable project work",
-                order.change_order_id,
-            )
+            decision = release_decision(order)
         else:
             decision = Decision(
                 "scope_creep",
@@ -178,17 +185,27 @@ async def apply_change_order(
                 f"change order {order.change_order_id} was rejected or withdrawn: {order.note}",
                 order.change_order_id,
             )
-        await rerecord_entry(
-            conn,
-            sink,
-            entry=entry,
-            decision=decision,
-            contract=contract,
-            last_closed=last_closed,
-            by=f"change-order:{order.change_order_id}",
-            at=at,
-            require_held=order.approved,
-        )
+        try:
+            await rerecord_entry(
+                conn,
+                sink,
+                entry=entry,
+                decision=decision,
+                contract=contract,
+                last_closed=last_closed,
+                by=f"change-order:{order.change_order_id}",
+                at=at,
+                require_held=order.approved,
+            )
+        except Conflict as exc:  # partly invoiced: a person decides (credit note first)
+            log.warning(
+                "change order %s not applied to entry %s: %s",
+                order.change_order_id,
+                entry.data.entry_id,
+                exc,
+                extra={"event_id": entry.event_id},
+            )
+            continue
         changed += 1
     return changed
 

@@ -119,6 +119,7 @@ async def load_change_orders(
                 approved_at=r["approved_at"],
                 valid_until=r["valid_until"],
                 note=r["note"],
+                decided_at=r["event_time"],
             )
         )
     return found

@@ -64,7 +64,11 @@ class PostgresSink:
                     """INSERT INTO triage_log (event_id, customer_id, fingerprint, outcome,
                            reason, incident_id, at, check_kind, severity, device_id, site_id)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                       ON CONFLICT (event_id) DO NOTHING""",
+                       ON CONFLICT (event_id) DO UPDATE SET outcome = EXCLUDED.outcome,
+                           reason = EXCLUDED.reason, incident_id = EXCLUDED.incident_id,
+                           check_kind = EXCLUDED.check_kind, severity = EXCLUDED.severity,
+                           device_id = EXCLUDED.device_id, site_id = EXCLUDED.site_id
+                       WHERE triage_log.outcome = 'pending'""",
                     [
                         (
                             r.event_id,
@@ -85,11 +89,14 @@ class PostgresSink:
 
 
 def _last_per_id(log: Sequence[LogRow]) -> list[LogRow]:
-    # executemany with ON CONFLICT keeps the first; a batch may record one event twice
-    # (e.g. pending, then applied when the contract arrived): keep the final outcome.
+    # One row per input event: the first outcome is the truth (a second copy of the same
+    # event is a duplicate of it), except "pending", which the contract's arrival later
+    # in the same batch turns into the real outcome.
     final: dict[str, LogRow] = {}
     for row in log:
-        final[row.event_id] = row
+        seen = final.get(row.event_id)
+        if seen is None or seen.outcome == "pending":
+            final[row.event_id] = row
     return list(final.values())
 
 

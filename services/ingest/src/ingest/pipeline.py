@@ -5,7 +5,8 @@ which tool sent them.
 
 Idempotent re-post and its one window: the request's (customer, id) pairs are claimed
 in `accepted_events` inside a transaction that stays open until Kafka acknowledged
-every new event, then commits. A re-post finds the ids taken and publishes nothing
+every new event, then commits (one transaction per group of concurrent requests, see
+`claims.GroupClaims`). A re-post finds the ids taken and publishes nothing
 (202). If Kafka fails or times out the transaction rolls back: nothing claimed, 503,
 the client retries. If the process dies after Kafka's ack but before the commit, the
 client never got its 202 and re-posts: that copy is published again with the SAME
@@ -27,9 +28,10 @@ from starlette.requests import Request
 
 from ingest import metrics
 from ingest.apikeys import ApiKey, KeyCache
+from ingest.claims import GroupClaims
 from ingest.errors import ItemError, RequestRejected
 from ingest.ratelimit import TokenBuckets, retry_after_header
-from ingest.service import check_tenancy, claim_ids, publish
+from ingest.service import check_tenancy, publish
 from msp_events import Envelope
 
 log = logging.getLogger(__name__)
@@ -56,14 +58,14 @@ class Intake:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
+        claims: GroupClaims,
         producer: AIOKafkaProducer,
         keys: KeyCache,
         buckets: TokenBuckets,
         namespace: str,
         produce_timeout_s: float,
     ) -> None:
-        self.pool = pool
+        self.claims = claims
         self.producer = producer
         self.keys = keys
         self.buckets = buckets
@@ -110,44 +112,46 @@ class Intake:
 
     async def accept(self, *, key: ApiKey, events: Sequence[Envelope], endpoint: str) -> Accepted:
         check_tenancy(key=key, events=events)
-        fresh: list[Envelope] = []
-        if events:
-            try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    fresh = await claim_ids(conn=conn, events=events)
-                    if fresh:
-                        started = time.perf_counter()
-                        async with asyncio.timeout(self.produce_timeout_s):
-                            await publish(
-                                producer=self.producer, events=fresh, namespace=self.namespace
-                            )
-                        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("publish failed, nothing accepted: %r", exc)
-                raise RequestRejected(
-                    503,
-                    "unavailable",
-                    "could not publish to Kafka or record the ids; nothing was accepted, retry",
-                    headers={"Retry-After": "1"},
-                ) from exc
-            except Exception as exc:  # KafkaError and friends: the same answer
-                if type(exc).__module__.startswith("aiokafka"):
-                    log.warning("publish failed, nothing accepted: %r", exc)
-                    raise RequestRejected(
-                        503,
-                        "unavailable",
-                        "Kafka refused the events; nothing was accepted, retry",
-                        headers={"Retry-After": "1"},
-                    ) from exc
-                raise
-        fresh_ids = {id(e) for e in fresh}
+        if not events:
+            return Accepted([], [], [])
+        claim = self.claims.submit(events)
+        try:
+            await claim.claimed
+            if claim.fresh:
+                started = time.perf_counter()
+                async with asyncio.timeout(self.produce_timeout_s):
+                    await publish(
+                        producer=self.producer, events=claim.fresh, namespace=self.namespace
+                    )
+                metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+            claim.report(True)
+            await claim.committed
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise _unavailable(exc) from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("aiokafka"):  # KafkaError and friends
+                raise _unavailable(exc) from exc
+            raise
+        finally:
+            claim.report(False)  # no-op when already reported; never leave a group waiting
+        if not claim.succeeded():  # an earlier copy in the same group failed to publish
+            raise _unavailable(RuntimeError("duplicate of an event that was not published"))
+        fresh_ids = {id(e) for e in claim.fresh}
         for (etype, new), count in Counter((e.type, id(e) in fresh_ids) for e in events).items():
             counter = metrics.EVENTS_ACCEPTED if new else metrics.EVENTS_DUPLICATE
             counter.labels(key.source, endpoint, etype).inc(count)
-        for e in fresh:
-            log.debug("accepted", extra={"event_id": e.id, "customer_id": e.customer_id})
         return Accepted(
             ids=[e.id for e in events],
-            published=[e.id for e in fresh],
+            published=[e.id for e in claim.fresh],
             duplicates=[e.id for e in events if id(e) not in fresh_ids],
         )
+
+
+def _unavailable(exc: BaseException) -> RequestRejected:
+    log.warning("publish failed, nothing accepted: %r", exc)
+    return RequestRejected(
+        503,
+        "unavailable",
+        "could not publish to Kafka or record the ids; nothing was accepted, retry",
+        headers={"Retry-After": "1"},
+    )

@@ -9,6 +9,7 @@ import logging
 from fastapi import FastAPI
 
 from ingest.apikeys import KeyCache
+from ingest.claims import GroupClaims
 from ingest.consumers import RAW_TOPICS, reemit
 from ingest.pipeline import Intake
 from ingest.ratelimit import TokenBuckets
@@ -20,6 +21,8 @@ from msp_plumbing.runtime import ServiceRuntime
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
+CLAIM_WORKERS = 4
+"""Claim groups in flight at once (each holds a connection while its members produce)."""
 
 
 class IngestRuntime(ServiceRuntime):
@@ -34,8 +37,11 @@ class IngestRuntime(ServiceRuntime):
         await super().start()
         s = self.settings
         assert self.pool is not None and self.producer is not None
+        claims = GroupClaims(pool=self.pool, wait_s=s.produce_timeout_s + 5)
+        for n in range(CLAIM_WORKERS):
+            self._spawn(f"claims-{n}", claims.run())
         self.intake = Intake(
-            pool=self.pool,
+            claims=claims,
             producer=self.producer,
             keys=KeyCache(
                 pool=self.pool,

@@ -13,6 +13,9 @@ class IngestSettings(ServiceSettings):
     db_pool_max: int = Field(
         default=40, ge=1, description="Each in-flight post holds a connection until Kafka acks"
     )
+    http_workers: int = Field(
+        default=1, ge=1, le=64, description="uvicorn worker processes (each a full instance)"
+    )
     max_body_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1024, description="Larger request bodies get 413"
     )

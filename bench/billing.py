@@ -1,0 +1,195 @@
+"""Benchmark of the billing service: time entries classified, priced and persisted
+per second through its Kafka consumer (decode, dedupe, classify, price, line-item rows,
+LineItemRecorded outbox rows, offsets — one Postgres transaction per batch — then the
+relay), and the monthly invoice run for 1,000 customers (seconds, one API call).
+
+Run: `make bench-billing`. Writes bench/results/billing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from decimal import Decimal
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from bench.common import infrastructure, machine, server_version, write_results
+from billing.__main__ import build
+from billing.settings import BillingSettings
+from msp_events import encode, make_event
+from msp_events.samples import sample_contract_version
+from msp_events.topics import (
+    BILLING_INVOICES,
+    BILLING_LINE_ITEMS,
+    CHANGE_ORDERS,
+    CONTRACTS,
+    DEAD_LETTER,
+    TICKETS,
+)
+from msp_events.types.contracts import ContractSnapshot, ContractVersion
+from msp_events.types.tickets import TimeLogged
+from msp_plumbing.kafka_admin import ensure_topics
+from msp_plumbing.migrations import migrate
+
+CATEGORIES = ("help_desk", "patching", "installation", "backup", "upgrade", "monitoring")
+
+
+def contract_versions(i: int) -> list[ContractVersion]:
+    """Managed (2 of 3; every 10th with a mid-March change) or on-demand (1 of 3)."""
+    base = sample_contract_version()
+    first = base.model_copy(update={"effective_from": datetime(2025, 1, 1, tzinfo=UTC)})
+    if i % 3 == 2:
+        rates = base.rates.model_copy(
+            update={"after_hours_multiplier": Decimal("1.5"), "weekend_multiplier": Decimal(2)}
+        )
+        return [first.model_copy(update={"tier": "on_demand", "flat_fee": None, "rates": rates})]
+    if i % 10 == 0:
+        fee = base.flat_fee.model_copy(update={"users": 50}) if base.flat_fee else None
+        second = first.model_copy(
+            update={
+                "version": 2,
+                "effective_from": datetime(2026, 3, 16, tzinfo=UTC),
+                "flat_fee": fee,
+            }
+        )
+        return [first, second]
+    return [first]
+
+
+def make_records(customers: int, entries: int) -> tuple[list[tuple[bytes, bytes]], ...]:
+    contracts, tickets = [], []
+    for c in range(customers):
+        snapshot = ContractSnapshot(contract_id=f"ctr-{c}", versions=contract_versions(c))
+        event = make_event(
+            snapshot,
+            customer_id=f"cust-{c:04d}",
+            source="/bench",
+            time=datetime(2026, 1, 1, tzinfo=UTC),
+            id=f"ctr-{c}",
+        )
+        contracts.append((encode(event).key, encode(event).value))
+    start = datetime.combine(date(2026, 3, 2), dtime(8), tzinfo=UTC)
+    for i in range(entries):
+        began = start + timedelta(minutes=(i * 37) % (27 * 24 * 60))
+        data = TimeLogged(
+            entry_id=f"TE-{i}",
+            ticket_id=f"T-{i % 5000}",
+            technician_id="tech-1",
+            started_at=began,
+            ended_at=began + timedelta(minutes=10 + i % 110),
+            work_category=CATEGORIES[i % len(CATEGORIES)],
+        )
+        event = make_event(
+            data,
+            customer_id=f"cust-{i % customers:04d}",
+            source="/bench",
+            time=data.ended_at,
+            id=f"te-{i}",
+        )
+        record = encode(event)
+        tickets.append((record.key, record.value))
+    return contracts, tickets
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in records])
+    finally:
+        await producer.stop()
+
+
+async def wait(conn: asyncpg.Connection, sql: str, target: int, deadline: float) -> float:
+    while (done := await conn.fetchval(sql)) < target:
+        assert time.monotonic() < deadline, f"only {done}/{target}"
+        await asyncio.sleep(0.05)
+    return time.perf_counter()
+
+
+async def main(customers: int, entries: int, batch: int) -> None:
+    with infrastructure() as infra:
+        namespace = f"b_{uuid.uuid4().hex[:6]}_"
+        schema = namespace.strip("_")
+        await ensure_topics(
+            infra.kafka,
+            [CONTRACTS, CHANGE_ORDERS, TICKETS, DEAD_LETTER, BILLING_LINE_ITEMS, BILLING_INVOICES],
+            namespace=namespace,
+        )
+        await migrate(infra.database_url, schema=schema, package="billing")
+        contracts, tickets = make_records(customers, entries)
+        await produce(infra.kafka, CONTRACTS.named(namespace), contracts)
+        settings = BillingSettings(
+            KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
+            DATABASE_URL=infra.database_url,
+            db_schema=schema,
+            topic_namespace=namespace,
+            consumer_batch_size=batch,
+        )
+        app, runtime = build(settings)
+        conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+        await runtime.start()
+        deadline = time.monotonic() + 600  # bounded: a stuck run fails, never hangs
+        try:
+            await wait(conn, "SELECT count(*) FROM contracts", customers, deadline)
+            await produce(infra.kafka, TICKETS.named(namespace), tickets)
+            applied_sql = "SELECT count(*) FROM entries"
+            while (first := await conn.fetchval(applied_sql)) == 0:
+                assert time.monotonic() < deadline, "nothing applied"
+                await asyncio.sleep(0.02)
+            t0 = time.perf_counter()
+            applied_at = await wait(conn, applied_sql, entries, deadline)
+            unsent = "SELECT count(*) = 0 FROM outbox WHERE sent_at IS NULL"
+            relayed_at = await wait(conn, f"SELECT ({unsent})::int", 1, deadline)
+            lines = await conn.fetchval("SELECT count(*) FROM line_items")
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
+                started = time.perf_counter()
+                response = await client.post(
+                    "/v1/invoice-runs",
+                    json={"period": "2026-03", "as_of": "2026-04-02T00:00:00Z"},
+                    timeout=120,
+                )
+                run_s = time.perf_counter() - started
+            response.raise_for_status()
+            outcomes = response.json()["outcomes"]
+            issued = sum(o["outcome"] == "issued" for o in outcomes)
+            started = time.perf_counter()
+            await wait(conn, f"SELECT ({unsent})::int", 1, deadline)
+            invoices_relayed_s = time.perf_counter() - started
+        finally:
+            await runtime.stop()
+            await conn.close()
+        n = entries - first
+        metrics = {
+            "entries": float(entries),
+            "customers": float(customers),
+            "batch_size_records": float(batch),
+            "line_items": float(lines),
+            "entries_classified_priced_persisted_per_s": round(n / (applied_at - t0)),
+            "entries_including_relay_per_s": round(n / (relayed_at - t0)),
+            "invoice_run_customers": float(len(outcomes)),
+            "invoices_issued": float(issued),
+            "invoice_run_s": round(run_s, 3),
+            "invoices_relayed_after_run_s": round(invoices_relayed_s, 3),
+        }
+        path = write_results(
+            "billing", machine(infra, await server_version(infra.database_url)), metrics
+        )
+        print(path.read_text())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=40_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    asyncio.run(main(args.customers, args.entries, args.batch))

@@ -1,0 +1,136 @@
+"""Crash tests: the real service (`python -m sla_clock`, a subprocess) is SIGKILLed
+between consume and commit, between the consumer's state commit and the relay, between
+the scheduler's state commit and the relay, and between Kafka's ack and marking sent.
+After a restart the SLA topic holds every expected event exactly once, counting raw
+records."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from msp_devstack.testkit import produce, read_topic, wait_for_async
+from msp_events import Envelope, decode
+from msp_events.topics import CONTRACTS, SLA, TICKETS
+from sla_clock.clock import replay
+from sla_clock.service import transition_of
+
+from .conftest import london, prepare, schema_of, snapshot
+from .test_scenarios import contract_event, created, reply
+
+pytestmark = pytest.mark.integration
+N = 24
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def inputs() -> list[Envelope]:
+    """P1 tickets (15 min response, 24x7) a minute apart, half of them answered in
+    time: the consumer emits starts and met, the scheduler warnings and breaches."""
+    start = london(2026, 3, 10, 9)
+    events = []
+    for i in range(N):
+        events.append(created(f"T{i}", start + timedelta(minutes=i), "P1"))
+        if i % 2:
+            events.append(reply(f"T{i}", start + timedelta(minutes=i + 5)))
+    events.append(created("T-tick", start + timedelta(hours=6), "P1"))  # moves event time
+    return events
+
+
+def expected_ids(events: list[Envelope]) -> set[str]:
+    logs: dict[str, list] = {}  # type: ignore[type-arg]
+    for e in events:
+        t = transition_of(e)
+        assert t is not None
+        logs.setdefault(str(getattr(e.data, "ticket_id", "")), []).append(t)
+    now = max(e.time for e in events)
+    return {
+        em.event_id
+        for ticket, log in logs.items()
+        for em in replay(log, snapshot(), ticket_id=ticket, now=now).emissions
+    }
+
+
+async def start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    with log.open("ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sla_clock", env=env, stdout=sink, stderr=sink
+        )
+
+
+@pytest.mark.parametrize(
+    "crash_point",
+    [
+        "consumer.before_commit:3",  # between consume and commit
+        "consumer.after_commit:3",  # between the consumer's state commit and the relay
+        "scheduler.after_commit:1",  # between the scheduler's state commit and the relay
+        "relay.after_send:2",  # Kafka acked, not yet marked sent
+    ],
+)
+async def test_crash_then_restart_emits_every_sla_event_exactly_once(
+    crash_point: str,
+    kafka_bootstrap: str,
+    database_url: str,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    schema = schema_of(namespace)
+    await prepare(kafka_bootstrap, database_url, namespace, schema)
+    events = inputs()
+    expected = expected_ids(events)
+    await produce(kafka_bootstrap, CONTRACTS.named(namespace), [contract_event()])
+    env = {k: v for k, v in os.environ.items() if k != "MSP_CRASH_POINT"}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        DATABASE_URL=database_url,
+        MSP_DB_SCHEMA=schema,
+        MSP_TOPIC_NAMESPACE=namespace,
+        MSP_CONSUMER_BATCH_SIZE="5",
+        MSP_SCHEDULER_CLOCK="event_time",
+        MSP_SCHEDULER_BATCH_SIZE="3",
+        MSP_HTTP_PORT=str(free_port()),
+    )
+    log = tmp_path / "service.log"
+    db = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    crashing = await start({**env, "MSP_CRASH_POINT": crash_point}, log)
+    # the contract first (another topic: its order against tickets is not guaranteed),
+    # so that the scheduler, not the consumer's catch-up, fires the deadlines
+    await wait_for_async(
+        lambda: db.fetchval("SELECT count(*) FROM contracts"), timeout=60, message="contract"
+    )
+    await produce(kafka_bootstrap, TICKETS.named(namespace), events)
+    rc = await asyncio.wait_for(crashing.wait(), 120)
+    assert rc == -signal.SIGKILL, f"should have crashed at {crash_point}:\n{log.read_text()}"
+    healthy = await start({**env, "MSP_HTTP_PORT": str(free_port())}, log)
+    try:
+
+        async def done() -> bool:
+            unsent = await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            emitted = await db.fetchval("SELECT count(*) FROM emitted")
+            return unsent == 0 and emitted == len(expected)
+
+        await wait_for_async(done, timeout=120, message="all SLA events emitted and relayed")
+    finally:
+        healthy.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(healthy.wait(), 30)
+        await db.close()
+
+    records = await read_topic(kafka_bootstrap, SLA.named(namespace))
+    ids = Counter(decode(r.value).id for r in records)
+    assert set(ids) == expected, "lost or unexpected SLA events"
+    assert max(ids.values()) == 1, f"published twice: {[i for i, n in ids.items() if n > 1]}"
+    kinds = Counter(decode(r.value).type for r in records)
+    assert kinds["msp.sla.breached.v1"] > 0 and kinds["msp.sla.warning.v1"] > 0
