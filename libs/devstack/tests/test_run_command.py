@@ -4,6 +4,7 @@ the topics, migrates, reports ready, and on SIGINT stops everything and exits 0.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -11,13 +12,14 @@ import threading
 from pathlib import Path
 
 import asyncpg
+import httpx
 import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from msp_devstack.paths import repo_root
-from msp_devstack.processes import free_port
-from msp_devstack.stack import READY_LINE, SERVICE_SCHEMAS
+from msp_devstack.processes import free_port, port_is_free
+from msp_devstack.stack import READY_LINE, SERVICE_SCHEMAS, SERVICES
 from msp_devstack.testkit import wait_for
 from msp_events.topics import TOPICS
 
@@ -32,8 +34,17 @@ def _mentions(path: Path) -> list[psutil.Process]:
     return found
 
 
+def _free_port_run(length: int) -> int:
+    """The first of `length` consecutive free ports."""
+    for _ in range(200):
+        base = random.randint(20_000, 60_000)
+        if all(port_is_free(base + i) for i in range(length)):
+            return base
+    raise AssertionError(f"no {length} consecutive free ports found")
+
+
 def _start_run(
-    data_dir: Path, kafka_port: int, postgres_port: int, stderr_path: Path
+    data_dir: Path, kafka_port: int, postgres_port: int, http_base: int, stderr_path: Path
 ) -> subprocess.Popen[str]:
     # Without the overrides, so the command starts its own Kafka and Postgres.
     env = {
@@ -52,6 +63,8 @@ def _start_run(
                 str(kafka_port),
                 "--postgres-port",
                 str(postgres_port),
+                "--http-base-port",
+                str(http_base),
             ],
             cwd=repo_root(),
             env=env,
@@ -66,8 +79,9 @@ async def test_run_starts_everything_and_stops_cleanly_on_sigint(
 ) -> None:
     data_dir = server_data_dir / "run-data"
     kafka_port, postgres_port = free_port(), free_port()
+    http_base = _free_port_run(len(SERVICES))
     stderr_path = tmp_path / "run.stderr"
-    proc = _start_run(data_dir, kafka_port, postgres_port, stderr_path)
+    proc = _start_run(data_dir, kafka_port, postgres_port, http_base, stderr_path)
     lines: list[str] = []
     assert proc.stdout is not None
     stdout = proc.stdout
@@ -76,7 +90,7 @@ async def test_run_starts_everything_and_stops_cleanly_on_sigint(
     try:
         wait_for(
             lambda: READY_LINE in [line.strip() for line in lines] or proc.poll() is not None,
-            timeout=120,
+            timeout=240,
             message=lambda: f"the ready line; stderr:\n{stderr_path.read_text()}",
         )
         assert proc.poll() is None, f"run exited early:\n{stderr_path.read_text()}"
@@ -96,6 +110,13 @@ async def test_run_starts_everything_and_stops_cleanly_on_sigint(
         finally:
             await conn.close()
         assert {schema for schema, _ in SERVICE_SCHEMAS} <= schemas
+
+        # Every service is up and serving its health endpoint (the stack waited for it).
+        async with httpx.AsyncClient(timeout=5) as client:
+            for offset, service in enumerate(SERVICES):
+                url = f"http://127.0.0.1:{http_base + offset}"
+                assert f"{service.name:<10} {url}" in status
+                assert (await client.get(f"{url}/healthz")).status_code == 200, service.name
 
         children = psutil.Process(proc.pid).children(recursive=True)
         assert _mentions(data_dir), "the broker and postmaster run from the data dir"

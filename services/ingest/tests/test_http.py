@@ -219,6 +219,9 @@ async def test_ops_endpoints_and_metrics(ingest: Ingest) -> None:
     key = await ingest.key("cust-a", source="metrics-test")
     await ingest.client.post("/v1/events", json=heartbeat("cust-a"), headers=auth(key))
     await ingest.client.post("/v1/events", json={"x": 1}, headers=auth(key))
+    invalid = heartbeat("cust-a", 2)
+    invalid["data"]["agent"] = ""
+    await ingest.client.post("/v1/events", json=invalid, headers=auth(key))
     text = (await ingest.client.get("/metrics")).text
     assert (
         'msp_ingest_events_accepted_total{endpoint="events",source="metrics-test",'

@@ -122,7 +122,6 @@ async def test_scenarios_through_kafka_and_postgres(
             id="inc-1-resolved",
         ),
     ]
-    await service.send(INCIDENTS.named(service.namespace), outage)
 
     tue = lambda h, m=0: london(2026, 3, 10, h, m)  # noqa: E731
     inputs = [
@@ -162,6 +161,8 @@ async def test_scenarios_through_kafka_and_postgres(
         return await service.db.fetchval("SELECT count(*) FROM tickets") == 6
 
     await wait_for_async(consumed, timeout=60, message="all tickets consumed")
+    # (sent after the tickets: incident times advance event time too)
+    await service.send(INCIDENTS.named(service.namespace), outage)
 
     # Event time is now Wednesday 10:00 (the latest event): Friday's ticket has long
     # breached (caught up by the consumer); nothing after Wednesday 10:00 has fired.
@@ -206,6 +207,11 @@ async def test_scenarios_through_kafka_and_postgres(
     assert missing.status_code == 404
 
     # -- the monthly report agrees with the ticket API, clock by clock -----------------
+    async def outage_stored() -> bool:
+        sql = "SELECT count(*) FROM incidents WHERE resolved_at IS NOT NULL"
+        return bool(await service.db.fetchval(sql))
+
+    await wait_for_async(outage_stored, timeout=60, message="incident stored")
     report = (await service.http.get(f"/v1/customers/{CUSTOMER}/sla-report?month=2026-03")).json()
     from_api = {}
     for ticket in ("T-fri", "T-pause", "T-up", "T-reopen", "T-late", "T-xp", "T-tick"):

@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres-port", type=int, help="Postgres port (default 15432, or a free one if busy)"
     )
     run.add_argument(
+        "--http-base-port",
+        type=int,
+        help="services listen on this port and the next three (default 8080-8083, or free "
+        "ones if busy)",
+    )
+    run.add_argument(
         "--data-dir", type=Path, help="where Kafka and Postgres keep data (default .local/run)"
     )
     args = parser.parse_args(argv)
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir or local_dir() / "run",
         kafka_port=args.kafka_port,
         postgres_port=args.postgres_port,
+        http_base_port=args.http_base_port,
     )
 
 

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,12 +53,17 @@ READY_LINE = "msp-devstack: ready"
 
 @dataclass(frozen=True)
 class ServiceProcess:
-    """A service the `run` command supervises. It gets KAFKA_BOOTSTRAP_SERVERS and
-    DATABASE_URL in its environment and its output goes to <data dir>/logs/<name>.log."""
+    """A service the `run` command supervises: `python -m <package>` with
+    KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL and MSP_HTTP_PORT in its environment; its
+    output goes to <data dir>/logs/<name>.log."""
 
     name: str
-    argv: tuple[str, ...]
+    package: str
+    default_port: int
     env: dict[str, str] = field(default_factory=dict)
+
+    def argv(self) -> tuple[str, ...]:
+        return (sys.executable, "-m", self.package)
 
 
 SERVICE_SCHEMAS: tuple[tuple[str, str], ...] = (
@@ -69,9 +75,20 @@ SERVICE_SCHEMAS: tuple[tuple[str, str], ...] = (
 """(Postgres schema, package holding `migrations/`) for every service."""
 
 SERVICES: tuple[ServiceProcess, ...] = (
-    # One entry per service, e.g.
-    # ServiceProcess("ingest", (sys.executable, "-m", "ingest")),
+    ServiceProcess("ingest", "ingest", 8080),
+    ServiceProcess("incidents", "incidents", 8081),
+    ServiceProcess("sla-clock", "sla_clock", 8082),
+    ServiceProcess("billing", "billing", 8083),
 )
+"""The four services, each with its HTTP API (and /healthz, /readyz, /metrics) on
+127.0.0.1:<port>; `--http-base-port N` puts them on N, N+1, N+2, N+3 instead."""
+SERVICE_START_TIMEOUT_S = 90.0
+
+
+@dataclass
+class _Started:
+    proc: subprocess.Popen[bytes]
+    port: int
 
 
 class _Shutdown(BaseException):
@@ -132,7 +149,7 @@ def _status(
     postgres_source: str,
     created: Sequence[str],
     migrations: dict[str, list[str]],
-    services: dict[str, subprocess.Popen[bytes]],
+    services: dict[str, _Started],
     data_dir: Path,
 ) -> str:
     rule = "=" * 78
@@ -150,8 +167,11 @@ def _status(
     else:
         lines.append("  Schemas   not migrated (msp_plumbing.migrations unavailable)")
     if services:
-        for name, proc in services.items():
-            lines.append(f"  Service   {name} (pid {proc.pid}, log {data_dir / 'logs'}/{name}.log)")
+        for name, started in services.items():
+            lines.append(
+                f"  Service   {name:<10} http://127.0.0.1:{started.port:<6} "
+                f"pid {started.proc.pid}, log {data_dir / 'logs'}/{name}.log"
+            )
     else:
         lines.append("  Services  none configured yet")
     lines += [
@@ -169,10 +189,11 @@ def run(
     data_dir: Path,
     kafka_port: int | None = None,
     postgres_port: int | None = None,
+    http_base_port: int | None = None,
 ) -> int:
     _install_signal_handlers()
     data_dir = data_dir.resolve()
-    services: dict[str, subprocess.Popen[bytes]] = {}
+    services: dict[str, _Started] = {}
     with contextlib.ExitStack() as stack:
         try:
             stack.callback(log.info, "stopped everything this command started")
@@ -212,15 +233,18 @@ def run(
             migrations = _migrate(database_url)
 
             env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, DATABASE_URL=database_url)
-            for service in SERVICES:
+            for offset, service in enumerate(SERVICES):
+                requested = None if http_base_port is None else http_base_port + offset
+                port = _port(requested, service.default_port, f"{service.name} HTTP")
                 proc = spawn(
-                    service.argv,
+                    service.argv(),
                     data_dir / "logs" / f"{service.name}.log",
-                    env={**env, **service.env},
+                    env={**env, **service.env, "MSP_HTTP_PORT": str(port)},
                 )
-                services[service.name] = proc
+                services[service.name] = _Started(proc, port)
                 stack.callback(stop_process_group, proc, f"service {service.name}", timeout=20.0)
-                log.info("started service %s (pid %d)", service.name, proc.pid)
+                log.info("started service %s (pid %d, port %d)", service.name, proc.pid, port)
+            _wait_until_serving(services, data_dir)
 
             print(
                 _status(
@@ -248,11 +272,42 @@ def run(
     return 1  # unreachable: the with block always returns; keeps mypy content
 
 
-def _supervise(services: dict[str, subprocess.Popen[bytes]], data_dir: Path) -> int:
+def _wait_until_serving(services: dict[str, _Started], data_dir: Path) -> None:
+    """Each service answers /healthz before the stack reports ready."""
+    deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
+    waiting = dict(services)
+    while waiting:
+        for name, started in list(waiting.items()):
+            code = started.proc.poll()
+            if code is not None:
+                raise StartupError(
+                    f"service {name} exited with code {code} while starting. Last lines of "
+                    f"its log:\n{log_tail(data_dir / 'logs' / f'{name}.log')}"
+                )
+            if _answers_health(started.port):
+                log.info("service %s is serving on port %d", name, started.port)
+                del waiting[name]
+        if waiting and time.monotonic() > deadline:
+            raise StartupError(
+                f"services {sorted(waiting)} did not answer /healthz within "
+                f"{SERVICE_START_TIMEOUT_S:.0f} s; see their logs in {data_dir / 'logs'}"
+            )
+        time.sleep(0.3)  # poll tick while the services start
+
+
+def _answers_health(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _supervise(services: dict[str, _Started], data_dir: Path) -> int:
     """Watch the service processes until a signal arrives (raised as `_Shutdown`)."""
     while True:
-        for name, proc in services.items():
-            code = proc.poll()
+        for name, started in services.items():
+            code = started.proc.poll()
             if code is not None:
                 log.error(
                     "service %s exited with code %s; stopping the stack. Last lines of its "

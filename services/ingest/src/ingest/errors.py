@@ -55,11 +55,20 @@ class Rejections:
     """Collects item errors while validating a batch, then raises them all at once."""
 
     errors: list[ItemError] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)  # of the failing items, for metrics
 
-    def add(self, errors: list[FieldError], *, index: int | None = None, prefix: str = "") -> None:
+    def add(
+        self,
+        errors: list[FieldError],
+        *,
+        index: int | None = None,
+        prefix: str = "",
+        event_type: str = "unknown",
+    ) -> None:
         for e in errors:
             self.errors.append(ItemError(prefix + e.pointer, e.message, index))
+        self.types.append(event_type)
 
     def raise_if_any(self, message: str = "invalid input") -> None:
         if self.errors:
-            raise RequestRejected(422, "invalid", message, self.errors)
+            raise RequestRejected(422, "invalid", message, self.errors, rejected_types=self.types)

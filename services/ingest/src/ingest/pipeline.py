@@ -7,10 +7,11 @@ Idempotent re-post and its one window: the request's (customer, id) pairs are cl
 in `accepted_events` inside a transaction that stays open until Kafka acknowledged
 every new event, then commits (one transaction per group of concurrent requests, see
 `claims.GroupClaims`). A re-post finds the ids taken and publishes nothing
-(202). If Kafka fails or times out the transaction rolls back: nothing claimed, 503,
-the client retries. If the process dies after Kafka's ack but before the commit, the
-client never got its 202 and re-posts: that copy is published again with the SAME
-id, which downstream consumers drop (they dedupe by event id). Never a loss.
+(202). If Kafka fails or times out, the request's claims are deleted before its group
+commits: nothing claimed, 503, the client retries. If the process dies after Kafka's
+ack but before the commit, the client never got its 202 and re-posts: that copy is
+published again with the SAME id, which downstream consumers drop (they dedupe by
+event id). Never a loss.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ class Intake:
             claim.report(False)  # no-op when already reported; never leave a group waiting
         if not claim.succeeded():  # an earlier copy in the same group failed to publish
             raise _unavailable(RuntimeError("duplicate of an event that was not published"))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("accepted", extra={"event_ids": [e.id for e in claim.fresh]})
         fresh_ids = {id(e) for e in claim.fresh}
         for (etype, new), count in Counter((e.type, id(e) in fresh_ids) for e in events).items():
             counter = metrics.EVENTS_ACCEPTED if new else metrics.EVENTS_DUPLICATE

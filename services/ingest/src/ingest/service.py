@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from ingest.apikeys import ApiKey
 from ingest.errors import ItemError, Rejections, RequestRejected
-from msp_events import Envelope, EventValidationError, FieldError, parse_event
+from msp_events import PAYLOADS, Envelope, EventValidationError, FieldError, parse_event
 from msp_events.serde import HEADERS, encode_value
 from msp_events.topics import TOPICS, topic_for
 
@@ -124,18 +124,25 @@ def parse_cloudevents(document: Any, *, batch: bool, max_events: int) -> list[En
         try:
             event = parse_event(item)
         except EventValidationError as exc:
-            rejections.add(exc.errors, index=index, prefix=prefix)
+            rejections.add(exc.errors, index=index, prefix=prefix, event_type=_type_of(item))
             continue
         if event.type not in INBOUND_TYPES:
             rejections.add(
                 [FieldError("/type", f"{event.type!r} is not accepted from outside ingest")],
                 index=index,
                 prefix=prefix,
+                event_type=event.type,
             )
             continue
         events.append(event)
     rejections.raise_if_any("no event was accepted: fix the listed items and re-send all")
     return events
+
+
+def _type_of(item: Any) -> str:
+    """A known event type named by an invalid item (metric label), else "unknown"."""
+    value = item.get("type") if isinstance(item, dict) else None
+    return value if isinstance(value, str) and value in PAYLOADS else "unknown"
 
 
 def check_tenancy(*, key: ApiKey, events: Sequence[Envelope]) -> None:

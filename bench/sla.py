@@ -1,0 +1,197 @@
+"""Benchmark of sla-clock: ticket events/s through its consumer, and breach-emission lag
+with 100,000 tickets (200,000 clocks) running at once.
+
+1. 100,000 `TicketCreated` (P3, 24x7 targets: 60 min response, 24 h resolution) are
+   produced to the tickets topic, then the real service runtime (transactional
+   consumer + scheduler + outbox relay, wall clock) is started. Each ticket opened
+   long enough ago that its first-response deadline falls `--lead` to `--lead` +
+   `--spread` seconds after the records were produced: the consumer turns them into
+   200,000 running clocks with their deadlines (and 200,000 clock-started events), and
+   we time it from the first committed batch to the last (`ticket_events_per_s`).
+2. Then nothing more is sent: the scheduler alone must fire each first-response breach
+   when it falls due. Lag = Kafka record timestamp of the breach (set by the relay's
+   producer) minus the deadline, p50/p99/max over all 100,000 breaches.
+
+Run: `make bench-sla`. Writes bench/results/sla.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from statistics import quantiles
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.common import infrastructure, machine, server_version, write_results
+from msp_events import decode, encode, make_event
+from msp_events.samples import sample_contract_version
+from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, SLA, TICKETS
+from msp_events.types.contracts import ContractSnapshot, SlaPolicy, SlaTarget
+from msp_events.types.tickets import TicketCreated
+from msp_plumbing.kafka_admin import ensure_topics
+from msp_plumbing.migrations import migrate
+from sla_clock.runtime import SlaRuntime
+from sla_clock.settings import SlaSettings
+
+CUSTOMERS = 60
+RESPONSE_MIN = 60
+
+
+def contract() -> ContractSnapshot:
+    version = sample_contract_version().model_copy(
+        update={
+            "timezone": "UTC",
+            "sla": SlaPolicy(
+                targets=[
+                    SlaTarget(
+                        priority="P3",
+                        first_response_minutes=RESPONSE_MIN,
+                        resolution_minutes=24 * 60,
+                        coverage="24x7",
+                    )
+                ],
+                # only breaches: warnings go the same path and would just multiply it
+                warning_thresholds_percent=[],
+            ),
+        }
+    )
+    return ContractSnapshot(contract_id="ctr-bench", versions=[version])
+
+
+async def produce_inputs(
+    kafka: str, namespace: str, n: int, lead_s: float, spread_s: float
+) -> list[bytes]:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        snap = contract()
+        for c in range(CUSTOMERS):
+            env = make_event(snap, customer_id=f"cust-{c}", source="/bench", time=datetime.now(UTC))
+            rec = encode(env)
+            await producer.send_and_wait(CONTRACTS.named(namespace), rec.value, key=rec.key)
+        base = datetime.now(UTC) - timedelta(minutes=RESPONSE_MIN) + timedelta(seconds=lead_s)
+        futures = []
+        for i in range(n):
+            opened = base + timedelta(seconds=spread_s * i / n)
+            data = TicketCreated(
+                ticket_id=f"T{i}",
+                title="printer jammed",
+                priority="P3",
+                category="help_desk",
+                source="phone",
+                opened_at=opened,
+            )
+            env = make_event(
+                data, customer_id=f"cust-{i % CUSTOMERS}", source="/bench", time=opened
+            )
+            rec = encode(env)
+            futures.append(await producer.send(TICKETS.named(namespace), rec.value, key=rec.key))
+        await asyncio.gather(*futures)
+        return []
+    finally:
+        await producer.stop()
+
+
+async def read_breach_lags(kafka: str, topic: str, expect: int, timeout_s: float) -> list[float]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        while not parts:
+            consumer._client.add_topic(topic)
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        for tp, first in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, first)
+        lags: list[float] = []
+        deadline = time.monotonic() + timeout_s
+        while len(lags) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in batch.values():
+                for r in records:
+                    if b"msp.sla.breached.v1" not in r.value:
+                        continue
+                    data = decode(r.value).data
+                    due = data.due_at  # type: ignore[union-attr]
+                    lags.append(r.timestamp / 1000 - due.timestamp())
+        return lags
+    finally:
+        await consumer.stop()
+
+
+async def main(n: int, lead_s: float, spread_s: float) -> None:
+    with infrastructure() as infra:
+        namespace = f"b_{uuid.uuid4().hex[:6]}_"
+        schema = namespace.strip("_") + "_sla"
+        await ensure_topics(
+            infra.kafka, [TICKETS, CONTRACTS, INCIDENTS, SLA, DEAD_LETTER], namespace=namespace
+        )
+        await migrate(infra.database_url, schema=schema, package="sla_clock")
+        produced_at = time.perf_counter()
+        await produce_inputs(infra.kafka, namespace, n, lead_s, spread_s)
+        produce_s = time.perf_counter() - produced_at
+        settings = SlaSettings(
+            KAFKA_BOOTSTRAP_SERVERS=infra.kafka,
+            DATABASE_URL=infra.database_url,
+            db_schema=schema,
+            topic_namespace=namespace,
+            consumer_batch_size=1000,
+            scheduler_clock="wall",
+        )
+        runtime = SlaRuntime(settings)
+        conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
+        await runtime.start()
+        topic = TICKETS.named(namespace)
+        try:
+            first = None
+            limit = time.monotonic() + 600
+            sql = "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE topic = $1"
+            while (done := await conn.fetchval(sql, topic)) < n:
+                if first is None and done:
+                    first = (time.perf_counter(), done)
+                assert time.monotonic() < limit, f"only {done}/{n} consumed"
+                await asyncio.sleep(0.05)
+            consumed_at = time.perf_counter()
+            assert first is not None
+            events_per_s = (n - first[1]) / (consumed_at - first[0])
+            running = await conn.fetchval("SELECT count(*) FROM clocks WHERE state = 'running'")
+            print(f"consumed {n} ticket events at {events_per_s:.0f}/s; {running} running clocks")
+            lags = await read_breach_lags(
+                infra.kafka, SLA.named(namespace), n, lead_s + spread_s + 120
+            )
+        finally:
+            await runtime.stop()
+            await conn.close()
+        assert len(lags) == n, f"only {len(lags)}/{n} breaches emitted"
+        cuts = quantiles(lags, n=100)
+        metrics = {
+            "tickets": float(n),
+            "running_clocks_at_peak": float(running),
+            "produce_s": round(produce_s, 1),
+            "ticket_events_per_s": round(events_per_s),
+            "breach_lag_p50_s": round(cuts[49], 3),
+            "breach_lag_p99_s": round(cuts[98], 3),
+            "breach_lag_max_s": round(max(lags), 3),
+            "breach_lag_min_s": round(min(lags), 3),
+            "breaches_per_s_scheduled": round(n / spread_s),
+        }
+        path = write_results(
+            "sla", machine(infra, await server_version(infra.database_url)), metrics
+        )
+        print(path.read_text())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--lead", type=float, default=90.0, help="s from produce to 1st deadline")
+    parser.add_argument("--spread", type=float, default=40.0, help="s over which deadlines fall")
+    args = parser.parse_args()
+    asyncio.run(main(args.tickets, args.lead, args.spread))
