@@ -65,7 +65,7 @@ def contract() -> ContractSnapshot:
 
 async def produce_inputs(
     kafka: str, namespace: str, n: int, lead_s: float, spread_s: float
-) -> list[bytes]:
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
@@ -92,7 +92,6 @@ async def produce_inputs(
             rec = encode(env)
             futures.append(await producer.send(TICKETS.named(namespace), rec.value, key=rec.key))
         await asyncio.gather(*futures)
-        return []
     finally:
         await producer.stop()
 
@@ -152,7 +151,10 @@ async def main(n: int, lead_s: float, spread_s: float) -> None:
         try:
             first = None
             limit = time.monotonic() + 600
-            sql = "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets WHERE topic = $1"
+            sql = (
+                "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets "
+                "WHERE topic = $1"
+            )
             while (done := await conn.fetchval(sql, topic)) < n:
                 if first is None and done:
                     first = (time.perf_counter(), done)

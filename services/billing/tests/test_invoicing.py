@@ -264,3 +264,59 @@ def test_credit_note_credits_whole_lines_and_releases_exactly_their_items() -> N
         invoice, line_ids=[invoice.lines[0].line_id], reason="SLA credit", issued_at=at(2026, 4, 3)
     )
     assert fee_released == [] and fee_note.total == Decimal("1000.00")
+
+
+def test_rate_of_the_version_in_force_on_the_work_date() -> None:
+    change = local_midnight(date(2026, 3, 16), NY)
+    old = on_demand_ny()
+    new_rates = {**old.rates.model_dump(), "standard_hourly": Decimal("120.00")}
+    ctr = contract(old, on_demand_ny(effective_from=change, rates=new_rates))
+    decision = Decision("on_demand", "on_demand_contract", "on demand")
+    [before] = lines_for(entry(local(NY, 2026, 3, 13, 10), 60), decision, ctr)
+    [after] = lines_for(entry(local(NY, 2026, 3, 17, 10), 60), decision, ctr)
+    assert (before.rate, before.amount, before.contract_version) == (
+        Decimal("100.00"),
+        Decimal("100.00"),
+        1,
+    )
+    assert (after.rate, after.amount, after.contract_version) == (
+        Decimal("120.00"),
+        Decimal("120.00"),
+        2,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fee", "quantity", "unit", "amount"),
+    [
+        ({"model": "fixed", "amount": Decimal("900")}, Decimal(1), Decimal(900), Decimal(900)),
+        (
+            {"model": "per_user", "unit_price": Decimal("45.00"), "users": 38},
+            Decimal(38),
+            Decimal("45.00"),
+            Decimal("1710.00"),
+        ),
+        (
+            {"model": "per_device", "unit_price": Decimal("12.50"), "devices": 20},
+            Decimal(20),
+            Decimal("12.50"),
+            Decimal("250.00"),
+        ),
+    ],
+)
+def test_flat_fee_models_on_the_invoice(
+    fee: dict[str, object], quantity: Decimal, unit: Decimal, amount: Decimal
+) -> None:
+    ctr = contract(managed_ny(flat_fee=fee))
+    invoice = build_invoice(
+        customer_id="c1",
+        period="2026-03",
+        contract=ctr,
+        items=[],
+        issued_at=at(2026, 4, 1, 12),
+        codes=CODES,
+    )
+    assert invoice is not None
+    [line] = invoice.lines
+    assert (line.quantity, line.unit_amount, line.line_amount) == (quantity, unit, amount)
+    assert (line.item_code, line.service_date) == (CODES.flat_fee_item, date(2026, 3, 1))

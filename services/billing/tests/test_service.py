@@ -21,6 +21,7 @@ from msp_events.topics import (
     BILLING_LINE_ITEMS,
     CHANGE_ORDERS,
     CONTRACTS,
+    DEAD_LETTER,
     TICKETS,
 )
 from msp_events.types.change_orders import ChangeOrderApproved
@@ -146,6 +147,25 @@ async def test_classify_price_invoice_reclassify_and_credit(
         }
         bob_lines = await lines_of(db, bob.entry_id)
         assert [r["amount"] for r in bob_lines] == [Decimal("100.00"), Decimal("150.00")]
+
+        # -- bad input on the topic: dead-lettered with the reason, nothing else lost --
+        too_long = entry(local(NY, 2026, 3, 2, 9), 32 * 24 * 60, "help_desk", ticket_id="T-9")
+        await produce(
+            kafka_bootstrap,
+            topic[TICKETS.name],
+            [entry_event("acme", too_long)],
+            raw=[(b"acme", b"{not json")],
+        )
+
+        async def dead_letters() -> list[dict[str, Any]]:
+            found = await events_on(kafka_bootstrap, DEAD_LETTER.named(namespace))
+            return found if len(found) == 2 else []
+
+        letters = await wait_for_async(dead_letters, timeout=60, message="2 dead letters")
+        reasons = sorted(letter["data"]["reason"] for letter in letters)
+        assert reasons[0].startswith("handler failed") and "minutes_worked" in reasons[0]
+        assert reasons[1].startswith("invalid event")
+        assert not await lines_of(db, too_long.entry_id)
 
         # -- a contract arriving late releases the waiting entry ----------------------
         await produce(kafka_bootstrap, topic[CONTRACTS.name], [snapshot_event("zed", MANAGED)])

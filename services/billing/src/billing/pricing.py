@@ -22,6 +22,7 @@ Rules (issue 6, Deliver 2), all on the contract version in force when the work s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -76,6 +77,19 @@ def _multiplier(basis: str, version: ContractVersion, emergency: bool) -> Decima
     return max(base, rates.emergency_multiplier) if emergency else base
 
 
+@functools.lru_cache(maxsize=65_536)
+def _day_edges(day: dt.date, timezone: str, minutes: tuple[int, ...]) -> tuple[dt.datetime, ...]:
+    """Local midnight and the business-hour edges of `day`, as UTC instants (cached:
+    the same few days and calendars come up again and again)."""
+    tz = ZoneInfo(timezone)
+    out = []
+    for m in (0, *minutes):
+        local = dt.datetime.combine(day, dt.time(0)) + dt.timedelta(minutes=m)
+        # naive wall-clock arithmetic, then attach the zone: DST resolved per instant
+        out.append(local.replace(tzinfo=tz).astimezone(dt.UTC))
+    return tuple(out)
+
+
 def _boundaries(
     start: dt.datetime, end: dt.datetime, version: ContractVersion
 ) -> list[dt.datetime]:
@@ -83,21 +97,14 @@ def _boundaries(
     midnights and business-hour edges, converted to UTC."""
     tz = ZoneInfo(version.timezone)
     first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
-    found: set[dt.datetime] = set()
+    found: list[dt.datetime] = []
     day = first
     while day <= last:
-        minutes = {0}
-        for r in version.calendar.weekly_hours.get(WEEKDAYS[day.weekday()], []):
-            minutes.update((r.start_minute, r.end_minute))
-        for m in minutes:
-            local = dt.datetime.combine(day, dt.time(0), tzinfo=tz) + dt.timedelta(minutes=m)
-            # combine + timedelta is wall-clock arithmetic; re-attach to resolve DST
-            wall = dt.datetime.combine(local.date(), local.time(), tzinfo=tz)
-            instant = wall.astimezone(dt.UTC)
-            if start < instant < end:
-                found.add(instant)
+        ranges = version.calendar.weekly_hours.get(WEEKDAYS[day.weekday()], [])
+        edges = tuple(sorted({m for r in ranges for m in (r.start_minute, r.end_minute)}))
+        found += (i for i in _day_edges(day, version.timezone, edges) if start < i < end)
         day += dt.timedelta(days=1)
-    return sorted(found)
+    return sorted(set(found))
 
 
 def _month(instant: dt.datetime, tz: ZoneInfo) -> tuple[int, int]:

@@ -73,7 +73,7 @@ async def rerecord_entry(
     """Re-classify a whole entry: an audited `LineItemReclassified` plus the new
     `LineItemRecorded` records (same ids; segment count can only grow)."""
     old = await store.entry_line_items(
-        conn, customer_id=entry.customer_id, source_event_id=entry.event_id
+        conn, customer_id=entry.customer_id, entry_id=entry.data.entry_id
     )
     if not old:
         raise NotFound(f"entry {entry.data.entry_id} has no line items")

@@ -301,15 +301,15 @@ async def save_line_items(conn: asyncpg.Connection, *, rows: Sequence[LineRow]) 
 
 
 async def entry_line_items(
-    conn: asyncpg.Connection, *, customer_id: str, source_event_id: str
+    conn: asyncpg.Connection, *, customer_id: str, entry_id: str
 ) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT line_item_id, segment, classification, rule, revision, invoice_id,
                   work_category, payload::text AS payload
-           FROM line_items WHERE customer_id = $1 AND source_event_id = $2
+           FROM line_items WHERE customer_id = $1 AND entry_id = $2
            ORDER BY segment FOR UPDATE""",
         customer_id,
-        source_event_id,
+        entry_id,
     )
     return rows
 

@@ -41,6 +41,8 @@ def build_faust_app(
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
         producer_max_request_size=4_000_000,
+        broker_session_timeout=settings.faust_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.faust_session_timeout_s / 3),
     )
     topic = app.topic(
         MONITORING.named(ns),

@@ -15,6 +15,9 @@ class IncidentsSettings(ServiceSettings):
     faust_batch_max: int = Field(default=1000, ge=1, description="Events per triage batch")
     faust_batch_within_s: float = Field(default=0.05, gt=0)
     faust_datadir: str = Field(default=".local/faust", description="Faust's data folder")
+    faust_session_timeout_s: float = Field(
+        default=30.0, ge=6, description="How soon a dead worker's partitions move on"
+    )
     wall_clock_tick_s: float = Field(
         default=30.0, ge=0, description="Wall-clock timer period; 0 = event time only"
     )

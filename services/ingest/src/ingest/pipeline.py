@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from starlette.requests import Request
 
@@ -127,12 +126,8 @@ class Intake:
                 metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
             claim.report(True)
             await claim.committed
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # Kafka, Postgres, timeouts: the input was fine, retry
             raise _unavailable(exc) from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith("aiokafka"):  # KafkaError and friends
-                raise _unavailable(exc) from exc
-            raise
         finally:
             claim.report(False)  # no-op when already reported; never leave a group waiting
         if not claim.succeeded():  # an earlier copy in the same group failed to publish
@@ -151,7 +146,7 @@ class Intake:
 
 
 def _unavailable(exc: BaseException) -> RequestRejected:
-    log.warning("publish failed, nothing accepted: %r", exc)
+    log.warning("publish failed, nothing accepted: %r", exc, exc_info=exc)
     return RequestRejected(
         503,
         "unavailable",

@@ -91,6 +91,20 @@ def parse_json(body: bytes) -> Any:
         ) from None
 
 
+def count_events(document: Any, *, batch: bool, max_events: int) -> int:
+    """How many events a request claims to carry (its rate-limit cost); 413 over the
+    per-request maximum, before anything is validated or charged."""
+    count = len(document) if batch and isinstance(document, list) else 1
+    if count > max_events:
+        raise RequestRejected(
+            413,
+            "too_large",
+            f"more than {max_events} events in one batch",
+            [ItemError("", f"{count} events, limit {max_events}")],
+        )
+    return count
+
+
 def parse_cloudevents(document: Any, *, batch: bool, max_events: int) -> list[Envelope]:
     """Validate one event (an object) or a batch (an array), all or nothing: every
     failing item is reported (its index and JSON pointers) and none is accepted."""

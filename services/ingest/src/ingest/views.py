@@ -19,6 +19,7 @@ from ingest.service import (
     BATCH,
     JSON,
     SINGLE,
+    count_events,
     parse_cloudevents,
     parse_json,
     read_body,
@@ -92,7 +93,8 @@ async def post_events(request: Request) -> JSONResponse:
         kind = require_media_type(request, (SINGLE, BATCH, JSON))
         document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
         batch = kind == BATCH or (kind == JSON and isinstance(document, list))
-        intake.admit(key, len(document) if batch and isinstance(document, list) else 1)
+        max_events = request.app.state.max_batch_events
+        intake.admit(key, count_events(document, batch=batch, max_events=max_events))
         events = parse_cloudevents(
             document, batch=batch, max_events=request.app.state.max_batch_events
         )

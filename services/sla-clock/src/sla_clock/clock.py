@@ -133,6 +133,8 @@ class Clock:
     stopped_at: datetime | None = None
     stop_reason: str | None = None
     retroactive: bool = False
+    settled: bool = False  # set once the replay is over: instants may then be memoised
+    _instants: dict[int, datetime | None] = field(default_factory=dict)
 
     @property
     def clock_id(self) -> str:
@@ -166,6 +168,14 @@ class Clock:
     def instant_of(self, mark_s: int) -> datetime | None:
         """When the elapsed business time reaches `mark_s` (never before the target was
         set), assuming an open segment runs on; None if it does not within the log."""
+        if self.settled and mark_s in self._instants:
+            return self._instants[mark_s]
+        found = self._instant_of(mark_s)
+        if self.settled:
+            self._instants[mark_s] = found
+        return found
+
+    def _instant_of(self, mark_s: int) -> datetime | None:
         mark, done = timedelta(seconds=mark_s), timedelta(0)
         for seg in self.segments:
             cal = self.calendar if self.retroactive else seg.calendar
@@ -417,6 +427,7 @@ def replay(
         run.apply(t)
     deadlines: dict[tuple[str, int], list[Deadline]] = {}
     for clock in run.clocks:
+        clock.settled = True
         if clock.state == "cancelled":
             continue
         future: list[Deadline] = []

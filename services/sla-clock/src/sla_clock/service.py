@@ -170,14 +170,19 @@ async def store_transitions(
 ) -> None:
     if not entries:
         return
-    await conn.executemany(
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for c, tk, t in entries:
+        row = (c, tk, t.event_id, t.kind, t.at, t.priority, t.status, t.agent_reply, t.device_id)
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    await conn.execute(
         """INSERT INTO transitions (customer_id, ticket_id, event_id, kind, at, priority,
                                     status, agent_reply, device_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING""",
-        [
-            (c, tk, t.event_id, t.kind, t.at, t.priority, t.status, t.agent_reply, t.device_id)
-            for c, tk, t in entries
-        ],
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                $5::timestamptz[], $6::text[], $7::text[], $8::bool[],
+                                $9::text[])
+           ON CONFLICT DO NOTHING""",
+        *columns,
     )
 
 
@@ -336,16 +341,18 @@ async def recompute(
         await conn.copy_records_to_table(
             "deadlines", records=deadline_rows, columns=DEADLINE_COLUMNS
         )
-    await conn.executemany(
+    await conn.execute(
         """INSERT INTO tickets (customer_id, ticket_id, priority, status, open, opened_at, tier,
                                 contract_id, contract_version, no_clock_reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[],
+                                $6::timestamptz[], $7::text[], $8::text[], $9::int[],
+                                $10::text[])
            ON CONFLICT (customer_id, ticket_id) DO UPDATE
            SET priority = EXCLUDED.priority, status = EXCLUDED.status, open = EXCLUDED.open,
                opened_at = EXCLUDED.opened_at, tier = EXCLUDED.tier,
                contract_id = EXCLUDED.contract_id, contract_version = EXCLUDED.contract_version,
                no_clock_reason = EXCLUDED.no_clock_reason""",
-        ticket_rows,
+        *(list(col) for col in zip(*ticket_rows, strict=True)),
     )
     return await fresh_events(conn, candidates)
 
