@@ -1,12 +1,15 @@
 """Benchmark of the ingest HTTP path: sustained events/s and latency for single-event
-posts (many concurrent clients) and for batches of 500, against the raw aiokafka
-producer sending the same records (the ceiling), all in one run.
+posts (many concurrent keep-alive clients) and for batches of 500, against the raw
+aiokafka producer sending the same records (the ceiling), all in one run.
 
-The service runs as it does in production: `python -m ingest` (uvicorn, one process)
-in a subprocess, against the local broker and Postgres. The load generator is a small
-keep-alive HTTP/1.1 client on raw asyncio streams in this process (httpx would cost
-more CPU than the server on a 2-core machine and measure itself). Every post is a real
-202: authenticated, validated, ids claimed in Postgres, acknowledged by Kafka.
+The service runs as it does in production: `python -m ingest` (uvicorn on uvloop +
+httptools) in a subprocess, against the local broker and Postgres. The load generator
+is a bare asyncio Protocol on uvloop in this process, sending pre-encoded HTTP/1.1
+requests (httpx would cost more CPU than the server on a 2-core machine and measure
+itself); its CPU share is reported. Every post must be answered 202 (authenticated,
+validated, ids claimed in Postgres, acknowledged by Kafka), and at the end the
+canonical topic must hold exactly one record per accepted event. The single-post run
+is repeated (`--repeat`, new ids each time) and the median run is reported.
 
 Run: `make bench-ingest`. Writes bench/results/ingest.json.
 """
@@ -28,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+import uvloop
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.common import infrastructure, machine, server_version, write_results
 from ingest.apikeys import create_key
@@ -69,60 +73,140 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection; requests go one at a time."""
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, requests one at a time, pre-encoded request
+    bytes in, status code out. A bare asyncio Protocol: the load generator shares the
+    two cores with the server, the broker and Postgres, so it must cost little per
+    request (httpx costs more than the server does, asyncio streams about half)."""
 
-    def __init__(self, host: str, port: int, key: str) -> None:
-        self.host, self.port, self.key = host, port, key
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+    def __init__(self) -> None:
+        self.transport: asyncio.WriteTransport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[int] | None = None
 
-    async def post(self, path: str, body: bytes, content_type: str) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {content_type}\r\n"
-            f"Authorization: Bearer {self.key}\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-        await self.reader.readexactly(length)
-        return int(status_line.split()[1])
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)  # uvloop's is not a Transport
+        self.transport = transport
 
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            self._fail(RuntimeError(f"response without content-length: {head!r}"))
+            return
+        stop = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+        if len(self.buffer) < end + 4 + length:
+            return
+        del self.buffer[: end + 4 + length]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(int(head[9:12]))
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._fail(exc or ConnectionError("server closed the connection"))
+
+    async def post(self, request: bytes) -> int:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return await self.waiter
 
 
-async def load(
-    port: int, key: str, bodies: list[bytes], content_type: str, concurrency: int
-) -> tuple[float, list[float]]:
-    """Post every body (`concurrency` connections); returns (seconds, latencies)."""
-    queue = list(reversed(bodies))
+def requests(bodies: list[bytes], key: str, content_type: str) -> list[bytes]:
+    """Whole HTTP requests, encoded before the clock starts."""
+    head = (
+        f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Authorization: Bearer {key}\r\n"
+    ).encode()
+    return [head + b"Content-Length: %d\r\n\r\n" % len(b) + b for b in bodies]
+
+
+async def load(port: int, reqs: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+    """Send every request (`concurrency` connections, each keeps one request in
+    flight); every answer must be 202. Returns (seconds, latencies)."""
+    loop = asyncio.get_running_loop()
+    queue = list(reversed(reqs))
     latencies: list[float] = []
+    conns = [
+        (await loop.create_connection(Connection, "127.0.0.1", port))[1] for _ in range(concurrency)
+    ]
 
-    async def client() -> None:
-        conn = Connection("127.0.0.1", port, key)
+    async def client(conn: Connection) -> None:
+        clock = time.perf_counter
+        while queue:
+            request = queue.pop()
+            started = clock()
+            status = await conn.post(request)
+            latencies.append(clock() - started)
+            if status != 202:
+                raise RuntimeError(f"HTTP {status}")
+
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(c) for c in conns))
+        return time.perf_counter() - started, latencies
+    finally:
+        for conn in conns:
+            if conn.transport is not None:
+                conn.transport.close()
+
+
+class CpuMeter:
+    """CPU seconds over a phase: this process (the load generator), the service
+    (its process and worker children) and the whole machine (/proc/stat)."""
+
+    def __init__(self, service_pid: int) -> None:
+        self.pid = service_pid
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _service(self) -> float:
+        pids = [self.pid]
         try:
-            while queue:
-                body = queue.pop()
-                started = time.perf_counter()
-                status = await conn.post("/v1/events", body, content_type)
-                latencies.append(time.perf_counter() - started)
-                if status != 202:
-                    raise RuntimeError(f"HTTP {status}")
-        finally:
-            await conn.close()
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+            pids += [int(p) for p in children.split()]
+        except OSError:
+            pass
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except OSError:
+                pass
+        return total / self.tick
 
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies
+    def _machine(self) -> float:
+        cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        idle = int(cpu[3]) + int(cpu[4])  # idle + iowait
+        return (sum(int(v) for v in cpu[:8]) - idle) / self.tick
+
+    def sample(self) -> tuple[float, float, float]:
+        return time.process_time(), self._service(), self._machine()
+
+    @staticmethod
+    def cores(before: tuple[float, ...], after: tuple[float, ...], secs: float) -> list[float]:
+        return [round((a - b) / secs, 2) for a, b in zip(after, before, strict=True)]
+
+
+async def end_offsets(kafka: str, topic: str) -> int:
+    """Records on the canonical topic (all partitions): what the posts published."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the metadata
+        found = consumer.partitions_for_topic(topic) or set()
+        partitions = [TopicPartition(topic, p) for p in sorted(found)]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
 
 
 async def raw_produce(kafka: str, topic: str, events: list[Envelope]) -> float:
@@ -210,6 +294,7 @@ async def scrape(port: int) -> dict[str, float]:
 
 async def main(
     single_n: int,
+    repeat: int,
     batches: int,
     batch_size: int,
     concurrency: int,
@@ -228,59 +313,85 @@ async def main(
         )
         await conn.close()
 
-        single = make_events(single_n, "single")
+        def single_requests(events: list[Envelope]) -> list[bytes]:
+            bodies = [json.dumps(to_json_obj(e)).encode() for e in events]
+            return requests(bodies, key, "application/cloudevents+json")
+
+        # Every run posts new ids (a re-post would be answered without publishing).
+        single_runs = [single_requests(make_events(single_n, f"single{r}")) for r in range(repeat)]
         batched = make_events(batches * batch_size, "batch")
-        raw_events = make_events(batches * batch_size, "raw")
-        single_bodies = [json.dumps(to_json_obj(e)).encode() for e in single]
-        batch_bodies = [
-            json.dumps([to_json_obj(e) for e in batched[i : i + batch_size]]).encode()
-            for i in range(0, len(batched), batch_size)
-        ]
-        raw_rate = await raw_produce(infra.kafka, MONITORING.named(namespace), raw_events)
+        batch_reqs = requests(
+            [
+                json.dumps([to_json_obj(e) for e in batched[i : i + batch_size]]).encode()
+                for i in range(0, len(batched), batch_size)
+            ],
+            key,
+            "application/cloudevents-batch+json",
+        )
+        warm = single_requests(make_events(500, "warm"))
+        canonical = MONITORING.named(namespace)
+        raw_rate = await raw_produce(
+            infra.kafka, canonical, make_events(batches * batch_size, "raw")
+        )
+        published_before = await end_offsets(infra.kafka, canonical)
 
         with tempfile.TemporaryDirectory(prefix="msp-bench-ingest-") as tmp:
             log = Path(tmp) / "ingest.log"
             proc, port = await start_service(
                 infra.kafka, infra.database_url, schema, namespace, log, profile, workers
             )
+            meter = CpuMeter(proc.pid)
+            runs: list[tuple[float, list[float], list[float], dict[str, float]]] = []
             try:
-                warm = [json.dumps(to_json_obj(e)).encode() for e in make_events(500, "warm")]
-                await load(port, key, warm, "application/cloudevents+json", concurrency)
-                before = await scrape(port)
-                single_s, single_lat = await load(
-                    port, key, single_bodies, "application/cloudevents+json", concurrency
-                )
-                after = await scrape(port)
-                batch_s, batch_lat = await load(
-                    port, key, batch_bodies, "application/cloudevents-batch+json", 4
-                )
+                await load(port, warm, concurrency)
+                for reqs in single_runs:
+                    before, cpu_before = await scrape(port), meter.sample()
+                    secs, lat = await load(port, reqs, concurrency)
+                    cpu = meter.cores(cpu_before, meter.sample(), secs)
+                    after = await scrape(port)
+                    runs.append((secs, lat, cpu, _means(before, after)))
+                cpu_before = meter.sample()
+                batch_s, batch_lat = await load(port, batch_reqs, 4)
+                batch_cpu = meter.cores(cpu_before, meter.sample(), batch_s)
             finally:
                 proc.send_signal(signal.SIGINT)  # lets cProfile write its file
                 await asyncio.wait_for(proc.wait(), 60)
+        published = await end_offsets(infra.kafka, canonical) - published_before
+        expected = len(warm) + single_n * repeat + len(batched)
+        if published != expected:  # every 202 must be one record downstream, no more
+            raise RuntimeError(f"{published} records published for {expected} accepted events")
 
-        def mean(name: str) -> float:
-            count = after[name + "_count"] - before.get(name + "_count", 0.0)
-            return (after[name + "_sum"] - before.get(name + "_sum", 0.0)) / max(count, 1.0)
-
-        single_rate = single_n / single_s
+        runs.sort(key=lambda r: r[0])
+        secs, single_lat, cpu, means = runs[len(runs) // 2]  # the median run
+        single_rate = single_n / secs
         batch_rate = len(batched) / batch_s
         metrics = {
             "single_events": float(single_n),
+            "single_runs": float(repeat),
             "single_concurrency_clients": float(concurrency),
             "service_worker_processes": float(workers),
             "single_events_per_s": round(single_rate),
+            "single_events_per_s_min": round(single_n / runs[-1][0]),
+            "single_events_per_s_max": round(single_n / runs[0][0]),
             "single_latency_p50_s": round(statistics.median(single_lat), 5),
             "single_latency_p99_s": round(percentile(single_lat, 0.99), 5),
-            "single_server_handler_mean_s": round(mean("msp_ingest_request_seconds"), 5),
-            "single_server_produce_mean_s": round(mean("msp_ingest_produce_seconds"), 5),
+            "single_server_handler_mean_s": round(means["msp_ingest_request_seconds"], 5),
+            "single_server_produce_mean_s": round(means["msp_ingest_produce_seconds"], 5),
+            "single_load_generator_cpu_cores": cpu[0],
+            "single_service_cpu_cores": cpu[1],
+            "single_machine_busy_cpu_cores": cpu[2],
+            "single_service_cpu_us_per_event": round(cpu[1] * secs / single_n * 1e6),
+            "single_load_generator_cpu_us_per_event": round(cpu[0] * secs / single_n * 1e6),
             "batch_size_events": float(batch_size),
             "batch_events": float(len(batched)),
             "batch_events_per_s": round(batch_rate),
             "batch_latency_p50_s": round(statistics.median(batch_lat), 5),
             "batch_latency_p99_s": round(percentile(batch_lat, 0.99), 5),
+            "batch_service_cpu_cores": batch_cpu[1],
             "raw_producer_events_per_s": round(raw_rate),
             "ratio_to_raw_producer": round(batch_rate / raw_rate, 3),
             "single_ratio_to_raw_producer": round(single_rate / raw_rate, 3),
+            "load_average_1m": round(os.getloadavg()[0], 2),
         }
         facts = machine(infra, await server_version(infra.database_url))
         path = write_results("ingest", facts, metrics)
@@ -288,18 +399,30 @@ async def main(
         print(f"wrote {path}")
 
 
+def _means(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean seconds per observation between two scrapes, per histogram."""
+    out = {}
+    for name in ("msp_ingest_request_seconds", "msp_ingest_produce_seconds"):
+        count = after.get(name + "_count", 0.0) - before.get(name + "_count", 0.0)
+        total = after.get(name + "_sum", 0.0) - before.get(name + "_sum", 0.0)
+        out[name] = total / max(count, 1.0)
+    return out
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--single", type=int, default=20_000, help="single-event posts")
+    parser.add_argument("--single", type=int, default=20_000, help="single-event posts per run")
+    parser.add_argument("--repeat", type=int, default=3, help="single-post runs (median kept)")
     parser.add_argument("--batches", type=int, default=100, help="batch posts")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=64, help="single-post clients")
     parser.add_argument("--workers", type=int, default=2, help="MSP_HTTP_WORKERS")
     parser.add_argument("--profile", help="run the service under cProfile, stats to this file")
     args = parser.parse_args()
-    asyncio.run(
+    uvloop.run(  # the service runs on uvloop too (uvicorn[standard])
         main(
             args.single,
+            args.repeat,
             args.batches,
             args.batch_size,
             args.concurrency,

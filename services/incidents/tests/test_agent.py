@@ -20,7 +20,7 @@ def parts(tmp_path: Path, sink: MemorySink) -> FaustParts:
     settings = IncidentsSettings(
         topic_namespace="agent_test_", wall_clock_tick_s=0, faust_datadir=str(tmp_path)
     )
-    built = build_faust_app(settings, sink)
+    built = build_faust_app(settings, sink, wait_for_changelog=False)
     built.app.loop = asyncio.get_running_loop()
     built.app.finalize()
     built.app.flow_control.resume()

@@ -85,7 +85,6 @@ async def test_restart_mid_stream_loses_no_incident_and_duplicates_no_id(
     healthy = await start(env(kafka_bootstrap, database_url, ns, tmp_path / "f2", None), log)
     want = len(CUSTOMERS) * SITES
     try:
-
         counts: dict[str, int] = {}
 
         async def done() -> bool:

@@ -114,6 +114,19 @@ async def test_crash_then_restart_emits_every_sla_event_exactly_once(
     await produce(kafka_bootstrap, TICKETS.named(namespace), events)
     rc = await asyncio.wait_for(crashing.wait(), 120)
     assert rc == -signal.SIGKILL, f"should have crashed at {crash_point}:\n{log.read_text()}"
+    # the kill came in the intended window
+    unsent_sql = (
+        "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND convert_from(value, 'UTF8') LIKE $1"
+    )
+    if crash_point.startswith(("consumer.after_commit", "relay.after_send")):
+        assert await db.fetchval(unsent_sql, "%"), "committed but not yet marked sent"
+    if crash_point.startswith("scheduler.after_commit"):
+        fired = await db.fetchval(unsent_sql, "%msp.sla.warning.v1%") + await db.fetchval(
+            unsent_sql, "%msp.sla.breached.v1%"
+        )
+        assert fired, "the scheduler's events were committed, not relayed"
+    if crash_point.startswith("relay.after_send"):
+        assert await read_topic(kafka_bootstrap, SLA.named(namespace)), "on Kafka already"
     healthy = await start({**env, "MSP_HTTP_PORT": str(free_port())}, log)
     try:
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from billing import store
+from billing.proration import prorate_flat_fee
 from billing.store import money
 from msp_events.types.billing import round_money
 
@@ -110,10 +112,13 @@ async def hours(
         period,
     )
     report: dict[str, dict[str, Any]] = {}
+    covered_minutes: dict[str, int] = {}
     for r in rows:
         customer = report.setdefault(
             r["customer_id"], {"customer_id": r["customer_id"], "by_classification": {}}
         )
+        if r["classification"] == "covered":
+            covered_minutes[r["customer_id"]] = r["worked"]
         customer["by_classification"][r["classification"]] = {
             "hours_worked": _hours(r["worked"]),
             "hours_billed": _hours(r["billed"]),
@@ -129,4 +134,22 @@ async def hours(
         )
         customer["covered_hours"] = money(covered)
         customer["billable_hours"] = money(billable)
+    if period is not None:  # what the flat fee bought: the fee per covered hour
+        contracts = await store.load_contracts(conn, customer_ids=list(report))
+        for customer_id, customer in report.items():
+            contract = contracts.get(customer_id)
+            if contract is None:
+                continue
+            fee = sum(
+                (
+                    p.amount
+                    for p in prorate_flat_fee(contract, period, contract.versions[-1].timezone)
+                ),
+                Decimal(0),
+            )
+            minutes = covered_minutes.get(customer_id, 0)
+            customer["flat_fee"] = money(fee)
+            customer["flat_fee_per_covered_hour"] = (
+                money(round_money(fee * 60 / minutes)) if minutes else None
+            )
     return list(report.values())

@@ -276,7 +276,7 @@ async def issue_credit_note(
             line_ids=line_ids,
             reason=reason,
             issued_at=at,
-            already_credited={k for k, v in credited.items()},
+            already_credited=set(credited),
         )
     except ValueError:
         existing = await conn.fetchval(

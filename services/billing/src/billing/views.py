@@ -80,7 +80,7 @@ def build_router(settings: BillingSettings) -> APIRouter:
 
     @router.post("/invoices/{invoice_id}/credit-notes", status_code=201)
     async def credit_note(
-        invoice_id: Identifier, body: CreditNoteCreate, request: Request, response: Response
+        invoice_id: Identifier, body: CreditNoteCreate, request: Request
     ) -> Response:
         try:
             async with changing(request) as sink:

@@ -41,9 +41,8 @@ def site_unreachable(offline: int, known: int, cfg: TriageConfig) -> bool:
 
 def offline_devices(state: CustomerState, inc: Incident) -> set[str]:
     found = set()
-    for fp in inc.alerts:
-        a = state.alerts.get(fp)
-        if a and a.status == "firing" and a.check_kind in OFFLINE_KINDS and a.device_id:
+    for a in state.alerts_of(inc):
+        if a.status == "firing" and a.check_kind in OFFLINE_KINDS and a.device_id:
             found.add(a.device_id)
     return found
 

@@ -26,12 +26,13 @@ class FaustParts:
 
 
 def build_faust_app(
-    settings: IncidentsSettings, sink: Sink, *, broker: str | None = None
+    settings: IncidentsSettings, sink: Sink, *, wait_for_changelog: bool = True
 ) -> FaustParts:
+    """`wait_for_changelog=False` only for Faust's test_context(), which has no broker."""
     ns = settings.topic_namespace
     app = faust.App(
         f"{ns}{settings.service_name}",
-        broker=broker or f"kafka://{settings.kafka_bootstrap_servers}",
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
         store="memory://",
         datadir=settings.faust_datadir,
         web_enabled=False,
@@ -50,9 +51,16 @@ def build_faust_app(
         key_serializer="raw",
         value_serializer="raw",
     )
+    states, contracts = triage_table(app), contracts_table(app)
+
+    async def durable() -> None:
+        await states.durable()
+        await contracts.durable()
+
     worker = TriageWorker(
-        states=triage_table(app),
-        contracts=contracts_table(app),
+        states=states,
+        contracts=contracts,
+        durable=durable if wait_for_changelog else None,
         sink=sink,
         cfg=settings.triage_config(),
         namespace=ns,

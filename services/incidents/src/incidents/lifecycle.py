@@ -217,9 +217,7 @@ def on_resolved(
     alert.status, alert.resolved_at = "resolved", at
     changed(state, alert, at, cfg, fx)
     inc = state.incidents.get(alert.incident_id or "")
-    if inc is not None and all(
-        (a := state.alerts.get(f)) is None or a.status == "resolved" for f in inc.alerts
-    ):
+    if inc is not None and all(a.status == "resolved" for a in state.alerts_of(inc)):
         inc.quiet_since = at
     fx.record(
         event_id=event_id,

@@ -92,6 +92,16 @@ class CustomerState(BaseModel):
     pending: list[dict[str, Any]] = Field(default_factory=list)
     """Monitoring events (JSON) that arrived before the customer's contract."""
 
+    def alerts_of(self, inc: Incident) -> list[Alert]:
+        """The incident's alerts still held. A fingerprint may since have started a new
+        alert of another incident: that one is not this incident's (whose was resolved)."""
+        found = []
+        for fp in inc.alerts:
+            alert = self.alerts.get(fp)
+            if alert is not None and alert.incident_id == inc.incident_id:
+                found.append(alert)
+        return found
+
     def advance_clock(self, at: datetime) -> None:
         if self.clock is None or at > self.clock:
             self.clock = at

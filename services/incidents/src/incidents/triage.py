@@ -271,8 +271,7 @@ def _resolve_quiet_incidents(
     for incident_id, inc in list(state.incidents.items()):
         if inc.quiet_since is None:
             continue
-        alerts = [state.alerts.get(fp) for fp in inc.alerts]
-        if any(a is not None and (a.status == "firing" or a.flapping) for a in alerts):
+        if any(a.status == "firing" or a.flapping for a in state.alerts_of(inc)):
             continue
         due = inc.quiet_since + cfg.holddown
         if due > clock:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +47,7 @@ class TriageWorker:
         cfg: TriageConfig,
         namespace: str,
         group: str,
+        durable: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.states = states
         self.contracts = contracts
@@ -54,12 +55,15 @@ class TriageWorker:
         self.cfg = cfg
         self.namespace = namespace
         self.group = group
+        self.durable = durable
         self.lock = asyncio.Lock()
         # parsed copies of table values, valid while the table holds the same object
         self._states: dict[bytes, tuple[object, CustomerState]] = {}
         self._contracts: dict[bytes, tuple[object, Contract]] = {}
-        self._triaged = 0
-        self._incidents = 0
+        self.processed = 0
+        """Records taken from the topics so far (the benchmark reads this)."""
+        self.alerts_in_incidents = 0
+        self.incidents_opened = 0
 
     # -- table access ----------------------------------------------------------------
 
@@ -120,6 +124,9 @@ class TriageWorker:
             crash_point("incidents.after_sink")
             for state in touched.values():
                 self._store(state)
+            if self.durable is not None:
+                await self.durable()  # the changelog before the ack, see tables.py
+            self.processed += len(records)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def _apply(self, event: Envelope, touched: dict[str, CustomerState]) -> Effects:
@@ -146,6 +153,8 @@ class TriageWorker:
             await self._write(effects, [])
             for state in changed:
                 self._store(state)
+            if self.durable is not None:
+                await self.durable()
 
     async def _write(self, effects: list[Effects], dead: list[OutboxRecord]) -> None:
         outbox = list(dead)
@@ -163,14 +172,14 @@ class TriageWorker:
             for row in fx.log:
                 metrics.ALERTS.labels(row.outcome).inc()
                 if row.outcome in ("opened", "correlated"):
-                    self._triaged += 1
+                    self.alerts_in_incidents += 1
             for e in fx.events:
                 if isinstance(e.data, IncidentOpened):
                     metrics.OPENED.labels(e.data.priority).inc()
-                    self._incidents += 1
+                    self.incidents_opened += 1
                 elif isinstance(e.data, TicketCreated):
                     metrics.PROACTIVE_TICKETS.inc()
             if fx.flapping:
                 metrics.FLAPPING.inc(fx.flapping)
-        if self._incidents:
-            metrics.NOISE_RATIO.set(self._triaged / self._incidents)
+        if self.incidents_opened:
+            metrics.NOISE_RATIO.set(self.alerts_in_incidents / self.incidents_opened)

@@ -44,3 +44,16 @@ ALERTMANAGER_TRUNCATED = Counter(
     "Alerts Alertmanager left out of webhooks (truncatedAlerts; never read as resolved).",
     ["source"],
 )
+
+_REQUEST_CHILDREN: dict[tuple[str, int], Histogram] = {}
+
+
+def request_seconds(endpoint: str, status: int) -> Histogram:
+    """`REQUEST_SECONDS` child for (endpoint, status), looked up once (labels() costs
+    more than the observation on the hot path)."""
+    child = _REQUEST_CHILDREN.get((endpoint, status))
+    if child is None:
+        child = _REQUEST_CHILDREN[(endpoint, status)] = REQUEST_SECONDS.labels(
+            endpoint, str(status)
+        )
+    return child

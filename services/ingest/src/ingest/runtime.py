@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from ingest.apikeys import KeyCache
 from ingest.claims import GroupClaims
 from ingest.consumers import RAW_TOPICS, reemit
+from ingest.fastpath import EventsFastPath
 from ingest.pipeline import Intake
 from ingest.ratelimit import TokenBuckets
 from ingest.settings import IngestSettings
@@ -73,6 +74,7 @@ class IngestRuntime(ServiceRuntime):
 
 def create_ingest_app(runtime: IngestRuntime) -> FastAPI:
     app = create_app(runtime=runtime, title="MSP ingest", routers=[router])
+    app.add_middleware(EventsFastPath)
     app.state.max_body_bytes = runtime.settings.max_body_bytes
     app.state.max_batch_events = runtime.settings.max_batch_events
     return app

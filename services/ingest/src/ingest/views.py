@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.types import Receive
 
 from ingest import metrics
 from ingest.adapters import alertmanager, pagerduty
@@ -19,10 +20,13 @@ from ingest.service import (
     BATCH,
     JSON,
     SINGLE,
+    check_media_type,
     count_events,
     parse_cloudevents,
     parse_json,
+    parse_single_fast,
     read_body,
+    receive_body,
     require_media_type,
 )
 from msp_events import EventValidationError
@@ -42,7 +46,11 @@ _BODY = {
 
 
 def _intake(request: Request) -> Intake:
-    intake: Intake | None = getattr(request.app.state.runtime, "intake", None)
+    return _intake_of(request.app.state)
+
+
+def _intake_of(state: Any) -> Intake:
+    intake: Intake | None = getattr(state.runtime, "intake", None)
     if intake is None:
         raise RequestRejected(503, "unavailable", "starting up", headers={"Retry-After": "1"})
     return intake
@@ -54,27 +62,89 @@ def _invalid(exc: EventValidationError) -> RequestRejected:
     )
 
 
-async def _answer(
-    request: Request,
+Outcome = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, headers
+
+
+async def outcome(
     endpoint: str,
     work: Callable[[dict[str, str]], Awaitable[tuple[int, dict[str, Any]]]],
     render_error: Callable[[RequestRejected], tuple[int, dict[str, Any]]] | None = None,
-) -> JSONResponse:
+) -> Outcome:
     """Runs `work`, times it, counts the outcome. `work` fills `seen["source"]` once the
     key is known, so rejections are counted per source."""
     started = time.perf_counter()
     seen = {"source": "unknown"}
+    headers: dict[str, str] = {}
     try:
         status, body = await work(seen)
-        response = JSONResponse(body, status_code=status)
     except RequestRejected as exc:
         metrics.REQUESTS_REJECTED.labels(seen["source"], endpoint, exc.reason).inc()
         for etype in exc.rejected_types or ["unknown"]:
             metrics.EVENTS_REJECTED.labels(seen["source"], endpoint, etype, exc.reason).inc()
         status, body = render_error(exc) if render_error else (exc.status, exc.body())
-        response = JSONResponse(body, status_code=status, headers=exc.headers)
-    metrics.REQUEST_SECONDS.labels(endpoint, str(status)).observe(time.perf_counter() - started)
-    return response
+        headers = exc.headers
+    metrics.request_seconds(endpoint, status).observe(time.perf_counter() - started)
+    return status, body, headers
+
+
+async def _answer(
+    endpoint: str,
+    work: Callable[[dict[str, str]], Awaitable[tuple[int, dict[str, Any]]]],
+    render_error: Callable[[RequestRejected], tuple[int, dict[str, Any]]] | None = None,
+) -> JSONResponse:
+    status, body, headers = await outcome(endpoint, work, render_error)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def presented_key_raw(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """`pipeline.presented_key` on raw ASGI headers (lower-case names)."""
+    scheme, _, value = _header(headers, b"authorization").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return _header(headers, b"x-api-key") or None
+
+
+async def events_outcome(
+    state: Any, headers: Sequence[tuple[bytes, bytes]], receive: Receive
+) -> Outcome:
+    """`POST /v1/events`, shared by the route and the ASGI fast path (`fastpath.py`).
+    `state` is the app's state, `headers` the raw ASGI request headers."""
+
+    async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        intake = _intake_of(state)
+        key = await intake.authenticate(presented_key_raw(headers))
+        seen["source"] = key.source
+        found = _header(headers, b"content-type").split(";", 1)[0].strip().lower()
+        kind = check_media_type(found, (SINGLE, BATCH, JSON))
+        body = await receive_body(
+            receive, declared=_header(headers, b"content-length"), limit=state.max_body_bytes
+        )
+        event = None if kind == BATCH else parse_single_fast(body)
+        if event is not None:  # the common case: one valid event, parsed once
+            intake.admit(key, 1)
+            events = [event]
+        else:  # batches and anything invalid: full parse, every failing field reported
+            document = parse_json(body)
+            batch = kind == BATCH or (kind == JSON and isinstance(document, list))
+            max_events = state.max_batch_events
+            intake.admit(key, count_events(document, batch=batch, max_events=max_events))
+            events = parse_cloudevents(document, batch=batch, max_events=max_events)
+        accepted = await intake.accept(key=key, events=events, endpoint="events")
+        return 202, {
+            "status": "accepted",
+            "ids": accepted.ids,
+            "published": accepted.published,
+            "duplicates": accepted.duplicates,
+        }
+
+    return await outcome("events", work)
 
 
 @router.post(
@@ -85,28 +155,12 @@ async def post_events(request: Request) -> JSONResponse:
     `application/json` with an object) or a batch (`application/cloudevents-batch+json`,
     or `application/json` with an array). All or nothing: 202 only when every event is
     valid, for the key's customers, and acknowledged by Kafka."""
-
-    async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        intake = _intake(request)
-        key = await intake.authenticate(presented_key(request))
-        seen["source"] = key.source
-        kind = require_media_type(request, (SINGLE, BATCH, JSON))
-        document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
-        batch = kind == BATCH or (kind == JSON and isinstance(document, list))
-        max_events = request.app.state.max_batch_events
-        intake.admit(key, count_events(document, batch=batch, max_events=max_events))
-        events = parse_cloudevents(
-            document, batch=batch, max_events=request.app.state.max_batch_events
-        )
-        accepted = await intake.accept(key=key, events=events, endpoint="events")
-        return 202, {
-            "status": "accepted",
-            "ids": accepted.ids,
-            "published": accepted.published,
-            "duplicates": accepted.duplicates,
-        }
-
-    return await _answer(request, "events", work)
+    # Served by `fastpath.EventsFastPath` in the app; this route documents it and
+    # answers the same way when the router is mounted without the middleware.
+    status, body, headers = await events_outcome(
+        request.app.state, request.scope["headers"], request.receive
+    )
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 @router.post(
@@ -145,7 +199,7 @@ async def post_alertmanager(request: Request) -> JSONResponse:
             "truncated_alerts": hook.truncatedAlerts,
         }
 
-    return await _answer(request, "alertmanager", work)
+    return await _answer("alertmanager", work)
 
 
 _PD_STATUS = {
@@ -221,4 +275,4 @@ async def post_pagerduty(request: Request) -> JSONResponse:
             body["incident_key"] = dedup_key
         return 202, body
 
-    return await _answer(request, "pagerduty", work, _pagerduty_error)
+    return await _answer("pagerduty", work, _pagerduty_error)

@@ -35,7 +35,7 @@ from typing import Literal
 
 from msp_events import derive_event_id
 from msp_events.base import EventData, Priority
-from msp_events.types.contracts import ContractSnapshot, ContractVersion
+from msp_events.types.contracts import ContractSnapshot, ContractVersion, Coverage
 from msp_events.types.sla import (
     Metric,
     SlaBreached,
@@ -124,6 +124,7 @@ class Clock:
     contract_id: str
     version: ContractVersion
     target_s: int
+    coverage: Coverage
     calendar: BusinessCalendar
     started_at: datetime
     target_set_at: datetime
@@ -260,6 +261,7 @@ class _Replay:
             contract_id=self.contract.contract_id,
             version=self.version,
             target_s=minutes * 60,
+            coverage=target.coverage,
             calendar=cal,
             started_at=at,
             target_set_at=at,
@@ -375,6 +377,7 @@ class _Replay:
                 continue
             cal = calendar_for(self.version, target.coverage)
             clock.priority, clock.calendar, clock.target_set_at = t.priority, cal, t.at
+            clock.coverage = target.coverage
             clock.target_s = 60 * (
                 target.first_response_minutes
                 if clock.metric == "first_response"

@@ -220,7 +220,6 @@ def _clock_row(customer_id: str, clock: Clock, now: datetime) -> tuple[Any, ...]
         {"start": p.start.isoformat(), "end": p.end and p.end.isoformat(), "status": p.status}
         for p in clock.pauses
     ]
-    target = clock.version.sla.target_for(clock.priority)
     return (
         customer_id,
         clock.ticket_id,
@@ -231,7 +230,7 @@ def _clock_row(customer_id: str, clock: Clock, now: datetime) -> tuple[Any, ...]
         clock.version.tier,
         clock.contract_id,
         clock.version.version,
-        target.coverage if target else "24x7",
+        clock.coverage,
         clock.target_s,
         clock.state,
         clock.started_at,
@@ -241,7 +240,7 @@ def _clock_row(customer_id: str, clock: Clock, now: datetime) -> tuple[Any, ...]
         last.start if clock.state == "running" else None,
         clock.instant_of(clock.target_s) if clock.state in ("running", "stopped") else None,
         breached if breached is not None and breached <= now else None,
-        json.dumps(pauses),
+        json.dumps(pauses) if pauses else "[]",
     )
 
 

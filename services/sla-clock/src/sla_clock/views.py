@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -88,7 +89,7 @@ async def sla_report(
             start,
             end,
         )
-    in_force = contract.version_at(end - (end - start) / 10**6) or contract.versions[0]
+    in_force = contract.version_at(end - timedelta(microseconds=1)) or contract.versions[0]
     report = build_report(
         customer_id=customer_id,
         month=month,

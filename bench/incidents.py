@@ -1,0 +1,219 @@
+"""Benchmark of the incidents service: monitoring events/s triaged by one worker (the
+whole service in one process: Faust triage agent with changelog-backed tables, outbox
+and triage log in Postgres, projection consumer, outbox relay), against the raw
+aiokafka consume rate of the same topic (the ceiling), and the noise reduction (alerts
+per incident) on a synthetic storm.
+
+Load per customer: a storm of `--storm` device-offline alerts from one site, isolated
+device alerts spread out in time (each its own incident), Alertmanager-style repeats,
+resolves and heartbeats. Run: `make bench-incidents`. Writes bench/results/incidents.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.common import infrastructure, machine, server_version, write_results
+from incidents.runtime import IncidentsRuntime
+from incidents.settings import IncidentsSettings
+from msp_events import Envelope, encode, make_event
+from msp_events.samples import sample_contract_version
+from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, MONITORING, TICKETS
+from msp_events.types.contracts import ContractSnapshot
+from msp_events.types.monitoring import AlertFiring, AlertResolved, Heartbeat
+from msp_plumbing.kafka_admin import ensure_topics
+from msp_plumbing.migrations import migrate
+
+T0 = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)  # a Tuesday: outside the sample's window
+
+
+def contracts(customers: list[str]) -> list[Envelope]:
+    v = sample_contract_version()
+    return [
+        make_event(
+            ContractSnapshot(contract_id=f"C-{c}", versions=[v]),
+            customer_id=c,
+            source="/bench",
+            time=T0,
+            id=f"contract-{c}",
+        )
+        for c in customers
+    ]
+
+
+def load(customers: list[str], storm: int, singles: int) -> list[Envelope]:
+    events: list[Envelope] = []
+
+    def add(data: object, c: str, at: datetime) -> None:
+        events.append(
+            make_event(data, customer_id=c, source="/bench", time=at, id=f"m{len(events)}")  # type: ignore[arg-type]
+        )
+
+    for c in customers:
+        for i in range(storm):  # one site goes dark within a minute
+            at = T0 + timedelta(seconds=i * 60 / storm)
+            add(_firing(f"s{i}", f"site-a-{i}", "site-a", "device_offline", at), c, at)
+        for i in range(storm):  # the source repeats every firing alert
+            at = T0 + timedelta(seconds=120 + i * 0.1)
+            add(_firing(f"s{i}", f"site-a-{i}", "site-a", "device_offline", at), c, at)
+        for i in range(singles):  # unrelated problems, far apart: one incident each
+            at = T0 + timedelta(seconds=600 + i * 400)
+            add(_firing(f"d{i}", f"srv-{i}", f"site-{i}", "disk_space", at), c, at)
+            add(
+                Heartbeat(device_id=f"srv-{i}", agent="rmm", interval_seconds=86400, sent_at=at),
+                c,
+                at,
+            )
+        end = T0 + timedelta(seconds=600 + singles * 400)
+        for i in range(storm):  # the site comes back
+            at = end + timedelta(seconds=i * 0.1)
+            add(
+                AlertResolved(
+                    source_system="rmm",
+                    source_fingerprint=f"s{i}",
+                    device_id=f"site-a-{i}",
+                    site_id="site-a",
+                    check="ping",
+                    check_kind="device_offline",
+                    ends_at=at,
+                ),
+                c,
+                at,
+            )
+    return events
+
+
+def _firing(fp: str, device: str, site: str, kind: str, at: datetime) -> AlertFiring:
+    return AlertFiring(
+        source_system="rmm",
+        source_fingerprint=fp,
+        device_id=device,
+        site_id=site,
+        check=kind,
+        check_kind=kind,  # type: ignore[arg-type]
+        severity="critical",
+        summary=f"{kind} on {device}",
+        starts_at=at,
+    )
+
+
+async def publish(bootstrap: str, topic: str, events: list[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for e in events:
+            r = encode(e)
+            futures.append(await producer.send(topic, r.value, key=r.key))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
+    """The ceiling: read the same records with a bare aiokafka consumer (partitions
+    assigned directly, so no group join is timed)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            consumer._client.add_topic(topic)
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        for tp, first in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, first)
+        got, started = 0, time.perf_counter()
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
+            got += sum(len(r) for r in batch.values())
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def triage(kafka: str, db: str, ns: str, n_inputs: int, datadir: str) -> dict[str, float]:
+    schema = ns.strip("_")
+    await migrate(db, schema=schema, package="incidents")
+    settings = IncidentsSettings(
+        KAFKA_BOOTSTRAP_SERVERS=kafka,  # type: ignore[call-arg]
+        DATABASE_URL=db,
+        topic_namespace=ns,
+        db_schema=schema,
+        wall_clock_tick_s=0,
+        faust_datadir=datadir,
+        log_level="WARNING",
+    )
+    runtime = IncidentsRuntime(settings)
+    started = time.perf_counter()
+    await runtime.start()
+    startup = time.perf_counter() - started
+    assert runtime.faust is not None
+    worker = runtime.faust.worker
+    try:
+        deadline = time.monotonic() + 300  # bounded: a stuck run fails, never hangs
+        first = None
+        while worker.processed < n_inputs:
+            if first is None and worker.processed:
+                first = (time.perf_counter(), worker.processed)
+            assert time.monotonic() < deadline, f"only {worker.processed}/{n_inputs} triaged"
+            await asyncio.sleep(0.01)
+        done = time.perf_counter()
+    finally:
+        await runtime.stop()
+    assert first is not None
+    t0, n0 = first
+    return {
+        "startup_s": startup,
+        "triaged_events_per_s": (n_inputs - n0) / (done - t0),
+        "alerts_per_incident": worker.alerts_in_incidents / max(1, worker.incidents_opened),
+        "incidents": float(worker.incidents_opened),
+    }
+
+
+async def main(customers: int, storm: int, singles: int) -> None:
+    with infrastructure() as infra, tempfile.TemporaryDirectory() as datadir:
+        ns = f"b_{uuid.uuid4().hex[:6]}_"
+        await ensure_topics(
+            infra.kafka, [MONITORING, CONTRACTS, TICKETS, INCIDENTS, DEAD_LETTER], namespace=ns
+        )
+        names = [f"cust-{i}" for i in range(customers)]
+        events = load(names, storm, singles)
+        await publish(infra.kafka, CONTRACTS.named(ns), contracts(names))
+        await publish(infra.kafka, MONITORING.named(ns), events)
+        consume_rate = await raw_consume(infra.kafka, MONITORING.named(ns), len(events))
+        result = await triage(infra.kafka, infra.database_url, ns, len(events) + customers, datadir)
+        facts = machine(infra, await server_version(infra.database_url))
+        facts["faust"] = version("faust-streaming")
+        metrics = {
+            "events": float(len(events)),
+            "customers": float(customers),
+            "storm_alerts_per_site": float(storm),
+            "raw_consume_events_per_s": round(consume_rate),
+            "triaged_events_per_s": round(result["triaged_events_per_s"]),
+            "ratio_to_raw_consume": round(result["triaged_events_per_s"] / consume_rate, 3),
+            "alerts_per_incident": round(result["alerts_per_incident"], 2),
+            "incidents_opened": result["incidents"],
+            "service_startup_s": round(result["startup_s"], 2),
+        }
+        path = write_results("incidents", facts, metrics)
+        print(path.read_text())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=30)
+    parser.add_argument("--storm", type=int, default=200)
+    parser.add_argument("--singles", type=int, default=20)
+    args = parser.parse_args()
+    asyncio.run(main(args.customers, args.storm, args.singles))
