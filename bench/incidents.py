@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import REGISTRY
 
 from bench.common import infrastructure, machine, server_version, write_results
 from incidents.runtime import IncidentsRuntime
@@ -173,7 +174,11 @@ async def triage(kafka: str, db: str, ns: str, n_inputs: int, datadir: str) -> d
         await runtime.stop()
     assert first is not None
     t0, n0 = first
+    batches = REGISTRY.get_sample_value("msp_incidents_triage_batch_seconds_count") or 0.0
+    in_batches = REGISTRY.get_sample_value("msp_incidents_triage_batch_seconds_sum") or 0.0
     return {
+        "batches": batches,
+        "seconds_in_batches": in_batches,
         "startup_s": startup,
         "triaged_events_per_s": (n_inputs - n0) / (done - t0),
         "alerts_per_incident": worker.alerts_in_incidents / max(1, worker.incidents_opened),
@@ -205,6 +210,10 @@ async def main(customers: int, storm: int, singles: int) -> None:
             "alerts_per_incident": round(result["alerts_per_incident"], 2),
             "incidents_opened": result["incidents"],
             "service_startup_s": round(result["startup_s"], 2),
+            "triage_batches": result["batches"],
+            "share_of_time_in_triage_batches": round(
+                result["seconds_in_batches"] * result["triaged_events_per_s"] / len(events), 3
+            ),
         }
         path = write_results("incidents", facts, metrics)
         print(path.read_text())

@@ -29,6 +29,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 import uvloop
@@ -85,8 +86,7 @@ class Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[int] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)  # uvloop's is not a Transport
-        self.transport = transport
+        self.transport = cast(asyncio.WriteTransport, transport)  # uvloop's isn't a subclass
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -201,8 +201,11 @@ async def end_offsets(kafka: str, topic: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
     await consumer.start()
     try:
-        await consumer.topics()  # fetches the metadata
+        consumer._client.add_topic(topic)  # the consumer only tracks topics it was told of
+        await consumer._client.force_metadata_update()
         found = consumer.partitions_for_topic(topic) or set()
+        if not found:
+            raise RuntimeError(f"no partitions for {topic}")
         partitions = [TopicPartition(topic, p) for p in sorted(found)]
         return sum((await consumer.end_offsets(partitions)).values())
     finally:
@@ -276,6 +279,13 @@ async def start_service(
         await asyncio.sleep(0.2)
 
 
+HISTOGRAMS = (
+    "msp_ingest_request_seconds",
+    "msp_ingest_produce_seconds",
+    "msp_ingest_claim_seconds",
+)
+
+
 async def scrape(port: int) -> dict[str, float]:
     """The service's own view: mean request and produce time (from /metrics)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -284,10 +294,13 @@ async def scrape(port: int) -> dict[str, float]:
     writer.close()
     sums: dict[str, float] = {}
     for line in text.splitlines():
-        for name in ("msp_ingest_request_seconds", "msp_ingest_produce_seconds"):
+        for name in HISTOGRAMS:
             for part in ("_sum", "_count"):
                 if line.startswith(name + part):
-                    key = name + part
+                    key = name
+                    if 'phase="' in line:  # msp_ingest_claim_seconds: claim, commit
+                        key += "_" + line.split('phase="', 1)[1].split('"', 1)[0]
+                    key += part
                     sums[key] = sums.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
     return sums
 
@@ -353,13 +366,14 @@ async def main(
                 cpu_before = meter.sample()
                 batch_s, batch_lat = await load(port, batch_reqs, 4)
                 batch_cpu = meter.cores(cpu_before, meter.sample(), batch_s)
+            except Exception:
+                print(log.read_text()[-4000:], file=sys.stderr)  # the service's side
+                raise
             finally:
                 proc.send_signal(signal.SIGINT)  # lets cProfile write its file
                 await asyncio.wait_for(proc.wait(), 60)
         published = await end_offsets(infra.kafka, canonical) - published_before
         expected = len(warm) + single_n * repeat + len(batched)
-        if published != expected:  # every 202 must be one record downstream, no more
-            raise RuntimeError(f"{published} records published for {expected} accepted events")
 
         runs.sort(key=lambda r: r[0])
         secs, single_lat, cpu, means = runs[len(runs) // 2]  # the median run
@@ -376,7 +390,9 @@ async def main(
             "single_latency_p50_s": round(statistics.median(single_lat), 5),
             "single_latency_p99_s": round(percentile(single_lat, 0.99), 5),
             "single_server_handler_mean_s": round(means["msp_ingest_request_seconds"], 5),
+            "single_server_claim_wait_mean_s": round(means["msp_ingest_claim_seconds_claim"], 5),
             "single_server_produce_mean_s": round(means["msp_ingest_produce_seconds"], 5),
+            "single_server_commit_wait_mean_s": round(means["msp_ingest_claim_seconds_commit"], 5),
             "single_load_generator_cpu_cores": cpu[0],
             "single_service_cpu_cores": cpu[1],
             "single_machine_busy_cpu_cores": cpu[2],
@@ -393,16 +409,20 @@ async def main(
             "single_ratio_to_raw_producer": round(single_rate / raw_rate, 3),
             "load_average_1m": round(os.getloadavg()[0], 2),
         }
+        print(json.dumps(metrics, indent=2))
+        if published != expected:  # every 202 must be one record downstream, no more
+            raise RuntimeError(f"{published} records published for {expected} accepted events")
         facts = machine(infra, await server_version(infra.database_url))
         path = write_results("ingest", facts, metrics)
-        print(json.dumps(metrics, indent=2))
         print(f"wrote {path}")
 
 
 def _means(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """Mean seconds per observation between two scrapes, per histogram."""
     out = {}
-    for name in ("msp_ingest_request_seconds", "msp_ingest_produce_seconds"):
+    names = [n for n in HISTOGRAMS if n != "msp_ingest_claim_seconds"]
+    names += ["msp_ingest_claim_seconds_claim", "msp_ingest_claim_seconds_commit"]
+    for name in names:
         count = after.get(name + "_count", 0.0) - before.get(name + "_count", 0.0)
         total = after.get(name + "_sum", 0.0) - before.get(name + "_sum", 0.0)
         out[name] = total / max(count, 1.0)

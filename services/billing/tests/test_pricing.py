@@ -151,3 +151,82 @@ def test_segments_add_up(start: object, minutes: int, emergency: bool) -> None:
         assert a.multiplier != b.multiplier or a.basis != b.basis or len(months) == 2
     total = sum(price(Decimal(100), s.multiplier, s.minutes_billed) for s in segs)
     assert total >= price(Decimal(100), Decimal(1), minutes)
+
+
+DECISIONS = [
+    Decision("covered", "covered_category", "routine"),
+    Decision("on_demand", "on_demand_contract", "hourly"),
+    Decision("project", "approved_change_order", "install; authorised", "CO-1"),
+    Decision("scope_creep", "no_change_order", "install without a change order"),
+    Decision("warranty", "warranty_claim", "RMA 1"),
+]
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    start=starts,
+    minutes=st.integers(1, 3000),
+    emergency=st.booleans(),
+    decision=st.sampled_from(DECISIONS),
+    closed=st.sampled_from([None, "2026-01", "2026-06"]),
+)
+def test_constructed_line_items_validate(
+    start: object, minutes: int, emergency: bool, decision: Decision, closed: str | None
+) -> None:
+    """The hot path builds LineItemRecorded and its envelope without re-validation
+    (`line_items._line_item`, `outputs.Sink.line_item`): both must pass full
+    validation, and the bytes must equal those of the validating path."""
+    from datetime import UTC
+
+    from billing.outputs import Sink
+    from msp_events import decode, encode, make_event
+    from msp_events.types.billing import LineItemRecorded
+    from msp_plumbing.consumer import Tx
+
+    e = entry(start.replace(tzinfo=UTC), minutes, emergency=emergency)  # type: ignore[attr-defined]
+    lines = build_line_items(
+        e,
+        source_event_id="te-1",
+        decision=decision,
+        contract=contract(ON_DEMAND),
+        last_closed=closed,
+    )
+    tx = Tx(conn=None, namespace="ns_")  # type: ignore[arg-type]
+    sink = Sink(tx, "ns_")
+    for line in lines:
+        validated = LineItemRecorded.model_validate(line.model_dump())
+        assert validated == line
+        assert validated.model_dump_json() == line.model_dump_json()
+        sink.line_item(line, customer_id="cust-1", time=e.ended_at, revision=1)
+    for line, record in zip(lines, tx.outbox, strict=True):
+        slow = make_event(
+            LineItemRecorded.model_validate(line.model_dump()),
+            customer_id="cust-1",
+            source="/billing",
+            time=e.ended_at,
+            subject=line.line_item_id,
+            id=record.event_id,
+        )
+        assert record.value == encode(slow).value
+        assert decode(record.value) == slow
+        assert record.topic == "ns_msp.billing.line-items.v1"
+
+
+def test_an_out_of_range_line_still_fails_validation() -> None:
+    """A line the fast path cannot vouch for (here: an amount past Money's 18 digits)
+    goes through the validating constructor, so the record still becomes a dead
+    letter."""
+    import pytest
+    from pydantic import ValidationError
+
+    rates = ON_DEMAND.rates.model_copy(update={"standard_hourly": Decimal("9" * 14)})
+    huge = ON_DEMAND.model_copy(update={"rates": rates})
+    e = entry(at(2026, 3, 2, 14), 600)
+    with pytest.raises(ValidationError, match="amount"):
+        build_line_items(
+            e,
+            source_event_id="te-1",
+            decision=DECISIONS[1],
+            contract=contract(huge),
+            last_closed=None,
+        )

@@ -16,14 +16,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from incidents.app import build  # noqa: E402
-from incidents.runtime import IncidentsRuntime  # noqa: E402
-from incidents.settings import IncidentsSettings  # noqa: E402
-from msp_devstack.testing import create_topics, new_namespace  # noqa: E402
-from msp_devstack.testkit import produce, read_topic, wait_for_async  # noqa: E402
-from msp_events import Envelope, decode  # noqa: E402
-from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, MONITORING, TICKETS  # noqa: E402
-from msp_plumbing.migrations import migrate  # noqa: E402
+from incidents.app import build
+from incidents.runtime import IncidentsRuntime
+from incidents.settings import IncidentsSettings
+from msp_devstack.testing import create_topics, new_namespace
+from msp_devstack.testkit import produce, read_topic, wait_for_async
+from msp_events import Envelope, decode
+from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, MONITORING, TICKETS
+from msp_plumbing.migrations import migrate
 
 TOPICS = [MONITORING, CONTRACTS, TICKETS, INCIDENTS, DEAD_LETTER]
 
@@ -66,6 +66,21 @@ class Service:
         events = [decode(r.value) for r in records]
         return [e for e in events if customer is None or e.customer_id == customer]
 
+    async def read_when(
+        self, topic: str, customer: str, predicate: Any, within: float = 60
+    ) -> list[Envelope]:
+        """The topic's events for the customer once `predicate` holds (the outbox relay
+        publishes asynchronously)."""
+
+        async def check() -> list[Envelope] | None:
+            events = await self.read(topic, customer)
+            return events if predicate(events) else None
+
+        found: list[Envelope] = await wait_for_async(
+            check, timeout=within, message=f"{topic} events of {customer}"
+        )
+        return found
+
     async def log(self, customer: str, outcome: str | None = None) -> list[asyncpg.Record]:
         return list(
             await self.db.fetch(
@@ -77,14 +92,14 @@ class Service:
         )
 
     async def wait_log(
-        self, customer: str, outcome: str, n: int = 1, timeout: float = 60
+        self, customer: str, outcome: str, n: int = 1, within: float = 60
     ) -> list[asyncpg.Record]:
         async def enough() -> list[asyncpg.Record] | None:
             rows = await self.log(customer, outcome)
             return rows if len(rows) >= n else None
 
         found: list[asyncpg.Record] = await wait_for_async(
-            enough, timeout=timeout, message=f"{n} triage_log rows {outcome} for {customer}"
+            enough, timeout=within, message=f"{n} triage_log rows {outcome} for {customer}"
         )
         return found
 
@@ -95,14 +110,14 @@ class Service:
         return items
 
     async def wait_incidents(
-        self, customer: str, predicate: Any, timeout: float = 60
+        self, customer: str, predicate: Any, within: float = 60
     ) -> list[dict[str, Any]]:
         async def check() -> list[dict[str, Any]] | None:
             items = await self.incidents(customer)
             return items if predicate(items) else None
 
         found: list[dict[str, Any]] = await wait_for_async(
-            check, timeout=timeout, message=f"incidents of {customer}"
+            check, timeout=within, message=f"incidents of {customer}"
         )
         return found
 

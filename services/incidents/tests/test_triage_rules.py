@@ -100,7 +100,7 @@ def test_orphan_resolve_tombstone_expires() -> None:
 
 
 def test_alert_without_resolve_expires_and_its_incident_resolves() -> None:
-    state, fx = run([firing(C, "stuck", t(0), kind="cpu", severity="major")])
+    state, _ = run([firing(C, "stuck", t(0), kind="cpu", severity="major")])
     later = advance(state, contract(C).data, t(CFG.alert_timeout_s + CFG.holddown_s + 1), CFG)  # type: ignore[arg-type]
     assert outcomes(later)[:2] == ["resolved", "incident_resolved"]
     assert "expired" in later.log[0].reason
@@ -164,7 +164,7 @@ def test_flapping_window_keeps_only_recent_changes(offsets: list[int]) -> None:
 
 
 def test_maintenance_cancel_reevaluates_at_once() -> None:
-    state, fx = run(
+    _, fx = run(
         [
             maintenance(C, "w", t(0), t(3600)),
             firing(C, "a", t(60)),

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from ingest_testkit import TOPICS, Ingest, make_settings
 
-from ingest.runtime import IngestRuntime, create_ingest_app
+from ingest.runtime import IngestRuntime, serving_app
 from msp_devstack.testing import create_topics
 from msp_plumbing.migrations import migrate
 
@@ -47,7 +47,7 @@ async def ingest(
     prepared: asyncpg.Connection,
 ) -> AsyncIterator[Ingest]:
     runtime = IngestRuntime(make_settings(kafka_bootstrap, database_url, namespace, schema))
-    app = create_ingest_app(runtime)
+    app = serving_app(runtime)  # what `python -m ingest` serves (with the fast path)
     await runtime.start()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:

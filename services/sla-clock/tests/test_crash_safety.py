@@ -106,13 +106,18 @@ async def test_crash_then_restart_emits_every_sla_event_exactly_once(
     log = tmp_path / "service.log"
     db = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     crashing = await start({**env, "MSP_CRASH_POINT": crash_point}, log)
-    # the contract first (another topic: its order against tickets is not guaranteed),
-    # so that the scheduler, not the consumer's catch-up, fires the deadlines
-    await wait_for_async(
-        lambda: db.fetchval("SELECT count(*) FROM contracts"), timeout=60, message="contract"
-    )
-    await produce(kafka_bootstrap, TICKETS.named(namespace), events)
-    rc = await asyncio.wait_for(crashing.wait(), 120)
+    try:
+        # the contract first (another topic: its order against tickets is not
+        # guaranteed), so that the scheduler, not the consumer's catch-up, fires deadlines
+        await wait_for_async(
+            lambda: db.fetchval("SELECT count(*) FROM contracts"), timeout=60, message="contract"
+        )
+        await produce(kafka_bootstrap, TICKETS.named(namespace), events)
+        rc = await asyncio.wait_for(crashing.wait(), 120)
+    finally:
+        if crashing.returncode is None:  # never leave a service behind
+            crashing.kill()
+            await crashing.wait()
     assert rc == -signal.SIGKILL, f"should have crashed at {crash_point}:\n{log.read_text()}"
     # the kill came in the intended window
     unsent_sql = (
@@ -138,7 +143,11 @@ async def test_crash_then_restart_emits_every_sla_event_exactly_once(
         await wait_for_async(done, timeout=120, message="all SLA events emitted and relayed")
     finally:
         healthy.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(healthy.wait(), 30)
+        try:
+            await asyncio.wait_for(healthy.wait(), 30)
+        except TimeoutError:
+            healthy.kill()
+            await healthy.wait()
         await db.close()
 
     records = await read_topic(kafka_bootstrap, SLA.named(namespace))

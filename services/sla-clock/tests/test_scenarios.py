@@ -324,3 +324,15 @@ async def test_wall_clock_fires_a_deadline_without_any_new_event(
     response = next(c for c in clock if c["metric"] == "first_response")
     assert response["outcome"] == "breached"
     assert response["remaining_business_seconds"] == -60
+    metrics = (await service.http.get("/metrics")).text
+    assert 'msp_sla_clock_breaches_total{priority="P1",tier="managed"}' in metrics
+    assert 'msp_sla_clock_emission_lag_seconds_count{kind="breach"}' in metrics
+
+    async def gauge() -> list[str]:
+        text = (await service.http.get("/metrics")).text
+        lines = [line for line in text.splitlines() if line.startswith("msp_sla_clock_clocks{")]
+        # both clocks still run (a breached clock keeps counting until it stops)
+        assert lines == ['msp_sla_clock_clocks{priority="P1",state="running",tier="managed"} 2.0']
+        return lines
+
+    await wait_for_async(gauge, timeout=30, message="running-clocks gauge")

@@ -49,19 +49,58 @@ def billed_minutes(worked: int, *, minimum: int, increment: int) -> int:
     return max(minimum, math.ceil(worked / increment) * increment)
 
 
-def _basis(local: dt.datetime, version: ContractVersion) -> str:
+@dataclass(frozen=True)
+class _Plan:
+    """A version's calendar, pre-digested for the minute-by-minute rules: the zone,
+    the holiday dates, and per weekday (Monday = 0) the business-hour ranges and their
+    edges in minutes after local midnight."""
+
+    zone: ZoneInfo
+    holidays: frozenset[dt.date]
+    has_business_hours: bool
+    ranges: tuple[tuple[tuple[int, int], ...], ...]
+    edges: tuple[tuple[int, ...], ...]
+
+
+# Plans by version object (contracts are parsed once and cached, see store.py): the
+# calendar is digested once per version, not once per entry. The version is kept in
+# the value so its id cannot be reused while the entry exists.
+_PLANS: dict[int, tuple[ContractVersion, _Plan]] = {}
+
+
+def _plan(version: ContractVersion) -> _Plan:
+    cached = _PLANS.get(id(version))
+    if cached is not None and cached[0] is version:
+        return cached[1]
     calendar = version.calendar
+    ranges = tuple(
+        tuple((r.start_minute, r.end_minute) for r in calendar.weekly_hours.get(day, []))
+        for day in WEEKDAYS
+    )
+    plan = _Plan(
+        zone=ZoneInfo(version.timezone),
+        holidays=frozenset(h.date for h in calendar.holidays),
+        has_business_hours=calendar.has_business_hours,
+        ranges=ranges,
+        edges=tuple(tuple(sorted({m for r in day for m in r})) for day in ranges),
+    )
+    if len(_PLANS) > 50_000:
+        _PLANS.clear()
+    _PLANS[id(version)] = (version, plan)
+    return plan
+
+
+def _basis(local: dt.datetime, plan: _Plan) -> str:
     day = local.date()
-    if calendar.is_holiday(day):
+    if day in plan.holidays:
         return "holiday"
-    weekday = WEEKDAYS[day.weekday()]
-    if weekday in ("sat", "sun"):
+    weekday = day.weekday()
+    if weekday >= 5:  # sat, sun
         return "weekend"
-    if not calendar.has_business_hours:
+    if not plan.has_business_hours:
         return "standard"
     minute = local.hour * 60 + local.minute
-    ranges = calendar.weekly_hours.get(weekday, [])
-    if any(r.start_minute <= minute < r.end_minute for r in ranges):
+    if any(start <= minute < end for start, end in plan.ranges[weekday]):
         return "standard"
     return "after_hours"
 
@@ -91,17 +130,15 @@ def _day_edges(day: dt.date, timezone: str, minutes: tuple[int, ...]) -> tuple[d
 
 
 def _boundaries(
-    start: dt.datetime, end: dt.datetime, version: ContractVersion
+    start: dt.datetime, end: dt.datetime, version: ContractVersion, plan: _Plan
 ) -> list[dt.datetime]:
     """Instants strictly inside (start, end) where the basis may change: local
     midnights and business-hour edges, converted to UTC."""
-    tz = ZoneInfo(version.timezone)
-    first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    first, last = start.astimezone(plan.zone).date(), end.astimezone(plan.zone).date()
     found: list[dt.datetime] = []
     day = first
     while day <= last:
-        ranges = version.calendar.weekly_hours.get(WEEKDAYS[day.weekday()], [])
-        edges = tuple(sorted({m for r in ranges for m in (r.start_minute, r.end_minute)}))
+        edges = plan.edges[day.weekday()]
         found += (i for i in _day_edges(day, version.timezone, edges) if start < i < end)
         day += dt.timedelta(days=1)
     return sorted(set(found))
@@ -121,12 +158,13 @@ def split_entry(
 ) -> list[Segment]:
     """Worked time cut at every change of multiplier basis and at the customer-local
     month end (adjacent equal pieces within a month merged)."""
-    tz = ZoneInfo(version.timezone)
-    cuts = [start, *_boundaries(start, end, version), end]
+    plan = _plan(version)
+    tz = plan.zone
+    cuts = [start, *_boundaries(start, end, version, plan), end]
     segments: list[Segment] = []
     for left, right in pairwise(cuts):
         minutes = _offset(start, right) - _offset(start, left)
-        basis = _basis(left.astimezone(tz), version)
+        basis = _basis(left.astimezone(tz), plan)
         multiplier = _multiplier(basis, version, emergency)
         label = (
             f"{basis}+emergency"

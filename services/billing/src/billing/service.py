@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -40,15 +41,27 @@ class NotFound(LookupError):
 
 
 def count(items: Sequence[LineItemRecorded]) -> None:
+    # Summed per label first: one counter update per label set, not per line.
+    lines: Counter[str] = Counter()
+    minutes: Counter[str] = Counter()
+    amounts: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    held: Counter[str] = Counter()
     for item in items:
         kind = item.classification
-        metrics.LINE_ITEMS.labels(kind).inc()
-        metrics.MINUTES.labels(kind).inc(item.minutes_worked)
-        metrics.AMOUNT.labels(kind, item.currency).inc(float(item.amount))
+        lines[kind] += 1
+        minutes[kind] += item.minutes_worked
+        amounts[(kind, item.currency)] += item.amount
         if kind in HELD:
-            metrics.HELD.labels(item.rule).inc()
-        if kind == "scope_creep":
-            metrics.SCOPE_CREEP_MINUTES.inc(item.minutes_worked)
+            held[item.rule] += 1
+    for kind, n in lines.items():
+        metrics.LINE_ITEMS.labels(kind).inc(n)
+        metrics.MINUTES.labels(kind).inc(minutes[kind])
+    for (kind, currency), amount in amounts.items():
+        metrics.AMOUNT.labels(kind, currency).inc(float(amount))
+    for rule, n in held.items():
+        metrics.HELD.labels(rule).inc(n)
+    if minutes["scope_creep"]:
+        metrics.SCOPE_CREEP_MINUTES.inc(minutes["scope_creep"])
 
 
 def rows_for(entry: Entry, items: Sequence[LineItemRecorded], revision: int) -> list[LineRow]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -29,26 +30,26 @@ class TriageConfig:
     pending_contract_ttl_s: int = 600
     """Alerts of a customer whose contract has not arrived wait this long for it."""
 
-    @property
+    @cached_property
     def window(self) -> timedelta:
         return timedelta(seconds=self.correlation_window_s)
 
-    @property
+    @cached_property
     def holddown(self) -> timedelta:
         return timedelta(seconds=self.holddown_s)
 
-    @property
+    @cached_property
     def flap_window(self) -> timedelta:
         return timedelta(seconds=self.flap_window_s)
 
-    @property
+    @cached_property
     def tombstone_ttl(self) -> timedelta:
         return timedelta(seconds=self.tombstone_ttl_s)
 
-    @property
+    @cached_property
     def alert_timeout(self) -> timedelta:
         return timedelta(seconds=self.alert_timeout_s)
 
-    @property
+    @cached_property
     def pending_ttl(self) -> timedelta:
         return timedelta(seconds=self.pending_contract_ttl_s)

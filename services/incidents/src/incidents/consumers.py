@@ -6,12 +6,60 @@ model can always be rebuilt from the topic."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from incidents.priority import TIER_RANK
 from msp_events import Envelope
 from msp_events.types.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
 from msp_plumbing.consumer import Tx
+
+
+async def project_incidents(tx: Tx, events: Sequence[Envelope]) -> None:
+    """A batch: the common case (alerts attached to an incident, nothing else changed,
+    hundreds of them in a storm) is written set-based; the rest one by one, in order.
+    Attach-only updates commute with everything but the incident's insert, which comes
+    first (same partition, earlier offset, or earlier in this batch)."""
+    attach_only: list[tuple[Envelope, IncidentUpdated]] = []
+    for event in events:
+        data = event.data
+        if isinstance(data, IncidentUpdated) and _attach_only(data):
+            attach_only.append((event, data))
+            continue
+        await project_incident(tx, event)
+    if not attach_only:
+        return
+    await tx.conn.execute(
+        """INSERT INTO incident_alerts (incident_id, fingerprint, attached_at)
+           SELECT i, f, a FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(i, f, a)
+           ON CONFLICT DO NOTHING""",
+        [d.incident_id for _, d in attach_only for _f in d.alerts_attached],
+        [f for _, d in attach_only for f in d.alerts_attached],
+        [d.updated_at for _, d in attach_only for _f in d.alerts_attached],
+    )
+    await tx.conn.execute(
+        """INSERT INTO incident_timeline (event_id, incident_id, at, kind, detail)
+           SELECT e, i, a, 'updated', d::jsonb
+           FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS r(e, i, a, d)
+           ON CONFLICT DO NOTHING""",
+        [e.id for e, _ in attach_only],
+        [d.incident_id for _, d in attach_only],
+        [e.time for e, _ in attach_only],
+        [_detail(d) for _, d in attach_only],
+    )
+
+
+def _attach_only(data: IncidentUpdated) -> bool:
+    return (
+        data.priority is None
+        and data.flapping is None
+        and data.scope is None
+        and data.title is None
+        and not data.children_attached
+    )
+
+
+def _detail(data: IncidentUpdated) -> str:
+    return json.dumps(data.model_dump(mode="json", exclude_none=True, exclude={"incident_id"}))
 
 
 async def project_incident(tx: Tx, event: Envelope) -> None:
@@ -64,7 +112,7 @@ async def project_incident(tx: Tx, event: Envelope) -> None:
             data.updated_at,
         )
         await _attach(tx, data.incident_id, data.alerts_attached, data.updated_at)
-        detail = data.model_dump(mode="json", exclude_none=True, exclude={"incident_id"})
+        detail = json.loads(_detail(data))
         await _timeline(tx, event, data.incident_id, "updated", detail)
     elif isinstance(data, IncidentResolved):
         await conn.execute(

@@ -122,6 +122,7 @@ def on_firing(
     )
     state.alerts[fp] = alert
     state.tombstones.pop(fp, None)
+    state.wake(at + cfg.alert_timeout)
     evaluate(state, version, alert, event_id=event_id, at=at, cfg=cfg, fx=fx)
 
 
@@ -152,6 +153,7 @@ def evaluate(
     )
     if window is not None:
         alert.suppressed_by, alert.suppressed_until = window
+        state.wake(window[1])
         reason = f"in maintenance window {window[0]} until {window[1].isoformat()}: no ticket"
         fx.record(outcome="suppressed", reason=reason, event_id=event_id, at=at, **facts)
         return
@@ -194,6 +196,7 @@ def on_resolved(
     decision = classify_resolve(alert, event_id=event_id, at=at)
     if decision == "orphan":
         state.tombstones[fp] = Tombstone(ends_at=ends_at, expires_at=at + cfg.tombstone_ttl)
+        state.wake(at + cfg.tombstone_ttl)
         fx.record(
             event_id=event_id,
             at=at,
@@ -219,6 +222,7 @@ def on_resolved(
     inc = state.incidents.get(alert.incident_id or "")
     if inc is not None and all(a.status == "resolved" for a in state.alerts_of(inc)):
         inc.quiet_since = at
+        state.wake(at + cfg.holddown)
     fx.record(
         event_id=event_id,
         at=at,
@@ -240,6 +244,7 @@ def changed(
     if alert.flapping or not flapping.is_flapping(alert.changes, cfg.flap_changes):
         return
     alert.flapping = True
+    state.wake(at + cfg.flap_window)
     alert.flap_episodes += 1
     fx.flapping += 1
     inc = state.incidents.get(alert.incident_id or "")

@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 
 from faust.contrib.asgi import faust_app_running
 
-from incidents.consumers import project_incident
+from incidents.consumers import project_incidents
 from incidents.faust_app import FaustParts, build_faust_app
 from incidents.settings import IncidentsSettings
 from incidents.sink import PostgresSink
@@ -25,7 +25,7 @@ class IncidentsRuntime(ServiceRuntime):
         self.incidents_settings = settings
         self.faust: FaustParts | None = None
         self._stack = AsyncExitStack()
-        self.add_consumer("projection", [INCIDENTS], project_incident)
+        self.add_consumer("projection", [INCIDENTS], batch_handler=project_incidents)
 
     async def start(self) -> None:
         await super().start()

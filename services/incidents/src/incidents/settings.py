@@ -13,7 +13,7 @@ class IncidentsSettings(ServiceSettings):
     http_port: int = Field(default=8002, ge=1, le=65535)
     # Faust
     faust_batch_max: int = Field(default=1000, ge=1, description="Events per triage batch")
-    faust_batch_within_s: float = Field(default=0.05, gt=0)
+    faust_batch_within_s: float = Field(default=0.1, gt=0)
     faust_datadir: str = Field(default=".local/faust", description="Faust's data folder")
     faust_session_timeout_s: float = Field(
         default=30.0, ge=6, description="How soon a dead worker's partitions move on"

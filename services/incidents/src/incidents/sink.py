@@ -60,32 +60,36 @@ class PostgresSink:
         async with self.pool.acquire() as conn, conn.transaction():
             await enqueue(conn, self.schema, outbox)
             if log:
-                await conn.executemany(
+                rows = _last_per_id(log)
+                await conn.execute(
                     """INSERT INTO triage_log (event_id, customer_id, fingerprint, outcome,
                            reason, incident_id, at, check_kind, severity, device_id, site_id)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                           $5::text[], $6::text[], $7::timestamptz[], $8::text[], $9::text[],
+                           $10::text[], $11::text[])
                        ON CONFLICT (event_id) DO UPDATE SET outcome = EXCLUDED.outcome,
                            reason = EXCLUDED.reason, incident_id = EXCLUDED.incident_id,
                            check_kind = EXCLUDED.check_kind, severity = EXCLUDED.severity,
                            device_id = EXCLUDED.device_id, site_id = EXCLUDED.site_id
                        WHERE triage_log.outcome = 'pending'""",
-                    [
-                        (
-                            r.event_id,
-                            r.customer_id,
-                            r.fingerprint,
-                            r.outcome,
-                            r.reason,
-                            r.incident_id,
-                            r.at,
-                            r.check_kind,
-                            r.severity,
-                            r.device_id,
-                            r.site_id,
-                        )
-                        for r in _last_per_id(log)
-                    ],
+                    *[list(column) for column in zip(*(_row(r) for r in rows), strict=True)],
                 )
+
+
+def _row(r: LogRow) -> tuple[object, ...]:
+    return (
+        r.event_id,
+        r.customer_id,
+        r.fingerprint,
+        r.outcome,
+        r.reason,
+        r.incident_id,
+        r.at,
+        r.check_kind,
+        r.severity,
+        r.device_id,
+        r.site_id,
+    )
 
 
 def _last_per_id(log: Sequence[LogRow]) -> list[LogRow]:

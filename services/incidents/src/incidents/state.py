@@ -8,6 +8,7 @@ size of a changelog record.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -91,16 +92,23 @@ class CustomerState(BaseModel):
     site_devices: dict[str, list[str]] = Field(default_factory=dict)
     pending: list[dict[str, Any]] = Field(default_factory=list)
     """Monitoring events (JSON) that arrived before the customer's contract."""
+    wake_at: datetime | None = None
+    """No timer of this customer is due before this instant (None: unknown, scan), so
+    `advance` costs nothing per event until then. Whatever creates an earlier due time
+    calls `wake`; a scan recomputes it exactly."""
 
-    def alerts_of(self, inc: Incident) -> list[Alert]:
-        """The incident's alerts still held. A fingerprint may since have started a new
-        alert of another incident: that one is not this incident's (whose was resolved)."""
-        found = []
-        for fp in inc.alerts:
+    def wake(self, at: datetime) -> None:
+        if self.wake_at is not None and at < self.wake_at:
+            self.wake_at = at
+
+    def alerts_of(self, inc: Incident) -> Iterator[Alert]:
+        """The incident's alerts still held, newest first (so `any(firing)` stops
+        early). A fingerprint may since have started a new alert of another incident:
+        that one is not this incident's (whose was resolved)."""
+        for fp in reversed(inc.alerts):
             alert = self.alerts.get(fp)
             if alert is not None and alert.incident_id == inc.incident_id:
-                found.append(alert)
-        return found
+                yield alert
 
     def advance_clock(self, at: datetime) -> None:
         if self.clock is None or at > self.clock:

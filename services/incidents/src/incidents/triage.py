@@ -12,7 +12,7 @@ current time, so nothing waits for traffic that may never come.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from incidents import flapping, lifecycle
@@ -44,6 +44,7 @@ def apply_event(
         state.see_device(data.site_id, data.device_id)
         if contract is None:
             state.pending.append(to_json_obj(event))
+            state.wake(at + cfg.pending_ttl)
             fx.record(
                 event_id=event.id,
                 at=at,
@@ -88,6 +89,7 @@ def apply_event(
         for alert in state.alerts.values():  # a re-sent window may move its end
             if alert.suppressed_by == data.window_id:
                 alert.suppressed_until = data.ends_at
+                state.wake(data.ends_at)
         fx.record(
             event_id=event.id,
             at=at,
@@ -101,6 +103,7 @@ def apply_event(
         for alert in state.alerts.values():
             if alert.suppressed_by == data.window_id and alert.suppressed_until is not None:
                 alert.suppressed_until = min(alert.suppressed_until, data.cancelled_at)
+                state.wake(alert.suppressed_until)
         fx.record(
             event_id=event.id,
             at=at,
@@ -115,6 +118,7 @@ def apply_event(
 def apply_contract(state: CustomerState, contract: Contract, cfg: TriageConfig) -> Effects:
     """The customer's contract arrived or changed: apply the events that waited for it."""
     fx = Effects(state.customer_id)
+    state.wake_at = None  # coverage and windows may have changed: scan at the next event
     waiting, state.pending = state.pending, []
     for obj in waiting:
         fx.extend(apply_event(state, contract, parse_event(obj), cfg))
@@ -129,6 +133,8 @@ def advance(
     state.advance_clock(now)
     clock = state.clock
     assert clock is not None
+    if state.wake_at is not None and clock < state.wake_at:
+        return fx  # nothing is due yet
     for fp, tomb in list(state.tombstones.items()):
         if tomb.expires_at <= clock:
             del state.tombstones[fp]
@@ -171,7 +177,31 @@ def advance(
     _flapping_over(state, clock, cfg, fx)
     _resolve_quiet_incidents(state, clock, cfg, fx)
     state.prune(cfg.holddown)
+    state.wake_at = _next_due(state, contract is None, cfg)
     return fx
+
+
+def _next_due(state: CustomerState, pending: bool, cfg: TriageConfig) -> datetime:
+    """The earliest instant at which `advance` could have something to do."""
+    dues = [t.expires_at for t in state.tombstones.values()]
+    for a in state.alerts.values():
+        if a.status == "firing":
+            dues.append(a.last_seen + cfg.alert_timeout)
+            if a.suppressed_until is not None:
+                dues.append(a.suppressed_until)
+        if a.flapping and a.changes:
+            dues.append(a.changes[-1] + cfg.flap_window)
+        if a.status == "resolved" and a.resolved_at is not None:
+            dues.append(a.resolved_at + cfg.holddown)  # pruning
+    for b in state.beats.values():
+        if not b.silent:
+            dues.append(b.last_at + timedelta(seconds=b.interval_s + cfg.heartbeat_grace_s))
+    for inc in state.incidents.values():
+        if inc.quiet_since is not None:
+            dues.append(inc.quiet_since + cfg.holddown)
+    if pending:
+        dues.extend(parse_event(p).time + cfg.pending_ttl for p in state.pending)
+    return min(dues, default=datetime.max.replace(tzinfo=UTC))
 
 
 def _heartbeat(
@@ -182,6 +212,7 @@ def _heartbeat(
     if beat is not None and data.sent_at <= beat.last_at:
         return  # a duplicate or an older beat
     was_silent = beat is not None and beat.silent
+    state.wake(data.sent_at + timedelta(seconds=data.interval_seconds + cfg.heartbeat_grace_s))
     state.beats[data.device_id] = DeviceBeat(
         site_id=data.site_id, last_at=data.sent_at, interval_s=data.interval_seconds
     )

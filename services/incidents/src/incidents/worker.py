@@ -92,7 +92,7 @@ class TriageWorker:
 
     def _store(self, state: CustomerState) -> None:
         key = state.customer_id.encode()
-        raw = state.model_dump(mode="json")
+        raw = state.model_dump(mode="json", exclude_defaults=True)
         self.states[key] = raw
         self._states[key] = (self.states.get(key), state)
 

@@ -10,7 +10,6 @@ instance.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -51,7 +50,7 @@ class ApiKey:
 
 
 def hash_key(pepper: str, key: str) -> bytes:
-    return hmac.new(pepper.encode(), key.encode(), hashlib.sha256).digest()
+    return hmac.digest(pepper.encode(), key.encode(), "sha256")  # OpenSSL one-shot HMAC
 
 
 def new_key() -> tuple[str, str]:

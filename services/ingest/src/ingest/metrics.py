@@ -39,6 +39,15 @@ PRODUCE_SECONDS = Histogram(
     "Time from handing a request's events to the producer until Kafka acknowledged all.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+CLAIM_SECONDS = Histogram(
+    "msp_ingest_claim_seconds",
+    "Waits of a request on its id claims: phase=claim (queued until its group's INSERT "
+    "returned), phase=commit (own produce done until the group committed).",
+    ["phase"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CLAIM_WAIT = CLAIM_SECONDS.labels("claim")
+COMMIT_WAIT = CLAIM_SECONDS.labels("commit")
 ALERTMANAGER_TRUNCATED = Counter(
     "msp_ingest_alertmanager_truncated_alerts_total",
     "Alerts Alertmanager left out of webhooks (truncatedAlerts; never read as resolved).",

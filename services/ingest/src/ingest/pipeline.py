@@ -114,18 +114,23 @@ class Intake:
         check_tenancy(key=key, events=events)
         if not events:
             return Accepted([], [], [])
+        clock = time.perf_counter
         claim = self.claims.submit(events)
         try:
+            started = clock()
             await claim.claimed
+            claimed = produced = clock()
+            metrics.CLAIM_WAIT.observe(claimed - started)
             if claim.fresh:
-                started = time.perf_counter()
                 async with asyncio.timeout(self.produce_timeout_s):
                     await publish(
                         producer=self.producer, events=claim.fresh, namespace=self.namespace
                     )
-                metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+                produced = clock()
+                metrics.PRODUCE_SECONDS.observe(produced - claimed)
             claim.report(True)
             await claim.committed
+            metrics.COMMIT_WAIT.observe(clock() - produced)
         except Exception as exc:  # Kafka, Postgres, timeouts: the input was fine, retry
             raise _unavailable(exc) from exc
         finally:

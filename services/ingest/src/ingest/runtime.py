@@ -22,8 +22,10 @@ from msp_plumbing.runtime import ServiceRuntime
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
-CLAIM_WORKERS = 4
-"""Claim groups in flight at once (each holds a connection while its members produce)."""
+CLAIM_INSERTERS = 2
+"""Claim groups being INSERTed at once (two, so that one waiting on the row lock of a
+re-post in flight does not stall the others). Any number of claimed groups then wait
+for Kafka, each holding a pool connection."""
 
 
 class IngestRuntime(ServiceRuntime):
@@ -39,7 +41,7 @@ class IngestRuntime(ServiceRuntime):
         s = self.settings
         assert self.pool is not None and self.producer is not None
         claims = GroupClaims(pool=self.pool, wait_s=s.produce_timeout_s + 5)
-        for n in range(CLAIM_WORKERS):
+        for n in range(CLAIM_INSERTERS):
             self._spawn(f"claims-{n}", claims.run())
         self.intake = Intake(
             claims=claims,
@@ -74,7 +76,11 @@ class IngestRuntime(ServiceRuntime):
 
 def create_ingest_app(runtime: IngestRuntime) -> FastAPI:
     app = create_app(runtime=runtime, title="MSP ingest", routers=[router])
-    app.add_middleware(EventsFastPath)
     app.state.max_body_bytes = runtime.settings.max_body_bytes
     app.state.max_batch_events = runtime.settings.max_batch_events
     return app
+
+
+def serving_app(runtime: IngestRuntime) -> EventsFastPath:
+    """What uvicorn serves: the app behind the `POST /v1/events` fast path."""
+    return EventsFastPath(create_ingest_app(runtime))

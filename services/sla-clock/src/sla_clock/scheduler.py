@@ -23,6 +23,7 @@ from sla_clock.service import fresh_events
 from sla_clock.timesource import Now
 
 log = logging.getLogger(__name__)
+GAUGE_REFRESH_S = 5.0  # running/paused counts: one GROUP BY over the live-clock index
 
 CLAIM_SQL = """
 WITH due AS (
@@ -138,7 +139,7 @@ class Scheduler:
                     metrics.BREACH_LAG.labels(kind).observe((committed - due).total_seconds())
             if time.monotonic() >= self._next_gauges:
                 await self.refresh_gauges(conn)
-                self._next_gauges = time.monotonic() + 10
+                self._next_gauges = time.monotonic() + GAUGE_REFRESH_S
         return len(fired)
 
     async def refresh_gauges(self, conn: asyncpg.Connection) -> None:
