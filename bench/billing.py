@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import os
 import resource
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -113,6 +116,33 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _children_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system) of this process's descendants by command name (the
+    local broker is `java`, Postgres `postgres`); 0 for external infrastructure."""
+    parent: dict[int, int] = {}
+    stats: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            text = (proc / "stat").read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        parent[int(proc.name)] = int(fields[1])
+        stats[int(proc.name)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    me, found = os.getpid(), dict[str, float]()
+    for pid, (name, cpu) in stats.items():
+        up = pid
+        while up in parent and up not in (0, 1, me):
+            up = parent[up]
+        if up == me and pid != me:
+            found[name] = found.get(name, 0.0) + cpu
+    return found
+
+
 async def wait(conn: asyncpg.Connection, sql: str, target: int, deadline: float) -> float:
     while (done := await conn.fetchval(sql)) < target:
         assert time.monotonic() < deadline, f"only {done}/{target}"
@@ -120,7 +150,7 @@ async def wait(conn: asyncpg.Connection, sql: str, target: int, deadline: float)
     return time.perf_counter()
 
 
-async def main(customers: int, entries: int, batch: int) -> None:
+async def main(customers: int, entries: int, batch: int, profile: str | None) -> None:
     with infrastructure() as infra:
         namespace = f"b_{uuid.uuid4().hex[:6]}_"
         schema = namespace.strip("_")
@@ -157,9 +187,16 @@ async def main(customers: int, entries: int, batch: int) -> None:
             while (first := await conn.fetchval(applied_sql)) == 0:
                 assert time.monotonic() < deadline, "nothing applied"
                 await asyncio.sleep(0.02)
-            t0, cpu0 = time.perf_counter(), _cpu_s()
+            profiler = cProfile.Profile() if profile else None
+            if profiler is not None:
+                profiler.enable()
+            t0, cpu0, infra0 = time.perf_counter(), _cpu_s(), _children_cpu_s()
             applied_at = await wait(conn, applied_sql, entries, deadline)
             cpu_s = _cpu_s() - cpu0
+            infra_s = {k: v - infra0.get(k, 0.0) for k, v in _children_cpu_s().items()}
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(profile)
             unsent = "SELECT count(*) = 0 FROM outbox WHERE sent_at IS NULL"
             relayed_at = await wait(conn, f"SELECT ({unsent})::int", 1, deadline)
             lines = await conn.fetchval("SELECT count(*) FROM line_items")
@@ -192,6 +229,8 @@ async def main(customers: int, entries: int, batch: int) -> None:
             # CPU of this process (consumer, relay, bench polling) per applied entry:
             # less sensitive to other load on the machine than the rates
             "service_cpu_us_per_entry": round(cpu_s / n * 1e6, 1),
+            "postgres_cpu_us_per_entry": round(infra_s.get("postgres", 0.0) / n * 1e6, 1),
+            "kafka_cpu_us_per_entry": round(infra_s.get("java", 0.0) / n * 1e6, 1),
             "invoice_run_customers": float(len(outcomes)),
             "invoices_issued": float(issued),
             "invoice_run_s": round(run_s, 3),
@@ -208,5 +247,8 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--entries", type=int, default=40_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--profile", help="write a cProfile of the consumer phase here (slows it down)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.customers, args.entries, args.batch))
+    asyncio.run(main(args.customers, args.entries, args.batch, args.profile))

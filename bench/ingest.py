@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -159,26 +160,52 @@ async def load(port: int, reqs: list[bytes], concurrency: int) -> tuple[float, l
                 conn.transport.close()
 
 
-class CpuMeter:
-    """CPU seconds over a phase: this process (the load generator), the service
-    (its process and worker children) and the whole machine (/proc/stat)."""
+def listener_pid(port: int) -> int | None:
+    """The process listening on 127.0.0.1:`port` (the local broker, Postgres)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
 
-    def __init__(self, service_pid: int) -> None:
-        self.pid = service_pid
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0].split(",", 1)[0])
+
+
+class CpuMeter:
+    """CPU seconds over a phase, per part: this process (the load generator), the
+    service, the broker, Postgres (each a process and its children), and the whole
+    machine (/proc/stat: includes whatever else runs on it)."""
+
+    PARTS = ("load_generator", "service", "kafka", "postgres", "machine")
+
+    def __init__(self, service_pid: int, kafka_pid: int | None, postgres_pid: int | None) -> None:
+        self.pids = (service_pid, kafka_pid, postgres_pid)
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def _service(self) -> float:
-        pids = [self.pid]
-        try:
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
-            pids += [int(p) for p in children.split()]
-        except OSError:
-            pass
+    def _tree(self, pid: int | None) -> float:
+        if pid is None:  # not found (an external broker or database): not counted
+            return 0.0
+        pids = [pid]
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
         total = 0
-        for pid in pids:
+        for p in pids:
             try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
             except OSError:
                 pass
         return total / self.tick
@@ -188,12 +215,12 @@ class CpuMeter:
         idle = int(cpu[3]) + int(cpu[4])  # idle + iowait
         return (sum(int(v) for v in cpu[:8]) - idle) / self.tick
 
-    def sample(self) -> tuple[float, float, float]:
-        return time.process_time(), self._service(), self._machine()
+    def sample(self) -> list[float]:
+        return [time.process_time(), *(self._tree(p) for p in self.pids), self._machine()]
 
     @staticmethod
-    def cores(before: tuple[float, ...], after: tuple[float, ...], secs: float) -> list[float]:
-        return [round((a - b) / secs, 2) for a, b in zip(after, before, strict=True)]
+    def seconds(before: list[float], after: list[float]) -> dict[str, float]:
+        return {k: a - b for k, a, b in zip(CpuMeter.PARTS, after, before, strict=True)}
 
 
 async def end_offsets(kafka: str, topic: str) -> int:
@@ -353,19 +380,21 @@ async def main(
             proc, port = await start_service(
                 infra.kafka, infra.database_url, schema, namespace, log, profile, workers
             )
-            meter = CpuMeter(proc.pid)
-            runs: list[tuple[float, list[float], list[float], dict[str, float]]] = []
+            meter = CpuMeter(
+                proc.pid, listener_pid(_port(infra.kafka)), listener_pid(_port(infra.database_url))
+            )
+            runs: list[tuple[float, list[float], dict[str, float], dict[str, float]]] = []
             try:
                 await load(port, warm, concurrency)
                 for reqs in single_runs:
                     before, cpu_before = await scrape(port), meter.sample()
                     secs, lat = await load(port, reqs, concurrency)
-                    cpu = meter.cores(cpu_before, meter.sample(), secs)
+                    cpu = meter.seconds(cpu_before, meter.sample())
                     after = await scrape(port)
                     runs.append((secs, lat, cpu, _means(before, after)))
                 cpu_before = meter.sample()
                 batch_s, batch_lat = await load(port, batch_reqs, 4)
-                batch_cpu = meter.cores(cpu_before, meter.sample(), batch_s)
+                batch_cpu = meter.seconds(cpu_before, meter.sample())
             except Exception:
                 print(log.read_text()[-4000:], file=sys.stderr)  # the service's side
                 raise
@@ -393,17 +422,15 @@ async def main(
             "single_server_claim_wait_mean_s": round(means["msp_ingest_claim_seconds_claim"], 5),
             "single_server_produce_mean_s": round(means["msp_ingest_produce_seconds"], 5),
             "single_server_commit_wait_mean_s": round(means["msp_ingest_claim_seconds_commit"], 5),
-            "single_load_generator_cpu_cores": cpu[0],
-            "single_service_cpu_cores": cpu[1],
-            "single_machine_busy_cpu_cores": cpu[2],
-            "single_service_cpu_us_per_event": round(cpu[1] * secs / single_n * 1e6),
-            "single_load_generator_cpu_us_per_event": round(cpu[0] * secs / single_n * 1e6),
+            **{f"single_{k}_cpu_cores": round(v / secs, 2) for k, v in cpu.items()},
+            **{f"single_{k}_cpu_us_per_event": round(v / single_n * 1e6) for k, v in cpu.items()},
             "batch_size_events": float(batch_size),
             "batch_events": float(len(batched)),
             "batch_events_per_s": round(batch_rate),
             "batch_latency_p50_s": round(statistics.median(batch_lat), 5),
             "batch_latency_p99_s": round(percentile(batch_lat, 0.99), 5),
-            "batch_service_cpu_cores": batch_cpu[1],
+            "batch_service_cpu_us_per_event": round(batch_cpu["service"] / len(batched) * 1e6),
+            "batch_machine_cpu_us_per_event": round(batch_cpu["machine"] / len(batched) * 1e6),
             "raw_producer_events_per_s": round(raw_rate),
             "ratio_to_raw_producer": round(batch_rate / raw_rate, 3),
             "single_ratio_to_raw_producer": round(single_rate / raw_rate, 3),

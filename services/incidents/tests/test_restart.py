@@ -96,9 +96,13 @@ async def test_restart_mid_stream_loses_no_incident_and_duplicates_no_id(
                 counts[name] = int(await db.fetchval(sql))
             return counts == {"incidents": want, "attached": len(alerts), "unsent": 0}
 
-        await wait_for_async(
-            done, timeout=120, message=lambda: f"{counts}\n{log.read_text()[-3000:]}"
-        )
+        def problems() -> str:
+            lines = log.read_text().splitlines()
+            keep = ('"WARNING"', '"ERROR"', "Traceback", "triaged a batch", "Recovery", "assigned")
+            bad = [x[:400] for x in lines if any(k in x for k in keep)]
+            return f"{counts}\n" + "\n".join(bad[-80:])
+
+        await wait_for_async(done, timeout=120, message=problems)
     finally:
         healthy.send_signal(signal.SIGTERM)
         rc = await asyncio.wait_for(healthy.wait(), 60)

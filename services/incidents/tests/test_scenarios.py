@@ -121,6 +121,9 @@ async def test_on_demand_customer_alert_is_recorded_not_monitored(service: Servi
     rows = await service.wait_log(cust, "not_monitored")
     assert rows[0]["reason"].startswith("not monitored")
     assert await service.incidents(cust) == []
+    # outputs are written with the triage log, in one transaction: none were
+    pending = await service.db.fetchval("SELECT count(*) FROM outbox WHERE key = $1", cust.encode())
+    assert pending == 0
     assert await service.read("msp.tickets.v1", cust) == []
 
 

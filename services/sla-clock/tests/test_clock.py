@@ -17,8 +17,9 @@ from msp_events.types.sla import (
     SlaMet,
     SlaWarning,
 )
-from sla_clock.clock import Transition, replay
+from sla_clock.clock import replay
 from sla_clock.thresholds import escalation_for, threshold_marks
+from sla_clock.transitions import Transition
 
 from .conftest import contract_version, london, snapshot
 

@@ -127,6 +127,9 @@ async def test_scenarios_through_kafka_and_postgres(
     inputs = [
         # Friday 17:55, P3 = 1 business hour to respond, office opens 08:00
         created("T-fri", london(2026, 3, 6, 17, 55)),
+        # the pause (09:30) it ends arrives after the resume (09:40): see `late` below
+        created("T-late", tue(9)),
+        status("T-late", tue(9, 40), "in_progress", 2),
         # waiting on the customer pauses the clocks
         created("T-pause", tue(9), "P2"),
         reply("T-pause", tue(9, 5)),
@@ -148,13 +151,13 @@ async def test_scenarios_through_kafka_and_postgres(
         ticket_event(
             TicketReopened(ticket_id="T-reopen", reopened_at=tue(11)), id="T-reopen-reopened"
         ),
-        # the resume (09:40) arrives before the pause it ends (09:30): a late event
-        created("T-late", tue(9)),
-        status("T-late", tue(9, 40), "in_progress", 2),
-        status("T-late", tue(9, 30), "waiting_on_customer", 1),
         # an excluded asset: no clock, a reason
         created("T-xp", tue(9), device_id="ws-legacy-xp01"),
     ]
+    # The PSA sends in time order, except one late event, 10 minutes late.
+    inputs.sort(key=lambda e: e.time)
+    late = status("T-late", tue(9, 30), "waiting_on_customer", 1)
+    inputs.insert(next(i for i, e in enumerate(inputs) if e.time > tue(9, 40)), late)
     await service.send(tickets, inputs)
 
     async def consumed() -> bool:

@@ -10,10 +10,11 @@ import asyncpg
 import pytest
 
 from msp_events.types.sla import SlaBreached
-from sla_clock.clock import Transition
+from sla_clock.contracts import ContractCache, store_contract
 from sla_clock.scheduler import fire_due
-from sla_clock.service import ContractCache, recompute, store_contract, store_transitions
+from sla_clock.service import recompute, store_transitions
 from sla_clock.timesource import EPOCH, EventTimeClock, WallClock, advance_event_time
+from sla_clock.transitions import Transition
 
 from .conftest import london, schema_of, snapshot
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from msp_events.types.contracts import WEEKDAYS, ContractVersion
 from msp_events.types.tickets import TimeLogged
 
 ONE = Decimal(1)
+ONE_DAY = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class _Plan:
     has_business_hours: bool
     ranges: tuple[tuple[tuple[int, int], ...], ...]
     edges: tuple[tuple[int, ...], ...]
+    day_edges: dict[dt.date, tuple[dt.datetime, ...]] = field(default_factory=dict, compare=False)
+    """`_day_edges` of each local date seen so far, as UTC instants."""
 
 
 # Plans by version object (contracts are parsed once and cached, see store.py): the
@@ -138,9 +141,15 @@ def _boundaries(
     found: list[dt.datetime] = []
     day = first
     while day <= last:
-        edges = plan.edges[day.weekday()]
-        found += (i for i in _day_edges(day, version.timezone, edges) if start < i < end)
-        day += dt.timedelta(days=1)
+        edges = plan.day_edges.get(day)
+        if edges is None:
+            if len(plan.day_edges) > 4096:
+                plan.day_edges.clear()
+            edges = plan.day_edges[day] = _day_edges(
+                day, version.timezone, plan.edges[day.weekday()]
+            )
+        found += (i for i in edges if start < i < end)
+        day += ONE_DAY
     return sorted(set(found))
 
 

@@ -256,19 +256,25 @@ class LineRow:
 
 
 async def save_line_items(conn: asyncpg.Connection, *, rows: Sequence[LineRow]) -> None:
-    """Insert or replace line items (a replacement is a new revision, not invoiced)."""
+    """Insert or replace line items (a replacement is a new revision, not invoiced).
+
+    The item's own columns are read by Postgres from its JSON payload (which is stored
+    anyway): six parameter arrays instead of twenty, which was a large part of the
+    consumer's CPU (asyncpg encodes every array element in Python)."""
     if not rows:
         return
-    items = [r.item for r in rows]
     await conn.execute(
         """INSERT INTO line_items (line_item_id, customer_id, entry_id, source_event_id,
                segment, ticket_id, work_category, classification, rule, reason, work_date,
                period, prior_period, minutes_worked, minutes_billed, currency, amount,
                change_order_id, revision, payload)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[],
-               $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::date[],
-               $12::text[], $13::bool[], $14::int[], $15::int[], $16::text[],
-               $17::numeric[], $18::text[], $19::int[], $20::jsonb[])
+           SELECT p->>'line_item_id', c, p->>'entry_id', s, g, p->>'ticket_id', w,
+               p->>'classification', p->>'rule', p->>'reason', (p->>'work_date')::date,
+               p->>'period', (p->>'prior_period')::bool, (p->>'minutes_worked')::int,
+               (p->>'minutes_billed')::int, p->>'currency', (p->>'amount')::numeric,
+               p->>'change_order_id', r, p
+           FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[],
+               $6::jsonb[]) AS u(c, s, g, w, r, p)
            ON CONFLICT (line_item_id) DO UPDATE SET
                classification = EXCLUDED.classification, rule = EXCLUDED.rule,
                reason = EXCLUDED.reason, work_date = EXCLUDED.work_date,
@@ -277,26 +283,12 @@ async def save_line_items(conn: asyncpg.Connection, *, rows: Sequence[LineRow]) 
                minutes_billed = EXCLUDED.minutes_billed, currency = EXCLUDED.currency,
                amount = EXCLUDED.amount, change_order_id = EXCLUDED.change_order_id,
                revision = EXCLUDED.revision, payload = EXCLUDED.payload, invoice_id = NULL""",
-        [i.line_item_id for i in items],
         [r.customer_id for r in rows],
-        [i.entry_id for i in items],
         [r.source_event_id for r in rows],
         [r.segment for r in rows],
-        [i.ticket_id for i in items],
         [r.work_category for r in rows],
-        [i.classification for i in items],
-        [i.rule for i in items],
-        [i.reason for i in items],
-        [i.work_date for i in items],
-        [i.period for i in items],
-        [i.prior_period for i in items],
-        [i.minutes_worked for i in items],
-        [i.minutes_billed for i in items],
-        [i.currency for i in items],
-        [i.amount for i in items],
-        [i.change_order_id for i in items],
         [r.revision for r in rows],
-        [i.model_dump_json() for i in items],
+        [r.item.model_dump_json() for r in rows],
     )
 
 

@@ -55,6 +55,8 @@ def apply_event(
             return fx
         version = contract.version_at(at)
         why_not = not_monitored_reason(version, data.check_kind, data.device_id)
+        if isinstance(contract, ContractTerminated) and at >= contract.effective_at:
+            why_not = f"not monitored: the contract ended {contract.effective_at.isoformat()}"
         if why_not is not None or version is None:
             fx.record(
                 event_id=event.id,

@@ -127,6 +127,14 @@ class TriageWorker:
             if self.durable is not None:
                 await self.durable()  # the changelog before the ack, see tables.py
             self.processed += len(records)
+        log.info(
+            "triaged a batch",
+            extra={
+                "records": len(records),
+                "offsets": sorted({f"{r.topic}[{r.partition}]@{r.offset}" for r in records})[:3],
+                "outputs": sum(len(fx.events) for fx in effects),
+            },
+        )
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     def _apply(self, event: Envelope, touched: dict[str, CustomerState]) -> Effects:

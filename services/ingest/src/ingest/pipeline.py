@@ -22,16 +22,18 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from starlette.requests import Request
 
 from ingest import metrics
 from ingest.apikeys import ApiKey, KeyCache
-from ingest.claims import GroupClaims
+from ingest.claims import Claim, GroupClaims
 from ingest.errors import ItemError, RequestRejected
 from ingest.ratelimit import TokenBuckets, retry_after_header
-from ingest.service import check_tenancy, publish
+from ingest.service import check_tenancy, send
 from msp_events import Envelope
 
 log = logging.getLogger(__name__)
@@ -58,14 +60,17 @@ class Intake:
     def __init__(
         self,
         *,
-        claims: GroupClaims,
+        pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         keys: KeyCache,
         buckets: TokenBuckets,
         namespace: str,
         produce_timeout_s: float,
     ) -> None:
-        self.claims = claims
+        # run `self.claims.run()` as background task(s) (the runtime does)
+        self.claims = GroupClaims(
+            pool=pool, produce=self.produce_group, wait_s=produce_timeout_s + 5
+        )
         self.producer = producer
         self.keys = keys
         self.buckets = buckets
@@ -114,29 +119,13 @@ class Intake:
         check_tenancy(key=key, events=events)
         if not events:
             return Accepted([], [], [])
-        clock = time.perf_counter
-        claim = self.claims.submit(events)
+        claim = self.claims.submit(events)  # claimed, produced and committed as a group
         try:
-            started = clock()
-            await claim.claimed
-            claimed = produced = clock()
-            metrics.CLAIM_WAIT.observe(claimed - started)
-            if claim.fresh:
-                async with asyncio.timeout(self.produce_timeout_s):
-                    await publish(
-                        producer=self.producer, events=claim.fresh, namespace=self.namespace
-                    )
-                produced = clock()
-                metrics.PRODUCE_SECONDS.observe(produced - claimed)
-            claim.report(True)
             await claim.committed
-            metrics.COMMIT_WAIT.observe(clock() - produced)
         except Exception as exc:  # Kafka, Postgres, timeouts: the input was fine, retry
             raise _unavailable(exc) from exc
-        finally:
-            claim.report(False)  # no-op when already reported; never leave a group waiting
-        if not claim.succeeded():  # an earlier copy in the same group failed to publish
-            raise _unavailable(RuntimeError("duplicate of an event that was not published"))
+        if not claim.succeeded():  # my produce, or that of an earlier copy, failed
+            raise _unavailable(RuntimeError("not acknowledged by Kafka"))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("accepted", extra={"event_ids": [e.id for e in claim.fresh]})
         fresh_ids = {id(e) for e in claim.fresh}
@@ -148,6 +137,43 @@ class Intake:
             published=[e.id for e in claim.fresh],
             duplicates=[e.id for e in events if id(e) not in fresh_ids],
         )
+
+    async def produce_group(self, group: list[Claim]) -> None:
+        """`GroupClaims`' produce step: send the new events of every claim of a group,
+        wait (at most `produce_timeout_s`) for Kafka's acknowledgements, report each
+        claim's outcome. One task for the whole group, not one per request."""
+        started = time.perf_counter()
+        sent: list[tuple[Claim, list[asyncio.Future[Any]]]] = []
+        try:
+            async with asyncio.timeout(self.produce_timeout_s):
+                for claim in group:
+                    if not claim.fresh:
+                        claim.report(True)
+                        continue
+                    try:
+                        futures = await send(
+                            producer=self.producer, events=claim.fresh, namespace=self.namespace
+                        )
+                    except Exception as exc:  # e.g. too large: only this claim fails
+                        log.warning("produce failed, nothing accepted: %r", exc)
+                        claim.report(False)
+                    else:
+                        sent.append((claim, futures))
+                acks = await asyncio.gather(
+                    *(f for _, fs in sent for f in fs), return_exceptions=True
+                )
+        except TimeoutError:
+            log.warning("Kafka did not acknowledge within %.1f s", self.produce_timeout_s)
+            return  # the unreported claims count as failed
+        done = 0
+        for claim, futures in sent:
+            outcome = acks[done : done + len(futures)]
+            done += len(futures)
+            failures = [a for a in outcome if isinstance(a, BaseException)]
+            if failures:
+                log.warning("produce failed, nothing accepted: %r", failures[0])
+            claim.report(not failures)
+        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
 
 
 def _unavailable(exc: BaseException) -> RequestRejected:

@@ -9,7 +9,6 @@ import logging
 from fastapi import FastAPI
 
 from ingest.apikeys import KeyCache
-from ingest.claims import GroupClaims
 from ingest.consumers import RAW_TOPICS, reemit
 from ingest.fastpath import EventsFastPath
 from ingest.pipeline import Intake
@@ -40,11 +39,8 @@ class IngestRuntime(ServiceRuntime):
         await super().start()
         s = self.settings
         assert self.pool is not None and self.producer is not None
-        claims = GroupClaims(pool=self.pool, wait_s=s.produce_timeout_s + 5)
-        for n in range(CLAIM_INSERTERS):
-            self._spawn(f"claims-{n}", claims.run())
         self.intake = Intake(
-            claims=claims,
+            pool=self.pool,
             producer=self.producer,
             keys=KeyCache(
                 pool=self.pool,
@@ -55,6 +51,8 @@ class IngestRuntime(ServiceRuntime):
             namespace=s.topic_namespace,
             produce_timeout_s=s.produce_timeout_s,
         )
+        for n in range(CLAIM_INSERTERS):
+            self._spawn(f"claims-{n}", self.intake.claims.run())
         self._spawn("prune-accepted", self._prune_accepted())
 
     async def stop(self) -> None:

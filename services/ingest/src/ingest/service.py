@@ -251,12 +251,13 @@ async def claim_ids(*, conn: asyncpg.Connection, events: Sequence[Envelope]) -> 
     return out
 
 
-async def publish(
+async def send(
     *, producer: AIOKafkaProducer, events: Sequence[Envelope], namespace: str
-) -> None:
-    """Send every event to its canonical topic (keyed by customer) and wait until Kafka
-    acknowledged all of them (the producer is idempotent with acks=all)."""
-    futures = [
+) -> list[asyncio.Future[Any]]:
+    """Hand every event to the producer for its canonical topic (keyed by customer);
+    returns the futures of Kafka's acknowledgements (the producer is idempotent with
+    acks=all)."""
+    return [
         await producer.send(
             topic_for(e.type).named(namespace),
             encode_value(e),
@@ -265,4 +266,3 @@ async def publish(
         )
         for e in events
     ]
-    await asyncio.gather(*futures)

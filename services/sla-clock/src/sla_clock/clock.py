@@ -38,53 +38,23 @@ from msp_events.base import EventData, Priority
 from msp_events.types.contracts import ContractSnapshot, ContractVersion, Coverage
 from msp_events.types.sla import (
     Metric,
-    SlaBreached,
     SlaClockCancelled,
     SlaClockPaused,
     SlaClockResumed,
     SlaClockStarted,
     SlaMet,
-    SlaWarning,
 )
-from msp_events.types.tickets import TicketStatus
 from sla_clock.calendar import (
     BusinessCalendar,
     add_business_time,
     business_time_between,
     calendar_for,
 )
-from sla_clock.thresholds import BREACH_PERCENT, escalation_for, threshold_marks
+from sla_clock.emissions import Emission, sla_event_id, threshold_emission
+from sla_clock.thresholds import escalation_for, threshold_marks
+from sla_clock.transitions import Transition
 
-Kind = Literal["created", "priority", "status", "comment", "resolved", "closed", "reopened"]
-KIND_ORDER: dict[str, int] = {
-    "created": 0,
-    "priority": 1,
-    "status": 2,
-    "comment": 3,
-    "resolved": 4,
-    "closed": 5,
-    "reopened": 6,
-}
 State = Literal["running", "paused", "stopped", "cancelled"]
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One entry of a ticket's log. `priority` for created/priority, `status` for
-    status, `agent_reply` for comment (public and by an agent), `device_id` for
-    created."""
-
-    kind: Kind
-    at: datetime
-    event_id: str
-    priority: Priority | None = None
-    status: TicketStatus | None = None
-    agent_reply: bool = False
-    device_id: str | None = None
-
-    @property
-    def sort_key(self) -> tuple[datetime, int, str]:
-        return (self.at, KIND_ORDER[self.kind], self.event_id)
 
 
 @dataclass
@@ -99,13 +69,6 @@ class Pause:
     start: datetime
     end: datetime | None
     status: str
-
-
-@dataclass(frozen=True)
-class Emission:
-    event_id: str
-    at: datetime
-    data: EventData
 
 
 @dataclass(frozen=True)
@@ -195,9 +158,6 @@ class Clock:
         if instant is None:
             return False
         return self.stopped_at is None or instant < self.stopped_at
-
-    def due_at(self) -> datetime | None:
-        return self.instant_of(self.target_s) if self.state in ("running", "stopped") else None
 
     def breached_at(self) -> datetime | None:
         instant = self.instant_of(self.target_s)
@@ -461,12 +421,6 @@ def replay(
     )
 
 
-def sla_event_id(ticket_id: str, metric: str, cycle: int, *parts: str) -> str:
-    """Deterministic ids: (ticket, metric, cycle, what happened[, cause]). A replay of
-    the same log yields the same ids, and the `emitted` table drops repeats."""
-    return derive_event_id("sla", ticket_id, metric, str(cycle), *parts)
-
-
 def threshold_event(clock: Clock, percent: int, instant: datetime) -> Emission:
     """The warning or breach of `clock` crossing `percent` at `instant`."""
     level, roles = escalation_for(clock.version.escalation_plan, percent)
@@ -480,42 +434,3 @@ def threshold_event(clock: Clock, percent: int, instant: datetime) -> Emission:
         level=level,
         roles=roles,
     )
-
-
-def threshold_emission(
-    identity: dict[str, object],
-    *,
-    percent: int,
-    instant: datetime,
-    due_at: datetime,
-    target_s: int,
-    level: int,
-    roles: list[str],
-) -> Emission:
-    """Shared by the replay (catch-up) and the scheduler (on time), so both produce the
-    same id and payload. Warning ids name the priority: after a re-target the new
-    target's warnings are news; a breach is one per clock and stands."""
-    ticket, metric, cycle = str(identity["ticket_id"]), str(identity["metric"]), identity["cycle"]
-    assert isinstance(cycle, int)
-    if percent >= BREACH_PERCENT:
-        data: EventData = SlaBreached(
-            **identity,
-            due_at=instant,
-            breached_at=instant,
-            escalation_level=level,
-            roles_to_inform=roles,
-        )
-        return Emission(sla_event_id(ticket, metric, cycle, "breached"), instant, data)
-    data = SlaWarning(
-        **identity,
-        threshold_percent=percent,
-        escalation_level=level,
-        roles_to_inform=roles,
-        due_at=max(due_at, instant),
-        elapsed_business_seconds=target_s * percent // 100,
-        at=instant,
-    )
-    event_id = sla_event_id(
-        ticket, metric, cycle, "warning", str(percent), str(identity["priority"])
-    )
-    return Emission(event_id, instant, data)

@@ -13,18 +13,15 @@ from msp_events import Envelope
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_events.types.incidents import IncidentOpened, IncidentResolved
 from msp_plumbing.consumer import BatchHandler, Tx
-from sla_clock.clock import Transition
-from sla_clock.service import (
+from sla_clock.contracts import (
     ContractCache,
     TicketKey,
-    recompute,
     store_contract,
-    store_incident,
-    store_transitions,
     tickets_waiting_for_contract,
-    transition_of,
 )
+from sla_clock.service import recompute, store_incident, store_transitions, transition_of
 from sla_clock.timesource import Now, advance_event_time
+from sla_clock.transitions import Transition
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import asyncpg
 from msp_events.topics import CONTRACTS, INCIDENTS, TICKETS
 from msp_plumbing.runtime import ServiceRuntime
 from sla_clock.consumers import make_batch_handler
+from sla_clock.contracts import ContractCache
 from sla_clock.scheduler import Scheduler
-from sla_clock.service import ContractCache
 from sla_clock.settings import SlaSettings
 from sla_clock.timesource import Now, clock_for
 

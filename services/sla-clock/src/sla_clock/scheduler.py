@@ -18,7 +18,7 @@ from msp_events.topics import SLA
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import enqueue, outbox_record
 from sla_clock import metrics
-from sla_clock.clock import Emission, threshold_emission
+from sla_clock.emissions import Emission, threshold_emission
 from sla_clock.service import fresh_events
 from sla_clock.timesource import Now
 

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from msp_events import Envelope, make_event
-from msp_events.types.contracts import ContractSnapshot, ContractTerminated, ContractVersion
+from msp_events.types.contracts import ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentResolved
 from msp_events.types.sla import SlaBreached, SlaWarning
 from msp_events.types.tickets import (
@@ -30,81 +30,14 @@ from msp_events.types.tickets import (
 )
 from sla_clock import metrics
 from sla_clock.calendar import business_time_between, calendar_for
-from sla_clock.clock import Clock, Emission, TicketOutcome, Transition, replay
+from sla_clock.clock import Clock, TicketOutcome, replay
+from sla_clock.contracts import ContractCache, TicketKey
+from sla_clock.emissions import Emission
 from sla_clock.models import ClockRead, PauseRead
 from sla_clock.thresholds import escalation_for
+from sla_clock.transitions import Transition
 
 SOURCE = "/sla-clock"
-TicketKey = tuple[str, str]  # (customer_id, ticket_id)
-
-
-# -- contracts -------------------------------------------------------------------------
-
-
-class ContractCache:
-    """Parsed snapshots per customer, re-parsed only when the row's revision changes
-    (revisions come from a sequence, so a rolled-back write can never alias)."""
-
-    def __init__(self) -> None:
-        self._parsed: dict[str, tuple[int, ContractSnapshot]] = {}
-
-    async def load(
-        self, conn: asyncpg.Connection, customer_ids: Iterable[str]
-    ) -> dict[str, ContractSnapshot]:
-        ids = sorted(set(customer_ids))
-        known = [self._parsed[c][0] if c in self._parsed else -1 for c in ids]
-        rows = await conn.fetch(
-            """SELECT c.customer_id, c.revision,
-                      CASE WHEN c.revision = k.rev THEN NULL ELSE c.snapshot END AS snapshot
-               FROM contracts c JOIN unnest($1::text[], $2::bigint[]) AS k(cid, rev)
-                 ON k.cid = c.customer_id""",
-            ids,
-            known,
-        )
-        out: dict[str, ContractSnapshot] = {}
-        for row in rows:
-            if row["snapshot"] is not None:
-                parsed = ContractSnapshot.model_validate_json(row["snapshot"])
-                self._parsed[row["customer_id"]] = (row["revision"], parsed)
-            out[row["customer_id"]] = self._parsed[row["customer_id"]][1]
-        return out
-
-
-async def store_contract(
-    conn: asyncpg.Connection,
-    *,
-    customer_id: str,
-    contract: ContractSnapshot | ContractTerminated,
-) -> None:
-    """Keep the customer's latest contract history; an older snapshot (fewer versions)
-    never replaces a newer one."""
-    history = ContractSnapshot(contract_id=contract.contract_id, versions=contract.versions)
-    terminated = contract.effective_at if isinstance(contract, ContractTerminated) else None
-    await conn.execute(
-        """INSERT INTO contracts (customer_id, contract_id, snapshot, versions, terminated_at)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (customer_id) DO UPDATE
-           SET contract_id = EXCLUDED.contract_id, snapshot = EXCLUDED.snapshot,
-               versions = EXCLUDED.versions, terminated_at = EXCLUDED.terminated_at,
-               revision = nextval('contract_revisions'), updated_at = now()
-           WHERE contracts.versions <= EXCLUDED.versions""",
-        customer_id,
-        contract.contract_id,
-        history.model_dump_json(),
-        len(contract.versions),
-        terminated,
-    )
-
-
-async def tickets_waiting_for_contract(
-    conn: asyncpg.Connection, *, customer_ids: Sequence[str]
-) -> list[TicketKey]:
-    rows = await conn.fetch(
-        """SELECT customer_id, ticket_id FROM tickets
-           WHERE customer_id = ANY($1::text[]) AND no_clock_reason LIKE 'no contract%'""",
-        list(customer_ids),
-    )
-    return [(r["customer_id"], r["ticket_id"]) for r in rows]
 
 
 # -- incidents ---------------------------------------------------------------------------

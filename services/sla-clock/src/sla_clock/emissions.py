@@ -1,0 +1,64 @@
+"""SLA output events as values: an `Emission` is an event id, its instant and its
+payload. Ids are deterministic, so a replay yields the same ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from msp_events import derive_event_id
+from msp_events.base import EventData
+from msp_events.types.sla import SlaBreached, SlaWarning
+from sla_clock.thresholds import BREACH_PERCENT
+
+
+@dataclass(frozen=True)
+class Emission:
+    event_id: str
+    at: datetime
+    data: EventData
+
+
+def sla_event_id(ticket_id: str, metric: str, cycle: int, *parts: str) -> str:
+    """Deterministic ids: (ticket, metric, cycle, what happened[, cause]). A replay of
+    the same log yields the same ids, and the `emitted` table drops repeats."""
+    return derive_event_id("sla", ticket_id, metric, str(cycle), *parts)
+
+
+def threshold_emission(
+    identity: dict[str, object],
+    *,
+    percent: int,
+    instant: datetime,
+    due_at: datetime,
+    target_s: int,
+    level: int,
+    roles: list[str],
+) -> Emission:
+    """Shared by the replay (catch-up) and the scheduler (on time), so both produce the
+    same id and payload. Warning ids name the priority: after a re-target the new
+    target's warnings are news; a breach is one per clock and stands."""
+    ticket, metric, cycle = str(identity["ticket_id"]), str(identity["metric"]), identity["cycle"]
+    assert isinstance(cycle, int)
+    if percent >= BREACH_PERCENT:
+        data: EventData = SlaBreached(
+            **identity,
+            due_at=instant,
+            breached_at=instant,
+            escalation_level=level,
+            roles_to_inform=roles,
+        )
+        return Emission(sla_event_id(ticket, metric, cycle, "breached"), instant, data)
+    data = SlaWarning(
+        **identity,
+        threshold_percent=percent,
+        escalation_level=level,
+        roles_to_inform=roles,
+        due_at=max(due_at, instant),
+        elapsed_business_seconds=target_s * percent // 100,
+        at=instant,
+    )
+    event_id = sla_event_id(
+        ticket, metric, cycle, "warning", str(percent), str(identity["priority"])
+    )
+    return Emission(event_id, instant, data)
