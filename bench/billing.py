@@ -194,7 +194,7 @@ async def main(customers: int, entries: int, batch: int, profile: str | None) ->
             applied_at = await wait(conn, applied_sql, entries, deadline)
             cpu_s = _cpu_s() - cpu0
             infra_s = {k: v - infra0.get(k, 0.0) for k, v in _children_cpu_s().items()}
-            if profiler is not None:
+            if profiler is not None and profile is not None:
                 profiler.disable()
                 profiler.dump_stats(profile)
             unsent = "SELECT count(*) = 0 FROM outbox WHERE sent_at IS NULL"

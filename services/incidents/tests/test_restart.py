@@ -115,6 +115,8 @@ async def test_restart_mid_stream_loses_no_incident_and_duplicates_no_id(
         records = await read_topic(kafka_bootstrap, f"{ns}{topic}")
         ids = Counter(decode(r.value).id for r in records)
         assert ids and max(ids.values()) == 1, f"{topic}: an id reached Kafka twice"
+    changelog = await read_topic(kafka_bootstrap, f"{ns}incidents-triage-changelog")
+    assert {r.key.decode() for r in changelog} == set(CUSTOMERS), "state is changelog-backed"
     tickets = [decode(r.value) for r in await read_topic(kafka_bootstrap, f"{ns}msp.tickets.v1")]
     created = Counter(e.data.incident_id for e in tickets if e.type == "msp.ticket.created.v1")
     assert len(created) == want and set(created.values()) == {1}

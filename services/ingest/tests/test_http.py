@@ -280,3 +280,36 @@ async def test_kafka_failure_is_503_and_the_retry_is_published(ingest: Ingest) -
     assert r.status_code == 202 and r.json()["published"] == ["hb-retry"], r.text
     records = await ingest.read(MONITORING.name)
     assert [decode(rec.value).id for rec in records] == ["hb-retry"]
+
+
+async def test_fast_path_answers_exactly_like_the_fastapi_route(ingest: Ingest) -> None:
+    """`python -m ingest` serves POST /v1/events through `fastpath.EventsFastPath`; the
+    FastAPI route (same `views.events_outcome`) must give the same answers."""
+    import httpx
+
+    from ingest.runtime import create_ingest_app
+
+    route = httpx.ASGITransport(app=create_ingest_app(ingest.runtime))
+    async with httpx.AsyncClient(transport=route, base_url="http://ingest") as plain:
+        key = await ingest.key("cust-a")
+        bad = heartbeat("cust-a", 31)
+        bad["data"]["interval_seconds"] = -1
+        cases: list[tuple[bytes, dict[str, str]]] = [
+            (json.dumps(heartbeat("cust-a", 30)).encode(), auth(key, **SINGLE)),
+            (json.dumps(bad).encode(), auth(key, **SINGLE)),
+            (json.dumps(heartbeat("cust-b", 32)).encode(), auth(key, **SINGLE)),
+            (b"{nope", auth(key, **SINGLE)),
+            (b"{}", {**SINGLE, "x-api-key": "mspk_wrong"}),
+        ]
+        for body, headers in cases:
+            fast = await ingest.client.post("/v1/events", content=body, headers=headers)
+            slow = await plain.post("/v1/events", content=body, headers=headers)
+            assert fast.status_code == slow.status_code, (fast.text, slow.text)
+            fast_body, slow_body = fast.json(), slow.json()
+            if fast.status_code == 202:  # the second post is a re-post of the same id
+                assert fast_body["published"] == slow_body["duplicates"] == fast_body["ids"]
+            else:
+                assert fast_body == slow_body
+            assert fast.headers["content-type"] == slow.headers["content-type"]
+    ids = [decode(rec.value).id for rec in await ingest.read(MONITORING.name)]
+    assert ids == ["hb-cust-a-30"]

@@ -53,11 +53,11 @@ def count(items: Sequence[LineItemRecorded]) -> None:
         amounts[(kind, item.currency)] += item.amount
         if kind in HELD:
             held[item.rule] += 1
-    for kind, n in lines.items():
-        metrics.LINE_ITEMS.labels(kind).inc(n)
-        metrics.MINUTES.labels(kind).inc(minutes[kind])
-    for (kind, currency), amount in amounts.items():
-        metrics.AMOUNT.labels(kind, currency).inc(float(amount))
+    for label, n in lines.items():
+        metrics.LINE_ITEMS.labels(label).inc(n)
+        metrics.MINUTES.labels(label).inc(minutes[label])
+    for (label, currency), amount in amounts.items():
+        metrics.AMOUNT.labels(label, currency).inc(float(amount))
     for rule, n in held.items():
         metrics.HELD.labels(rule).inc(n)
     if minutes["scope_creep"]:

@@ -8,6 +8,7 @@ records (co-partitioned), whichever event, batch or timer wrote it. Faust's own 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import faust
@@ -18,30 +19,41 @@ from msp_plumbing.outbox import partition_for
 
 
 class CustomerTable(Table[bytes, Any]):
-    """A table whose writes can be awaited until Kafka acknowledged them.
+    """A table whose changelog writes are sent straight through the producer and can be
+    awaited until Kafka acknowledged them.
 
-    Faust flushes its producer buffer before committing offsets, but that flush gives
-    up after 0.1 s without a send (faust/transport/producer.py `flush_atmost`), so on a
-    loaded machine offsets can be committed ahead of the changelog: a crash then loses
-    state. The worker therefore awaits `durable()` before the batch is acked."""
+    Faust's own path (`send_soon` into its producer buffer) is not safe to ack on: its
+    pre-commit flush gives up after 0.1 s without a send (faust/transport/producer.py
+    `flush_atmost`), so offsets can be committed ahead of the changelog, and under load
+    we saw buffered changelog futures never resolve. The worker awaits `durable()`
+    before a batch is acked; only then is the input allowed to be committed."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._pending: list[asyncio.Future[Any]] = []
+        self._unsent: list[tuple[bytes, Any]] = []
 
     def partition_for_key(self, key: Any) -> int:
         return partition_for(bytes(key), PARTITIONS)
 
     def on_key_set(self, key: Any, value: Any) -> None:
-        fut = self.send_changelog(self.partition_for_key(key), key, value)
-        self._pending.append(fut)
+        self._unsent.append((bytes(key), value))
         self._sensor_on_set(self, key, value)
 
-    async def durable(self) -> None:
-        """Wait until every changelog record written so far is acknowledged."""
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+    async def durable(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        """Send every change since the last call and wait for Kafka's acknowledgement."""
+        unsent, self._unsent = self._unsent, []
+        if not unsent:
+            return
+        latest = dict(unsent)  # several writes of one key in a batch: the last one wins
+        producer = self.app.producer
+        topic = self.changelog_topic.get_topic_name()
+        pending = [
+            await producer.send(
+                topic, key, json.dumps(value).encode(), self.partition_for_key(key), None, None
+            )
+            for key, value in latest.items()
+        ]
+        await asyncio.wait_for(asyncio.gather(*pending), timeout)
 
 
 def _table(app: faust.App, name: str, help: str) -> Any:

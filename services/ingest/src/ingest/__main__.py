@@ -15,13 +15,14 @@ from typing import Any
 import uvicorn
 
 from ingest.fastpath import EventsFastPath
+from ingest.httpserver import CoalescingHttpToolsProtocol
 from ingest.runtime import IngestRuntime, serving_app
 from ingest.settings import IngestSettings
 from msp_plumbing.jsonlog import configure_logging
 
 UVICORN: dict[str, Any] = {
     "loop": "uvloop",  # uvicorn[standard]: C event loop and HTTP parser
-    "http": "httptools",
+    "http": CoalescingHttpToolsProtocol,  # httptools, one write per response
     "log_config": None,  # our JSON logging (msp_plumbing.jsonlog)
     "access_log": False,  # one line per event at thousands/s; the metrics count requests
     "proxy_headers": False,  # the client address is not used

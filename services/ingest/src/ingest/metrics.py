@@ -4,6 +4,8 @@ is also counted by the plumbing (`msp_consumer_records_total`,
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 EVENTS_ACCEPTED = Counter(
@@ -65,4 +67,17 @@ def request_seconds(endpoint: str, status: int) -> Histogram:
         child = _REQUEST_CHILDREN[(endpoint, status)] = REQUEST_SECONDS.labels(
             endpoint, str(status)
         )
+    return child
+
+
+_ACCEPTED_CHILDREN: dict[tuple[bool, str, str, str], Any] = {}
+
+
+def accepted(new: bool, source: str, endpoint: str, etype: str) -> Any:
+    """`EVENTS_ACCEPTED` (new) or `EVENTS_DUPLICATE` child, looked up once."""
+    labels = (new, source, endpoint, etype)
+    child = _ACCEPTED_CHILDREN.get(labels)
+    if child is None:
+        counter = EVENTS_ACCEPTED if new else EVENTS_DUPLICATE
+        child = _ACCEPTED_CHILDREN[labels] = counter.labels(source, endpoint, etype)
     return child

@@ -130,8 +130,7 @@ class Intake:
             log.debug("accepted", extra={"event_ids": [e.id for e in claim.fresh]})
         fresh_ids = {id(e) for e in claim.fresh}
         for (etype, new), count in Counter((e.type, id(e) in fresh_ids) for e in events).items():
-            counter = metrics.EVENTS_ACCEPTED if new else metrics.EVENTS_DUPLICATE
-            counter.labels(key.source, endpoint, etype).inc(count)
+            metrics.accepted(new, key.source, endpoint, etype).inc(count)
         return Accepted(
             ids=[e.id for e in events],
             published=[e.id for e in claim.fresh],

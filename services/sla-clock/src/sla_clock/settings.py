@@ -17,5 +17,7 @@ class SlaSettings(ServiceSettings):
         description="wall: deadlines fire on wall time (live); event_time: on the max "
         "event time consumed so far (replay, simulation, tests)",
     )
+    # replays are set-based per batch: bigger batches amortise the round trips
+    consumer_batch_size: int = Field(default=1000, ge=1, le=10_000)
     scheduler_interval_s: float = Field(default=0.1, gt=0, le=60)
     scheduler_batch_size: int = Field(default=1000, ge=1, le=50_000)

@@ -24,11 +24,20 @@ def _runtime(request: Request) -> SlaRuntime:
 
 
 @router.get("/tickets/{ticket_id}/sla", response_model=TicketSlaRead)
-async def ticket_sla(ticket_id: str, request: Request) -> TicketSlaRead:
+async def ticket_sla(
+    ticket_id: str,
+    request: Request,
+    customer_id: Annotated[
+        str | None, Query(description="Needed only if two customers share a ticket id")
+    ] = None,
+) -> TicketSlaRead:
     rt = _runtime(request)
     async with rt.db().acquire() as conn:
         ticket = await conn.fetchrow(
-            "SELECT * FROM tickets WHERE ticket_id = $1 ORDER BY customer_id LIMIT 1", ticket_id
+            """SELECT * FROM tickets WHERE ticket_id = $1
+               AND ($2::text IS NULL OR customer_id = $2) ORDER BY customer_id LIMIT 1""",
+            ticket_id,
+            customer_id,
         )
         if ticket is None:
             raise HTTPException(404, detail={"field": "ticket_id", "error": "unknown ticket"})
