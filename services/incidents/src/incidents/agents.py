@@ -1,5 +1,11 @@
 """The triage agent: one stream over the monitoring and contracts topics (both keyed by
-customer and co-partitioned), taken in batches and handed to the TriageWorker."""
+customer and co-partitioned), taken in batches and handed to the TriageWorker.
+
+Acks are manual: an event is acked (its offset may be committed) only after its batch
+was triaged, its outputs committed to Postgres and its state acknowledged by Kafka.
+With Faust's acking `take_events` we saw a crash lose events: offsets of buffered,
+not yet processed events were committed (at-least-once broken), so the stream is
+`noack()` and `noack_take` hands us the events to ack ourselves."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ def triage_agent(
 ) -> Any:
     @app.agent(topic, name="triage")
     async def triage(stream: Any) -> None:
-        async for events in stream.take_events(batch_max, within=within):
+        async for events in stream.noack().noack_take(batch_max, within=within):
             await worker.process(
                 [
                     RawRecord(
@@ -30,5 +36,7 @@ def triage_agent(
                     for e in events
                 ]
             )
+            for e in events:
+                e.ack()
 
     return triage
