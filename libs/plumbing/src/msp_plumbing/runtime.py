@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -92,10 +93,15 @@ class ServiceRuntime:
             self._spawn(f"consumer-{spec.name}", consumer.run())
         log.info("runtime started", extra={"consumers": [c.group_id for c in self.consumers]})
 
-    def _spawn(self, name: str, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def spawn_task(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a service's own background loop (a scheduler, a pruner) under the runtime:
+        cancelled by `stop()`, and if it dies the service turns unhealthy like a dead
+        consumer would. Call from a `start()` override, after `super().start()`."""
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
         task.add_done_callback(self._on_task_done)
         self._tasks.append(task)
+
+    _spawn = spawn_task
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
