@@ -469,7 +469,7 @@ def _means(before: dict[str, float], after: dict[str, float]) -> dict[str, float
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--single", type=int, default=20_000, help="single-event posts per run")
+    parser.add_argument("--single", type=int, default=10_000, help="single-event posts per run")
     parser.add_argument("--repeat", type=int, default=3, help="single-post runs (median kept)")
     parser.add_argument("--batches", type=int, default=100, help="batch posts")
     parser.add_argument("--batch-size", type=int, default=500)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from msp_events import decode, encode, make_event
 from msp_events.types.sla import (
     SlaBreached,
     SlaClockCancelled,
@@ -18,6 +19,7 @@ from msp_events.types.sla import (
     SlaWarning,
 )
 from sla_clock.clock import replay
+from sla_clock.emissions import SOURCE, envelope_of
 from sla_clock.thresholds import escalation_for, threshold_marks
 from sla_clock.transitions import Transition
 
@@ -313,3 +315,56 @@ def test_dispatch_rule_priority_then_tier_then_time_left() -> None:
         "p2-managed-paused",
         "p2-ondemand-soon",
     ]
+
+
+def test_every_emission_kind_validates_and_encodes_like_make_event() -> None:
+    """Every kind of SLA event the replay builds survives re-validation, and its
+    envelope (`emissions.envelope_of`) encodes byte for byte like `make_event`'s and
+    decodes back to it (instants are UTC in the service: transitions come from decoded
+    events or from Postgres)."""
+    utc = lambda *a: london(*a).astimezone(UTC)  # noqa: E731
+    log = [
+        created(utc(2026, 3, 10, 9)),
+        Transition("comment", utc(2026, 3, 10, 9, 10), "e-0", agent_reply=True),
+        Transition("status", utc(2026, 3, 10, 9, 30), "e-1", status="waiting_on_customer"),
+        Transition("status", utc(2026, 3, 10, 11), "e-2", status="in_progress"),
+        Transition("priority", utc(2026, 3, 10, 11), "e-3", priority="P2"),
+        Transition("resolved", utc(2026, 3, 11, 12), "e-5"),
+        Transition("reopened", utc(2026, 3, 11, 15), "e-6"),
+        Transition("priority", utc(2026, 3, 11, 16), "e-7", priority="P5"),
+    ]
+    version = contract_version()
+    no_p5 = snapshot(
+        version.model_copy(
+            update={"sla": version.sla.model_copy(update={"targets": version.sla.targets[:4]})}
+        )
+    )
+    emissions = [
+        *replay(log[:1], snapshot(), ticket_id="T9", now=utc(2026, 3, 20)).emissions,
+        *replay(log, snapshot(), ticket_id="T9", now=utc(2026, 3, 20)).emissions,
+        *replay(log, no_p5, ticket_id="T9", now=utc(2026, 3, 20)).emissions,
+    ]
+    built = {type(e.data).__name__ for e in emissions}
+    assert built >= {
+        "SlaClockStarted",
+        "SlaClockPaused",
+        "SlaClockResumed",
+        "SlaMet",
+        "SlaWarning",
+        "SlaBreached",
+        "SlaClockCancelled",
+    }
+    for e in emissions:
+        validated = type(e.data).model_validate(e.data.model_dump())
+        assert validated == e.data
+        fast = envelope_of(e, customer_id="cust-1")
+        slow = make_event(
+            validated,
+            customer_id="cust-1",
+            source=SOURCE,
+            time=e.at,
+            subject="T9",
+            id=e.event_id,
+        )
+        assert encode(fast) == encode(slow)
+        assert decode(encode(fast).value) == slow

@@ -24,6 +24,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -181,22 +182,7 @@ class OutboxRelay:
                 metrics.OUTBOX_PENDING.labels(self.schema).set(0)
                 return 0
             started = time.perf_counter()
-            futures = []
-            for row in rows:
-                partition = partition_for(row["key"], await self._partition_count(row["topic"]))
-                futures.append(
-                    await self.producer.send(
-                        row["topic"],
-                        row["value"],
-                        key=row["key"],
-                        partition=partition,
-                        headers=[
-                            ("content-type", b"application/cloudevents+json; charset=utf-8"),
-                            (HEADER, f"{self.schema}:{row['id']}".encode()),
-                        ],
-                    )
-                )
-            await asyncio.gather(*futures)
+            await self._send(rows)
             metrics.PRODUCE_SECONDS.labels(self.schema).observe(time.perf_counter() - started)
             crash_point("relay.after_send")
             await conn.execute(
@@ -206,6 +192,37 @@ class OutboxRelay:
             for topic, count in Counter(row["topic"] for row in rows).items():
                 metrics.OUTBOX_PUBLISHED.labels(self.schema, topic).inc(count)
         return len(rows)
+
+    async def _send(self, rows: Sequence[asyncpg.Record]) -> None:
+        """Publish `rows` (in id order) and wait for every ack. Records are appended to
+        one batch per partition (`send_batch`), in row order, instead of one `send`
+        each: the per-record producer path was most of the relay's CPU."""
+        futures = []
+        open_batches: dict[tuple[str, int], Any] = {}
+        for row in rows:
+            topic = row["topic"]
+            partition = partition_for(row["key"], await self._partition_count(topic))
+            headers = [
+                ("content-type", b"application/cloudevents+json; charset=utf-8"),
+                (HEADER, f"{self.schema}:{row['id']}".encode()),
+            ]
+            batch = open_batches.get((topic, partition))
+            if batch is None:
+                batch = open_batches[(topic, partition)] = self.producer.create_batch()
+            appended = batch.append(
+                key=row["key"], value=row["value"], timestamp=None, headers=headers
+            )
+            if appended is None:  # full: submit it (order kept), start the next one
+                futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                batch = open_batches[(topic, partition)] = self.producer.create_batch()
+                appended = batch.append(
+                    key=row["key"], value=row["value"], timestamp=None, headers=headers
+                )
+                if appended is None:
+                    raise RuntimeError(f"outbox row {row['id']} does not fit in a batch")
+        for (topic, partition), batch in open_batches.items():
+            futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*futures)
 
     async def recover(self) -> int:
         """Mark unsent rows that are in fact on Kafka already (sent, then crashed

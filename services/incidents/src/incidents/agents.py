@@ -1,42 +1,81 @@
 """The triage agent: one stream over the monitoring and contracts topics (both keyed by
-customer and co-partitioned), taken in batches and handed to the TriageWorker.
+customer and co-partitioned), gathered into batches and handed to the TriageWorker.
 
-Acks are manual: an event is acked (its offset may be committed) only after its batch
-was triaged, its outputs committed to Postgres and its state acknowledged by Kafka.
-With Faust's acking `take_events` we saw a crash lose events: offsets of buffered,
-not yet processed events were committed (at-least-once broken), so the stream is
-`noack()` and `noack_take` hands us the events to ack ourselves."""
+Acks are manual (`noack`): an event is acked, so its offset may be committed, only
+after its batch was triaged, its outputs committed to Postgres and its state
+acknowledged by Kafka. We batch ourselves rather than with Faust's `take_events` /
+`noack_take`: with those, a restarted worker stalled after recovery in our crash test.
+A batch is handed over when it is full, or when no event arrived for `within` seconds.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from incidents.sink import RawRecord
 from incidents.worker import TriageWorker
 
 
+def _record(e: Any) -> RawRecord:
+    m = e.message
+    return RawRecord(m.topic, m.partition, m.offset, m.timestamp or 0.0, m.key, m.value)
+
+
 def triage_agent(
-    app: faust.App, topic: Any, worker: TriageWorker, *, batch_max: int, within: float
+    app: faust.App,
+    topic: Any,
+    worker: TriageWorker,
+    *,
+    batch_max: int,
+    within: float,
+    commit: bool = True,
 ) -> Any:
     @app.agent(topic, name="triage")
     async def triage(stream: Any) -> None:
-        async for events in stream.noack().noack_take(batch_max, within=within):
-            await worker.process(
-                [
-                    RawRecord(
-                        topic=e.message.topic,
-                        partition=e.message.partition,
-                        offset=e.message.offset,
-                        timestamp=e.message.timestamp or 0.0,
-                        key=e.message.key,
-                        value=e.message.value,
-                    )
-                    for e in events
-                ]
-            )
-            for e in events:
+        pending: list[Any] = []
+        arrived = asyncio.Event()
+
+        async def flush() -> None:
+            batch = pending[:]
+            del pending[:]
+            if not batch:
+                return
+            await worker.process([_record(e) for e in batch])
+            for e in batch:
                 e.ack()
+            # Commit exactly what is now durable (outputs in Postgres, state in the
+            # changelog). Faust's own periodic commit is switched off (faust_app.py):
+            # in our crash test it committed offsets of events not yet processed.
+            nxt: dict[TP, int] = {}
+            for e in batch:
+                tp = TP(e.message.topic, e.message.partition)
+                nxt[tp] = max(nxt.get(tp, 0), e.message.offset + 1)
+            if commit:
+                await app.consumer._commit(nxt)  # type: ignore[attr-defined]
+
+        async def idle_flusher() -> None:
+            while True:
+                arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), within)
+                    continue  # more is coming: let the batch grow
+                await flush()
+
+        flusher = asyncio.create_task(idle_flusher())
+        try:
+            async for event in stream.noack().events():
+                pending.append(event)
+                arrived.set()
+                if len(pending) >= batch_max:
+                    await flush()
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
 
     return triage

@@ -43,6 +43,9 @@ def build_faust_app(
         processing_guarantee="at_least_once",
         producer_max_request_size=4_000_000,
         broker_session_timeout=settings.faust_session_timeout_s,
+        # offsets are committed by the agent once a batch is durable (agents.py)
+        broker_commit_interval=3600.0,
+        broker_commit_every=1_000_000_000,
         broker_heartbeat_interval=min(3.0, settings.faust_session_timeout_s / 3),
     )
     topic = app.topic(
@@ -67,7 +70,12 @@ def build_faust_app(
         group=f"{ns}{settings.service_name}",
     )
     agent = triage_agent(
-        app, topic, worker, batch_max=settings.faust_batch_max, within=settings.faust_batch_within_s
+        app,
+        topic,
+        worker,
+        batch_max=settings.faust_batch_max,
+        within=settings.faust_batch_within_s,
+        commit=wait_for_changelog,
     )
     if settings.wall_clock_tick_s > 0:
         wall_clock_timer(app, worker, interval_s=settings.wall_clock_tick_s)

@@ -3,6 +3,8 @@ transactional consumer) plus the deadline scheduler."""
 
 from __future__ import annotations
 
+import gc
+
 import asyncpg
 
 from msp_events.topics import CONTRACTS, INCIDENTS, TICKETS
@@ -28,6 +30,7 @@ class SlaRuntime(ServiceRuntime):
         )
 
     async def start(self) -> None:
+        tune_gc()
         await super().start()
         assert self.pool is not None
         s = self.sla_settings
@@ -45,3 +48,19 @@ class SlaRuntime(ServiceRuntime):
         if self.pool is None:
             raise RuntimeError("runtime not started")
         return self.pool
+
+
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def tune_gc() -> None:
+    """A consumer batch allocates a few hundred thousand short-lived objects (decoded
+    events, transitions, clocks, rows, output events). With CPython's default young
+    generation (700 allocations) the collector ran constantly over objects still in use
+    by the batch: 10-20 % of the handler's time in profiles. A larger young generation
+    lets them die first; `freeze` moves everything alive at start-up (modules, settings)
+    out of the collector's way. Process-wide, which is fine: the process is this
+    service's (`python -m sla_clock`)."""
+    if gc.get_threshold() != GC_THRESHOLDS:  # once per process (tests start many runtimes)
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)

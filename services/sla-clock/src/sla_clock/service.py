@@ -7,6 +7,7 @@ emitted before (the `emitted` table makes a replay a no-op)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from msp_events import Envelope, make_event
+from msp_events import Envelope
 from msp_events.types.contracts import ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentResolved
 from msp_events.types.sla import SlaBreached, SlaWarning
@@ -32,12 +33,12 @@ from sla_clock import metrics
 from sla_clock.calendar import business_time_between, calendar_for
 from sla_clock.clock import Clock, TicketOutcome, replay
 from sla_clock.contracts import ContractCache, TicketKey
-from sla_clock.emissions import Emission
+from sla_clock.emissions import Emission, envelope_of
 from sla_clock.models import ClockRead, PauseRead
 from sla_clock.thresholds import escalation_for
 from sla_clock.transitions import Transition
 
-SOURCE = "/sla-clock"
+YIELD_EVERY = 250  # tickets replayed between yields to the event loop
 
 
 # -- incidents ---------------------------------------------------------------------------
@@ -226,18 +227,23 @@ async def recompute(
         return []
     logs = await load_logs(conn, keys)
     snapshots = await contracts.load(conn, {c for c, _ in keys})
-    outcomes: dict[TicketKey, TicketOutcome] = {
-        key: replay(logs.get(key, []), snapshots.get(key[0]), ticket_id=key[1], now=now)
-        for key in keys
-    }
+    outcomes: dict[TicketKey, TicketOutcome] = {}
+    for n, key in enumerate(keys, 1):
+        outcomes[key] = replay(logs.get(key, []), snapshots.get(key[0]), ticket_id=key[1], now=now)
+        if n % YIELD_EVERY == 0:
+            # a big batch replays for a while: let the scheduler (same event loop) fire
+            # what is due meanwhile, so breach-emission lag does not grow with batch size
+            await asyncio.sleep(0)
     customers, tickets = [k[0] for k in keys], [k[1] for k in keys]
-    for table in ("clocks", "deadlines"):
-        await conn.execute(
-            f"""DELETE FROM {table} t USING unnest($1::text[], $2::text[]) AS k(c, tk)
-                WHERE t.customer_id = k.c AND t.ticket_id = k.tk""",
-            customers,
-            tickets,
-        )
+    # one round trip for both tables (a batch's round trips add up on a loaded machine)
+    await conn.execute(
+        """WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) AS k(c, tk)),
+                gone AS (DELETE FROM clocks t USING k
+                         WHERE t.customer_id = k.c AND t.ticket_id = k.tk)
+           DELETE FROM deadlines t USING k WHERE t.customer_id = k.c AND t.ticket_id = k.tk""",
+        customers,
+        tickets,
+    )
     clock_rows: list[tuple[Any, ...]] = []
     deadline_rows: list[tuple[Any, ...]] = []
     ticket_rows: list[tuple[Any, ...]] = []
@@ -313,16 +319,7 @@ async def fresh_events(
             metrics.BREACHES.labels(data.priority, tier).inc()
         elif isinstance(data, SlaWarning):
             metrics.WARNINGS.labels(data.priority, tier, str(data.threshold_percent)).inc()
-        events.append(
-            make_event(
-                data,
-                customer_id=customer_id,
-                source=SOURCE,
-                time=e.at,
-                subject=str(getattr(data, "ticket_id", "")) or None,
-                id=e.event_id,
-            )
-        )
+        events.append(envelope_of(e, customer_id=customer_id))
     return events
 
 
