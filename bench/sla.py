@@ -157,7 +157,7 @@ async def wait_relayed(conn: asyncpg.Connection) -> None:
         await asyncio.sleep(0.1)
 
 
-async def main(n: int, late: int, lead_s: float, spread_s: float) -> None:
+async def main(n: int, late: int, lead_s: float, spread_s: float, consumers: int) -> None:
     with infrastructure() as infra:
         namespace = f"b_{uuid.uuid4().hex[:6]}_"
         schema = namespace.strip("_") + "_sla"
@@ -174,6 +174,7 @@ async def main(n: int, late: int, lead_s: float, spread_s: float) -> None:
             db_schema=schema,
             topic_namespace=namespace,
             consumer_batch_size=1000,
+            consumers_per_process=consumers,
             scheduler_clock="wall",
         )
         runtime = SlaRuntime(settings)
@@ -200,6 +201,7 @@ async def main(n: int, late: int, lead_s: float, spread_s: float) -> None:
         cuts = quantiles(lags, n=100)
         metrics = {
             "tickets": float(n),
+            "consumers_per_process": float(consumers),
             "running_clocks": float(running),
             "ticket_events_per_s": round(events_per_s),
             "relayed_events_per_s": round(relayed_per_s),
@@ -223,5 +225,11 @@ if __name__ == "__main__":
     parser.add_argument("--late", type=int, default=10_000, help="tickets that breach")
     parser.add_argument("--lead", type=float, default=30.0, help="s until their 1st deadline")
     parser.add_argument("--spread", type=float, default=10.0, help="s over which they fall")
+    parser.add_argument(
+        "--consumers",
+        type=int,
+        default=SlaSettings.model_fields["consumers_per_process"].default,
+        help="consumer group members in the process (default: the service's)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.tickets, args.late, args.lead, args.spread))
+    asyncio.run(main(args.tickets, args.late, args.lead, args.spread, args.consumers))

@@ -1,11 +1,14 @@
 """The triage agent: one stream over the monitoring and contracts topics (both keyed by
 customer and co-partitioned), gathered into batches and handed to the TriageWorker.
 
-Acks are manual (`noack`): an event is acked, so its offset may be committed, only
-after its batch was triaged, its outputs committed to Postgres and its state
-acknowledged by Kafka. We batch ourselves rather than with Faust's `take_events` /
-`noack_take`: with those, a restarted worker stalled after recovery in our crash test.
-A batch is handed over when it is full, or when no event arrived for `within` seconds.
+Offsets are committed by this agent, and only once a batch is durable: triaged, its
+outputs committed to Postgres, its state acknowledged by Kafka. In our crash test
+(tests/test_restart.py) Faust's own bookkeeping was not safe to rely on: with
+`take_events` (acks by Faust), with `noack_take` and with manual acks plus Faust's
+periodic commit, a restarted worker either skipped events whose offsets had been
+committed before they were processed, or stalled. So the stream is `noack()`, Faust's
+periodic commit is off (faust_app.py), and we batch ourselves: a batch is handed over
+when it is full, or when no event arrived for `within` seconds.
 """
 
 from __future__ import annotations

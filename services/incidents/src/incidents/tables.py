@@ -22,11 +22,10 @@ class CustomerTable(Table[bytes, Any]):
     """A table whose changelog writes are sent straight through the producer and can be
     awaited until Kafka acknowledged them.
 
-    Faust's own path (`send_soon` into its producer buffer) is not safe to ack on: its
-    pre-commit flush gives up after 0.1 s without a send (faust/transport/producer.py
-    `flush_atmost`), so offsets can be committed ahead of the changelog, and under load
-    we saw buffered changelog futures never resolve. The worker awaits `durable()`
-    before a batch is acked; only then is the input allowed to be committed."""
+    Faust's own path (`send_soon` into its producer buffer) is not safe to commit on:
+    its pre-commit flush gives up after 0.1 s without a send (faust/transport/producer.py
+    `flush_atmost`), so offsets can be committed ahead of the changelog. The worker
+    awaits `durable()` before a batch's offsets are committed (agents.py)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

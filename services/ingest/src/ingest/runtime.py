@@ -52,8 +52,8 @@ class IngestRuntime(ServiceRuntime):
             produce_timeout_s=s.produce_timeout_s,
         )
         for n in range(CLAIM_INSERTERS):
-            self._spawn(f"claims-{n}", self.intake.claims.run())
-        self._spawn("prune-accepted", self._prune_accepted())
+            self.spawn_task(f"claims-{n}", self.intake.claims.run())
+        self.spawn_task("prune-accepted", self._prune_accepted())
 
     async def stop(self) -> None:
         self.intake = None

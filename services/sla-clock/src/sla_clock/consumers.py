@@ -48,13 +48,17 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
                     touched.add((event.customer_id, ticket_id))
             latest = event.time if latest is None else max(latest, event.time)
         await store_transitions(tx.conn, entries=entries)
-        if latest is not None:
-            await advance_event_time(tx.conn, latest)
         if new_contracts:
             # Tickets that arrived before their customer's contract get their clocks now.
             touched.update(await tickets_waiting_for_contract(tx.conn, customer_ids=new_contracts))
         now = await clock.now(tx.conn)
+        if clock.kind == "event_time" and latest is not None:
+            now = max(now, latest)  # this batch's events count, as advanced below
         for out in await recompute(tx.conn, keys=touched, now=now, contracts=contracts):
             tx.emit(out)
+        if latest is not None:
+            # Last: the single event_clock row is locked until commit, and several
+            # consumers (in one process or several) must not queue on it for a whole batch.
+            await advance_event_time(tx.conn, latest)
 
     return handle

@@ -23,11 +23,9 @@ class SlaRuntime(ServiceRuntime):
         self.clock = clock or clock_for(settings.scheduler_clock)
         self.contracts = ContractCache()
         self.scheduler: Scheduler | None = None
-        self.add_consumer(
-            "clocks",
-            [TICKETS, CONTRACTS, INCIDENTS],
-            batch_handler=make_batch_handler(clock=self.clock, contracts=self.contracts),
-        )
+        handler = make_batch_handler(clock=self.clock, contracts=self.contracts)
+        for _ in range(settings.consumers_per_process):  # one group: partitions split
+            self.add_consumer("clocks", [TICKETS, CONTRACTS, INCIDENTS], batch_handler=handler)
 
     async def start(self) -> None:
         tune_gc()

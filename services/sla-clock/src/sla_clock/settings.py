@@ -19,5 +19,12 @@ class SlaSettings(ServiceSettings):
     )
     # replays are set-based per batch: bigger batches amortise the round trips
     consumer_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    consumers_per_process: int = Field(
+        default=2,
+        ge=1,
+        le=6,
+        description="members of the consumer group in this process: while one waits on "
+        "Postgres another computes (the topics have 6 partitions)",
+    )
     scheduler_interval_s: float = Field(default=0.1, gt=0, le=60)
     scheduler_batch_size: int = Field(default=1000, ge=1, le=50_000)
