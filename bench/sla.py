@@ -129,7 +129,7 @@ async def read_breach_lags(kafka: str, topic: str, expect: int, timeout_s: float
                     if b"msp.sla.breached.v1" not in r.value:
                         continue
                     data = decode(r.value).data
-                    due = data.due_at  # type: ignore[union-attr]
+                    due = data.due_at  # type: ignore[attr-defined]
                     lags.append(r.timestamp / 1000 - due.timestamp())
         return lags
     finally:
