@@ -75,7 +75,7 @@ class ServiceRuntime:
             bootstrap_servers=s.kafka_bootstrap_servers,
             schema=s.schema_name,
         )
-        self._spawn("outbox-relay", self.relay.run())
+        self.spawn_task("outbox-relay", self.relay.run())
         for spec in self.specs:
             consumer = TransactionalConsumer(
                 pool=self.pool,
@@ -90,7 +90,7 @@ class ServiceRuntime:
                 batch_size=s.consumer_batch_size,
             )
             self.consumers.append(consumer)
-            self._spawn(f"consumer-{spec.name}", consumer.run())
+            self.spawn_task(f"consumer-{spec.name}", consumer.run())
         log.info("runtime started", extra={"consumers": [c.group_id for c in self.consumers]})
 
     def spawn_task(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
@@ -101,7 +101,6 @@ class ServiceRuntime:
         task.add_done_callback(self._on_task_done)
         self._tasks.append(task)
 
-    _spawn = spawn_task
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
