@@ -101,7 +101,6 @@ class ServiceRuntime:
         task.add_done_callback(self._on_task_done)
         self._tasks.append(task)
 
-
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
             return
