@@ -7,13 +7,14 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -70,3 +71,24 @@ def write_results(name: str, machine_facts: dict[str, object], metrics: dict[str
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine_facts, "metrics": metrics}, indent=2) + "\n")
     return path
+
+
+@asynccontextmanager
+async def consumer_from_start(bootstrap: str, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A bare consumer with every partition of `topic` assigned and positioned at its
+    first record: no group join, so nothing but reading is timed."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        while not parts:  # the consumer only tracks topics it was told of
+            consumer._client.add_topic(topic)
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        for tp, first in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, first)
+        yield consumer
+    finally:
+        await consumer.stop()

@@ -19,10 +19,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
-from bench.common import infrastructure, machine, server_version, write_results
+from bench.common import (
+    consumer_from_start,
+    infrastructure,
+    machine,
+    server_version,
+    write_results,
+)
 from incidents.runtime import IncidentsRuntime
 from incidents.settings import IncidentsSettings
 from msp_events import Envelope, encode, make_event
@@ -122,25 +128,12 @@ async def publish(bootstrap: str, topic: str, events: list[Envelope]) -> None:
 async def raw_consume(bootstrap: str, topic: str, n: int) -> float:
     """The ceiling: read the same records with a bare aiokafka consumer (partitions
     assigned directly, so no group join is timed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            consumer._client.add_topic(topic)
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        for tp, first in (await consumer.beginning_offsets(tps)).items():
-            consumer.seek(tp, first)
+    async with consumer_from_start(bootstrap, topic) as consumer:
         got, started = 0, time.perf_counter()
         while got < n:
             batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
             got += sum(len(r) for r in batch.values())
         return n / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
 
 
 async def triage(kafka: str, db: str, ns: str, n_inputs: int, datadir: str) -> dict[str, float]:

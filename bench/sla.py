@@ -26,9 +26,15 @@ from datetime import UTC, datetime, timedelta
 from statistics import quantiles
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from bench.common import infrastructure, machine, server_version, write_results
+from bench.common import (
+    consumer_from_start,
+    infrastructure,
+    machine,
+    server_version,
+    write_results,
+)
 from msp_events import decode, encode, make_event
 from msp_events.samples import sample_contract_version
 from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, SLA, TICKETS
@@ -108,18 +114,7 @@ async def produce_tickets(
 
 
 async def read_breach_lags(kafka: str, topic: str, expect: int, timeout_s: float) -> list[float]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        while not parts:
-            consumer._client.add_topic(topic)
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        for tp, first in (await consumer.beginning_offsets(tps)).items():
-            consumer.seek(tp, first)
+    async with consumer_from_start(kafka, topic) as consumer:
         lags: list[float] = []
         deadline = time.monotonic() + timeout_s
         while len(lags) < expect and time.monotonic() < deadline:
@@ -132,8 +127,6 @@ async def read_breach_lags(kafka: str, topic: str, expect: int, timeout_s: float
                     due = data.due_at  # type: ignore[attr-defined]
                     lags.append(r.timestamp / 1000 - due.timestamp())
         return lags
-    finally:
-        await consumer.stop()
 
 
 async def wait_consumed(conn: asyncpg.Connection, topic: str, n: int) -> float:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from msp_events.types.contracts import ContractSnapshot, ContractTerminated, ContractVersion
+from msp_events.types.contracts import (
+    ContractSnapshot,
+    ContractTerminated,
+    ContractVersion,
+    version_in_force,
+)
 
 
 @dataclass(frozen=True)
@@ -25,13 +30,7 @@ class ContractState:
         the termination on (later version wins on equal `effective_from`)."""
         if self.terminated_at is not None and instant >= self.terminated_at:
             return None
-        found = None
-        for v in self.versions:
-            if v.effective_from <= instant:
-                found = v
-            else:
-                break
-        return found
+        return version_in_force(self.versions, instant)
 
     def nearest_version(self, instant: dt.datetime) -> ContractVersion:
         """The version whose rates apply to work outside any version (before the first:

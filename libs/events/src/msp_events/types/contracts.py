@@ -478,6 +478,21 @@ def _check_history(versions: list[ContractVersion]) -> list[ContractVersion]:
     return versions
 
 
+def version_in_force(
+    versions: Sequence[ContractVersion], instant: datetime
+) -> ContractVersion | None:
+    """The version in force at `instant` (timezone-aware) among `versions` ordered by
+    `effective_from`, or None before the first took effect. On equal `effective_from`
+    the later version wins (it is a correction)."""
+    found = None
+    for v in versions:
+        if v.effective_from <= instant:
+            found = v
+        else:
+            break
+    return found
+
+
 class _ContractHistory(EventData):
     """A contract and its whole version history (see the module docstring for why)."""
 
@@ -495,16 +510,8 @@ class _ContractHistory(EventData):
         return self.versions[-1]
 
     def version_at(self, instant: datetime) -> ContractVersion | None:
-        """The version in force at `instant` (timezone-aware), or None before the first
-        version took effect. On equal `effective_from` the later version wins (it is a
-        correction)."""
-        found = None
-        for v in self.versions:
-            if v.effective_from <= instant:
-                found = v
-            else:
-                break
-        return found
+        """The version in force at `instant` (see `version_in_force`)."""
+        return version_in_force(self.versions, instant)
 
 
 class ContractSnapshot(_ContractHistory):
