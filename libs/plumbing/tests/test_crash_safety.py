@@ -6,7 +6,6 @@ records on the topic, not distinct ids."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections import Counter
@@ -16,7 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from msp_devstack.testkit import produce, read_topic, wait_for_async
+from msp_devstack.testkit import produce, read_topic, service_env, wait_for_async
 from msp_events import Envelope
 
 pytestmark = pytest.mark.integration
@@ -33,19 +32,16 @@ def worker_env(
     out: str,
     crash: str | None,
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MSP_CRASH_POINT"}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        DATABASE_URL=database_url,
+    return service_env(
+        kafka=kafka_bootstrap,
+        database_url=database_url,
+        schema=schema,
+        namespace=namespace,
+        crash=crash,
         MSP_SERVICE_NAME="crashworker",
-        MSP_DB_SCHEMA=schema,
-        MSP_TOPIC_NAMESPACE=namespace,
         MSP_CONSUMER_BATCH_SIZE="5",
         CRASH_OUT_TOPIC=out,
     )
-    if crash:
-        env["MSP_CRASH_POINT"] = crash
-    return env
 
 
 async def start_worker(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from collections import Counter
@@ -18,8 +17,7 @@ import pytest
 from billing_factory import workload
 from billing_harness import connect, setup_topics
 
-from msp_devstack.processes import free_port
-from msp_devstack.testkit import produce, read_topic, wait_for_async
+from msp_devstack.testkit import produce, read_topic, service_env, wait_for_async
 from msp_events.topics import (
     BILLING_INVOICES,
     BILLING_LINE_ITEMS,
@@ -98,14 +96,12 @@ async def test_killed_between_every_step_loses_and_duplicates_nothing(
     await produce(kafka_bootstrap, CONTRACTS.named(namespace), inputs["contracts"])
     await produce(kafka_bootstrap, CHANGE_ORDERS.named(namespace), inputs["orders"])
     await produce(kafka_bootstrap, TICKETS.named(namespace), inputs["tickets"])
-    env = {k: v for k, v in os.environ.items() if k != "MSP_CRASH_POINT"}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        DATABASE_URL=database_url,
-        MSP_DB_SCHEMA=schema,
-        MSP_TOPIC_NAMESPACE=namespace,
+    env = service_env(
+        kafka=kafka_bootstrap,
+        database_url=database_url,
+        schema=schema,
+        namespace=namespace,
         MSP_CONSUMER_BATCH_SIZE="5",
-        MSP_HTTP_PORT=str(free_port()),
     )
     worker = Worker(env, tmp_path / "billing.log")
     db = await connect(database_url, schema)

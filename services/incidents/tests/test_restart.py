@@ -7,9 +7,7 @@ exactly one proactive ticket."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sys
 from collections import Counter
 from pathlib import Path
@@ -20,7 +18,7 @@ from conftest import prepare
 from factory import contract, firing, t
 
 from msp_devstack.testing import new_namespace
-from msp_devstack.testkit import produce, read_topic, wait_for_async
+from msp_devstack.testkit import produce, read_topic, service_env, wait_for_async
 from msp_events import decode
 
 pytestmark = pytest.mark.integration
@@ -29,28 +27,18 @@ CUSTOMERS = [f"restart-{i}" for i in range(4)]
 SITES = 3  # per customer: one incident per site
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def env(kafka: str, db: str, ns: str, datadir: Path, crash: str | None) -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if k != "MSP_CRASH_POINT"}
-    e.update(
-        KAFKA_BOOTSTRAP_SERVERS=kafka,
-        DATABASE_URL=db,
-        MSP_TOPIC_NAMESPACE=ns,
-        MSP_DB_SCHEMA=ns.strip("_"),
+    return service_env(
+        kafka=kafka,
+        database_url=db,
+        schema=ns.strip("_"),
+        namespace=ns,
+        crash=crash,
         MSP_WALL_CLOCK_TICK_S="0",
         MSP_FAUST_BATCH_MAX="10",
         MSP_FAUST_DATADIR=str(datadir),
         MSP_FAUST_SESSION_TIMEOUT_S="6",
-        MSP_HTTP_PORT=str(free_port()),
     )
-    if crash:
-        e["MSP_CRASH_POINT"] = crash
-    return e
 
 
 async def start(environ: dict[str, str], log: Path) -> asyncio.subprocess.Process:

@@ -6,9 +6,7 @@ row sent; after a restart every raw event is on the canonical topic exactly once
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sys
 from collections import Counter
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from ingest_testkit import PEPPER
 from ingest_testkit_events import heartbeats
 
-from msp_devstack.testkit import produce, read_topic, wait_for_async
+from msp_devstack.testkit import produce, read_topic, service_env, wait_for_async
 from msp_events import decode
 from msp_events.topics import MONITORING, RAW_MONITORING
 
@@ -28,28 +26,18 @@ N = 30
 REPLAYED = 10
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def service_env(
+def ingest_env(
     kafka: str, database_url: str, namespace: str, schema: str, crash: str | None
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "MSP_CRASH_POINT"}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=kafka,
-        DATABASE_URL=database_url,
-        MSP_DB_SCHEMA=schema,
-        MSP_TOPIC_NAMESPACE=namespace,
+    return service_env(
+        kafka=kafka,
+        database_url=database_url,
+        schema=schema,
+        namespace=namespace,
+        crash=crash,
         MSP_CONSUMER_BATCH_SIZE="5",
-        MSP_HTTP_PORT=str(free_port()),
         MSP_API_KEY_PEPPER=PEPPER,
     )
-    if crash:
-        env["MSP_CRASH_POINT"] = crash
-    return env
 
 
 async def start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
@@ -77,7 +65,7 @@ async def test_killed_service_restarts_without_loss_or_duplicates(
     db = prepared
 
     crashing = await start(
-        service_env(kafka_bootstrap, database_url, namespace, schema, crash_point), log
+        ingest_env(kafka_bootstrap, database_url, namespace, schema, crash_point), log
     )
     rc = await asyncio.wait_for(crashing.wait(), 90)
     assert rc == -signal.SIGKILL, f"should have died at {crash_point}:\n{log.read_text()}"
@@ -86,7 +74,7 @@ async def test_killed_service_restarts_without_loss_or_duplicates(
         on_kafka = len(await read_topic(kafka_bootstrap, MONITORING.named(namespace)))
         assert unsent > 0 and on_kafka > 0, "acked by Kafka but not marked sent"
 
-    healthy = await start(service_env(kafka_bootstrap, database_url, namespace, schema, None), log)
+    healthy = await start(ingest_env(kafka_bootstrap, database_url, namespace, schema, None), log)
     try:
 
         async def caught_up() -> bool:

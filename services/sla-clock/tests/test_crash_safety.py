@@ -7,9 +7,7 @@ records."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sys
 from collections import Counter
 from datetime import timedelta
@@ -18,7 +16,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from msp_devstack.testkit import produce, read_topic, wait_for_async
+from msp_devstack.processes import free_port
+from msp_devstack.testkit import produce, read_topic, service_env, wait_for_async
 from msp_events import Envelope, decode
 from msp_events.topics import CONTRACTS, SLA, TICKETS
 from sla_clock.clock import replay
@@ -29,12 +28,6 @@ from .test_scenarios import contract_event, created, reply
 
 pytestmark = pytest.mark.integration
 N = 24
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def inputs() -> list[Envelope]:
@@ -92,16 +85,14 @@ async def test_crash_then_restart_emits_every_sla_event_exactly_once(
     events = inputs()
     expected = expected_ids(events)
     await produce(kafka_bootstrap, CONTRACTS.named(namespace), [contract_event()])
-    env = {k: v for k, v in os.environ.items() if k != "MSP_CRASH_POINT"}
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        DATABASE_URL=database_url,
-        MSP_DB_SCHEMA=schema,
-        MSP_TOPIC_NAMESPACE=namespace,
+    env = service_env(
+        kafka=kafka_bootstrap,
+        database_url=database_url,
+        schema=schema,
+        namespace=namespace,
         MSP_CONSUMER_BATCH_SIZE="5",
         MSP_SCHEDULER_CLOCK="event_time",
         MSP_SCHEDULER_BATCH_SIZE="3",
-        MSP_HTTP_PORT=str(free_port()),
     )
     log = tmp_path / "service.log"
     db = await asyncpg.connect(database_url, server_settings={"search_path": schema})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar, cast
@@ -125,3 +126,32 @@ async def read_topic(bootstrap: str, topic: str, *, within: float = 20) -> list[
         return records
     finally:
         await consumer.stop()
+
+
+def service_env(
+    *,
+    kafka: str,
+    database_url: str,
+    schema: str,
+    namespace: str,
+    crash: str | None = None,
+    **settings: str,
+) -> dict[str, str]:
+    """The environment for running a service (or worker) as a subprocess in a test: this
+    process's environment without any inherited MSP_CRASH_POINT, pointed at the test's
+    broker, database, schema and topic namespace, on a free HTTP port, plus `settings`
+    (`MSP_*` names). `crash` arms a crash point (`name[:N]`, see msp_plumbing.crashpoints)."""
+    from msp_devstack.processes import free_port
+
+    env = {k: v for k, v in os.environ.items() if k != "MSP_CRASH_POINT"}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka,
+        DATABASE_URL=database_url,
+        MSP_DB_SCHEMA=schema,
+        MSP_TOPIC_NAMESPACE=namespace,
+        MSP_HTTP_PORT=str(free_port()),
+    )
+    env.update(settings)
+    if crash:
+        env["MSP_CRASH_POINT"] = crash
+    return env

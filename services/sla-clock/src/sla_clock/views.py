@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from sla_clock.models import QueueItemRead, ReportRead, TicketSlaRead
+from sla_clock.queries import find_ticket, month_clocks, month_outages, ticket_clocks
 from sla_clock.queue import QUEUE_SQL
 from sla_clock.report import MONTH, build_report, month_bounds, to_csv, to_html
 from sla_clock.runtime import SlaRuntime
@@ -33,21 +34,11 @@ async def ticket_sla(
 ) -> TicketSlaRead:
     rt = _runtime(request)
     async with rt.db().acquire() as conn:
-        ticket = await conn.fetchrow(
-            """SELECT * FROM tickets WHERE ticket_id = $1
-               AND ($2::text IS NULL OR customer_id = $2) ORDER BY customer_id LIMIT 1""",
-            ticket_id,
-            customer_id,
-        )
+        ticket = await find_ticket(conn, ticket_id=ticket_id, customer_id=customer_id)
         if ticket is None:
             raise HTTPException(404, detail={"field": "ticket_id", "error": "unknown ticket"})
         now = await rt.clock.now(conn)
-        rows = await conn.fetch(
-            """SELECT * FROM clocks WHERE customer_id = $1 AND ticket_id = $2
-               ORDER BY metric, cycle""",
-            ticket["customer_id"],
-            ticket_id,
-        )
+        rows = await ticket_clocks(conn, customer_id=ticket["customer_id"], ticket_id=ticket_id)
         clocks = await clock_views(conn, rows=rows, now=now, contracts=rt.contracts)
     return TicketSlaRead(
         customer_id=ticket["customer_id"],
@@ -82,29 +73,16 @@ async def sla_report(
         timezone = contract.current.timezone
         start, end = month_bounds(month, timezone)
         now = await rt.clock.now(conn)
-        rows = await conn.fetch(
-            """SELECT * FROM clocks WHERE customer_id = $1 AND started_at >= $2
-               AND started_at < $3 ORDER BY started_at, ticket_id, metric, cycle""",
-            customer_id,
-            start,
-            end,
-        )
+        rows = await month_clocks(conn, customer_id=customer_id, start=start, end=end)
         clocks = await clock_views(conn, rows=rows, now=now, contracts=rt.contracts)
-        incidents = await conn.fetch(
-            """SELECT opened_at, resolved_at FROM incidents
-               WHERE customer_id = $1 AND parent_incident_id IS NULL
-               AND opened_at < $3 AND (resolved_at IS NULL OR resolved_at > $2)""",
-            customer_id,
-            start,
-            end,
-        )
+        outages = await month_outages(conn, customer_id=customer_id, start=start, end=end)
     in_force = contract.version_at(end - timedelta(microseconds=1)) or contract.versions[0]
     report = build_report(
         customer_id=customer_id,
         month=month,
         timezone=timezone,
         clocks=clocks,
-        outages=[(r["opened_at"], r["resolved_at"]) for r in incidents],
+        outages=outages,
         uptime_target=in_force.uptime_target_percent,
         now=now,
     )

@@ -1,0 +1,62 @@
+"""Read-side queries behind the HTTP API (the routes in `views.py` stay thin). The
+caller owns the connection; nothing here writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+
+async def find_ticket(
+    conn: asyncpg.Connection, *, ticket_id: str, customer_id: str | None
+) -> asyncpg.Record | None:
+    """The ticket row; `customer_id` only disambiguates two customers' equal ids."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        """SELECT * FROM tickets WHERE ticket_id = $1
+           AND ($2::text IS NULL OR customer_id = $2) ORDER BY customer_id LIMIT 1""",
+        ticket_id,
+        customer_id,
+    )
+    return row
+
+
+async def ticket_clocks(
+    conn: asyncpg.Connection, *, customer_id: str, ticket_id: str
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT * FROM clocks WHERE customer_id = $1 AND ticket_id = $2
+           ORDER BY metric, cycle""",
+        customer_id,
+        ticket_id,
+    )
+    return rows
+
+
+async def month_clocks(
+    conn: asyncpg.Connection, *, customer_id: str, start: datetime, end: datetime
+) -> list[asyncpg.Record]:
+    """Clocks that started in [start, end): a clock belongs to the month it started in."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT * FROM clocks WHERE customer_id = $1 AND started_at >= $2
+           AND started_at < $3 ORDER BY started_at, ticket_id, metric, cycle""",
+        customer_id,
+        start,
+        end,
+    )
+    return rows
+
+
+async def month_outages(
+    conn: asyncpg.Connection, *, customer_id: str, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime | None]]:
+    """Top-level incidents overlapping [start, end), as (opened, resolved or None)."""
+    rows = await conn.fetch(
+        """SELECT opened_at, resolved_at FROM incidents
+           WHERE customer_id = $1 AND parent_incident_id IS NULL
+           AND opened_at < $3 AND (resolved_at IS NULL OR resolved_at > $2)""",
+        customer_id,
+        start,
+        end,
+    )
+    return [(r["opened_at"], r["resolved_at"]) for r in rows]
