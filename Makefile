@@ -8,14 +8,14 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-ingest bench-incidents bench-sla bench-billing
+.PHONY: deploy-tools setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-ingest bench-incidents bench-sla bench-billing
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
 
-.venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+.venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml tools/*/pyproject.toml
 	$(UV) sync --locked --all-packages
 	@touch $@
 
@@ -29,8 +29,27 @@ kafka-fetch: .venv/.synced
 run: setup
 	$(RUN) python -m msp_devstack run
 
+## deploy-tools: kustomize (built from the Go module proxy) and Prometheus (Debian's
+## package, unpacked, not installed system-wide) into .tools/, for the deploy tests
+KUSTOMIZE_VERSION := v5.5.0
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+KUSTOMIZE := $(TOOLS)/bin/kustomize
+PROMETHEUS := $(TOOLS)/prometheus/usr/bin/prometheus
+deploy-tools: $(KUSTOMIZE) $(PROMETHEUS)
+
+$(KUSTOMIZE):
+	mkdir -p $(TOOLS)/bin
+	GOBIN=$(abspath $(TOOLS))/bin GOPATH=$(abspath $(TOOLS))/go GOCACHE=$(abspath $(TOOLS))/go-cache \
+	  GOFLAGS="-mod=mod -modcacherw" $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+$(PROMETHEUS):
+	rm -rf $(TOOLS)/debs && mkdir -p $(TOOLS)/debs
+	cd $(TOOLS)/debs && (apt-get download prometheus || (apt-get update -qq && apt-get download prometheus))
+	dpkg-deb -x $(TOOLS)/debs/prometheus_*.deb $(TOOLS)/prometheus
+	$(PROMETHEUS) --version | head -1
+
 ## test: the whole suite on a real broker and real Postgres (started by the fixtures)
-test: setup
+test: setup deploy-tools
 	$(RUN) pytest
 
 test-unit: .venv/.synced

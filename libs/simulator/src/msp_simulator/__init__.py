@@ -1,0 +1,1 @@
+"""A deterministic simulated MSP month (customers, devices, alerts, tickets, work)."""

@@ -1,0 +1,1 @@
+"""mspctl: the operators' command line."""
