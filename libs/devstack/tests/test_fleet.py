@@ -1,23 +1,32 @@
-import asyncio
+"""The Fleet the end-to-end tests run on: all four services up on a test namespace,
+an ingest API key made through the ingest CLI, and one service restarted on its port."""
+
 from pathlib import Path
-import httpx, pytest
+
+import httpx
+import pytest
+
 from msp_devstack.fleet import Fleet
+from msp_devstack.processes import run_sync
 from msp_devstack.testing import create_topics, new_namespace
 
 pytestmark = pytest.mark.integration
 
 
-async def test_fleet(kafka_bootstrap, database_url, tmp_path):
+def test_fleet_starts_every_service_and_restarts_one(
+    kafka_bootstrap: str, database_url: str, tmp_path: Path
+) -> None:
     ns = new_namespace()
-    await create_topics(kafka_bootstrap, namespace=ns)
-    fleet = Fleet(kafka=kafka_bootstrap, database_url=database_url, namespace=ns, data_dir=tmp_path)
-    await asyncio.to_thread(fleet.start)
-    try:
+    run_sync(lambda: create_topics(kafka_bootstrap, namespace=ns))
+    with Fleet(
+        kafka=kafka_bootstrap, database_url=database_url, namespace=ns, data_dir=tmp_path
+    ) as fleet:
         key = fleet.create_api_key(source="am", customers=["c1"])
         assert key.startswith("mspk_")
-        for n in fleet.names:
-            assert httpx.get(fleet.url(n) + "/readyz").status_code == 200
-        await asyncio.to_thread(fleet.restart, "sla-clock")
-        assert httpx.get(fleet.url("sla-clock") + "/readyz").status_code == 200
-    finally:
-        await asyncio.to_thread(fleet.close)
+        for name in fleet.names:
+            assert httpx.get(fleet.url(name) + "/readyz").status_code == 200, name
+        before = fleet.url("sla-clock")
+        fleet.restart("sla-clock")
+        assert fleet.url("sla-clock") == before
+        assert httpx.get(before + "/readyz").status_code == 200
+    assert not any(fleet.running(name) for name in fleet.names)
