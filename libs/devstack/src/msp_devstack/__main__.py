@@ -1,4 +1,8 @@
-"""Command line: `python -m msp_devstack {kafka-fetch,run}`."""
+"""Command line: `python -m msp_devstack {kafka-fetch,run}`.
+
+`run` starts Kafka, Postgres and the four services, plays a simulated MSP month
+through them (unless `--no-simulate`), prints its summary, and keeps everything up
+until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -39,6 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--data-dir", type=Path, help="where Kafka and Postgres keep data (default .local/run)"
     )
+    run.add_argument(
+        "--no-simulate",
+        action="store_true",
+        help="only start the stack (default: play a simulated MSP month once it is up, "
+        "from a fresh data dir)",
+    )
+    run.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    run.add_argument(
+        "--month", type=_month, help="simulated month YYYY-MM (default 2026-03)"
+    )
+    run.add_argument(
+        "--customers", type=int, default=30, help="simulated customers (default 30, min 5)"
+    )
     args = parser.parse_args(argv)
 
     from msp_devstack.stack import configure_logging
@@ -55,14 +72,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Kafka broker jars: {libs}")
         return 0
 
+    from msp_devstack.stack import Simulation
     from msp_devstack.stack import run as run_stack
 
+    if args.customers < 5:
+        parser.error("--customers: at least 5 (one customer per storyline role)")
     return run_stack(
         data_dir=args.data_dir or local_dir() / "run",
         kafka_port=args.kafka_port,
         postgres_port=args.postgres_port,
         http_base_port=args.http_base_port,
+        simulation=None
+        if args.no_simulate
+        else Simulation(seed=args.seed, month=args.month, customers=args.customers),
     )
+
+
+def _month(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not YYYY-MM")
+    return value
 
 
 if __name__ == "__main__":

@@ -5,6 +5,14 @@ running servers), every registry topic, every service schema's migrations, then 
 service processes in `SERVICES`. A status block is printed, then the command waits for
 Ctrl-C (SIGINT) or SIGTERM and stops what it started in reverse order: services first,
 infrastructure last. Exit code 0 on a requested stop, 1 if anything failed.
+
+With a `Simulation` (the default of the command line), once everything answers the
+simulator (`msp_simulator`) plays a month through ingest, prints progress and the
+summary, and the stack then stays up as before. A simulated run starts from a fresh
+data dir (the previous run's Kafka, Postgres and Faust data are deleted first), so
+the summary is that month's alone; with KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL the
+servers are not ours to wipe, and replaying the same seed is a no-op there (every id
+is derived from the seed, so the services see duplicates only).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +58,21 @@ DEFAULT_KAFKA_PORT = 19092
 DEFAULT_POSTGRES_PORT = 15432
 READY_LINE = "msp-devstack: ready"
 """Printed (and flushed) on stdout once everything is up; scripts and tests wait for it."""
+SIMULATED_LINE = "msp-devstack: simulation done"
+"""Printed after the simulation's summary; the stack stays up until Ctrl-C."""
+SIMULATION_FAILED_LINE = "msp-devstack: simulation failed"
+FRESH_SUBDIRS = ("kafka", "postgres", "faust", "logs")
+"""What a simulated run deletes from its data dir before it starts."""
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Play a simulated month once the services are up (see `msp_simulator`)."""
+
+    seed: int = 1
+    month: str | None = None
+    """YYYY-MM; None = the simulator's default month."""
+    customers: int = 30
 
 
 @dataclass(frozen=True)
@@ -190,9 +214,12 @@ def run(
     kafka_port: int | None = None,
     postgres_port: int | None = None,
     http_base_port: int | None = None,
+    simulation: Simulation | None = None,
 ) -> int:
     _install_signal_handlers()
     data_dir = data_dir.resolve()
+    if simulation is not None:
+        _fresh(data_dir)
     services: dict[str, _Started] = {}
     with contextlib.ExitStack() as stack:
         try:
@@ -234,12 +261,13 @@ def run(
 
             env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, DATABASE_URL=database_url)
             for offset, service in enumerate(SERVICES):
+                extra = _service_settings(service.name, data_dir, simulated=simulation is not None)
                 requested = None if http_base_port is None else http_base_port + offset
                 port = _port(requested, service.default_port, f"{service.name} HTTP")
                 proc = spawn(
                     service.argv(),
                     data_dir / "logs" / f"{service.name}.log",
-                    env={**env, **service.env, "MSP_HTTP_PORT": str(port)},
+                    env={**env, **service.env, **extra, "MSP_HTTP_PORT": str(port)},
                 )
                 services[service.name] = _Started(proc, port)
                 stack.callback(stop_process_group, proc, f"service {service.name}", timeout=20.0)
@@ -260,6 +288,8 @@ def run(
                 flush=True,
             )
             print(READY_LINE, flush=True)
+            if simulation is not None:
+                _simulate(simulation, services, env)
             return _supervise(services, data_dir)
         except _Shutdown:
             return 0
@@ -270,6 +300,57 @@ def run(
             log.exception("the local stack failed")
             return 1
     return 1  # unreachable: the with block always returns; keeps mypy content
+
+
+def _fresh(data_dir: Path) -> None:
+    for name in FRESH_SUBDIRS:
+        path = data_dir / name
+        if path.exists():
+            log.info("simulated run: deleting the previous run's %s", path)
+            shutil.rmtree(path)
+
+
+def _service_settings(name: str, data_dir: Path, *, simulated: bool) -> dict[str, str]:
+    """Per-service environment: Faust keeps its local state under the data dir, and a
+    simulation makes every clock follow event time (a month plays in a minute)."""
+    from msp_devstack.fleet import EVENT_TIME_SETTINGS  # fleet imports this module
+
+    extra = {"MSP_FAUST_DATADIR": str(data_dir / "faust")} if name == "incidents" else {}
+    if simulated:
+        extra.update(EVENT_TIME_SETTINGS.get(name, {}))
+    return extra
+
+
+def _simulate(simulation: Simulation, services: dict[str, _Started], env: dict[str, str]) -> None:
+    """Play the month, print the summary. A failure is reported, and the stack stays up
+    (its APIs are still worth looking at); Ctrl-C during the run stops everything."""
+    from msp_simulator.player import Services
+    from msp_simulator.scenario import DEFAULT_MONTH, generate
+    from msp_simulator.session import simulate
+    from msp_simulator.world import parse_month
+
+    def url(name: str) -> str:
+        return f"http://127.0.0.1:{services[name].port}"
+
+    try:
+        month = generate(
+            seed=simulation.seed,
+            month=parse_month(simulation.month) if simulation.month else DEFAULT_MONTH,
+            customers=simulation.customers,
+        )
+        outcome = simulate(
+            month,
+            services=Services(url("ingest"), url("incidents"), url("sla-clock"), url("billing")),
+            key_env=env,
+            progress=lambda line: print(line, flush=True),
+        )
+    except Exception:
+        log.exception("the simulation failed; the services stay up")
+        print(SIMULATION_FAILED_LINE, flush=True)
+        return
+    print(outcome.text, flush=True)
+    print(SIMULATED_LINE, flush=True)
+    print("The APIs and /metrics stay up; Ctrl-C stops everything.", flush=True)
 
 
 def _wait_until_serving(services: dict[str, _Started], data_dir: Path) -> None:

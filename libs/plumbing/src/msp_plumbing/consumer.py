@@ -37,6 +37,9 @@ from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import OutboxRecord, enqueue, outbox_record
 
 log = logging.getLogger(__name__)
+LAG_REFRESH_S = 5.0
+"""How often an idle consumer re-exports its lag (from the high watermarks its fetches
+already bring back: no extra broker round trip)."""
 
 
 class Record(Protocol):
@@ -131,6 +134,8 @@ class TransactionalConsumer:
         self.dead_letter_topic = DEAD_LETTER.named(namespace)
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
+        # next offset to apply per owned partition (seeked or committed): the lag base
+        self._next: dict[TopicPartition, int] = {}
 
     async def run(self) -> None:
         """Consume until cancelled."""
@@ -145,12 +150,17 @@ class TransactionalConsumer:
         consumer.subscribe(self.topics, listener=_Rebalance(self))
         self._consumer = consumer
         await consumer.start()
+        lag_due = 0.0
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
                 if batch:
                     async with self._lock:
                         await self._handle_batch(consumer, batch)
+                elif time.monotonic() >= lag_due:
+                    # idle: the producer side may still move (lag grows while we wait)
+                    self.export_lag(consumer)
+                    lag_due = time.monotonic() + LAG_REFRESH_S
         finally:
             self._consumer = None
             await consumer.stop()
@@ -270,6 +280,13 @@ class TransactionalConsumer:
         except Exception as exc:  # Postgres holds the truth; this is only for tooling
             log.info("kafka offset commit skipped: %r", exc)
         for tp, nxt in offsets.items():
+            self._next[tp] = max(self._next.get(tp, 0), nxt)
+        self.export_lag(consumer)
+
+    def export_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Set `msp_consumer_lag_records` for every owned partition: the last high
+        watermark a fetch reported minus the next offset to apply."""
+        for tp, nxt in self._next.items():
             high = consumer.highwater(tp)
             if high is not None:
                 metrics.CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(
@@ -337,6 +354,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # instance can be handed these partitions.
         async with self.runner._lock:
             pass
+        for tp in revoked:  # another instance reports these partitions now
+            self.runner._next.pop(tp, None)
+            try:
+                metrics.CONSUMER_LAG.remove(self.runner.group_id, tp.topic, str(tp.partition))
+            except KeyError:
+                pass
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self.runner._consumer
@@ -348,4 +371,5 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         first = await consumer.beginning_offsets(fresh) if fresh else {}
         for tp in assigned:
             consumer.seek(tp, stored[tp] if tp in stored else first[tp])
+            self.runner._next[tp] = stored[tp] if tp in stored else first[tp]
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))

@@ -9,6 +9,18 @@ CLOCKS = Gauge(
     "Clocks by state (running, paused), priority and tier, refreshed by the scheduler.",
     ["state", "priority", "tier"],
 )
+COMPLIANCE = Gauge(
+    "msp_sla_clock_compliance_ratio",
+    "Share of the SLA clocks started in the last 30 days (scheduler time) that have not "
+    "breached, by customer and priority; refreshed by the scheduler.",
+    ["customer", "priority"],
+)
+CLOCKS_MEASURED = Gauge(
+    "msp_sla_clock_recent_clocks",
+    "SLA clocks started in the last 30 days (scheduler time), by customer, priority and "
+    "outcome so far (breached, not_breached); the base of the compliance ratio.",
+    ["customer", "priority", "outcome"],
+)
 WARNINGS = Counter(
     "msp_sla_clock_warnings_total", "SLA warnings emitted.", ["priority", "tier", "threshold"]
 )

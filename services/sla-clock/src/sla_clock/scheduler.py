@@ -139,6 +139,7 @@ class Scheduler:
                     metrics.BREACH_LAG.labels(kind).observe((committed - due).total_seconds())
             if time.monotonic() >= self._next_gauges:
                 await self.refresh_gauges(conn)
+                await self.refresh_compliance(conn, now=now)
                 self._next_gauges = time.monotonic() + GAUGE_REFRESH_S
         return len(fired)
 
@@ -150,6 +151,26 @@ class Scheduler:
         metrics.CLOCKS.clear()
         for r in rows:
             metrics.CLOCKS.labels(r["state"], r["priority"], r["tier"]).set(r["n"])
+
+    async def refresh_compliance(self, conn: asyncpg.Connection, *, now: datetime) -> None:
+        """Compliance by customer and priority over the clocks started in the 30 days
+        before `now` (cancelled clocks do not count). Bounded: customers x priorities."""
+        rows = await conn.fetch(
+            """SELECT customer_id, priority, count(*) AS n,
+                      count(*) FILTER (WHERE breached_at IS NOT NULL) AS breached
+               FROM clocks
+               WHERE started_at > $1::timestamptz - interval '30 days' AND started_at <= $1
+                 AND state <> 'cancelled'
+               GROUP BY customer_id, priority""",
+            now,
+        )
+        metrics.COMPLIANCE.clear()
+        metrics.CLOCKS_MEASURED.clear()
+        for r in rows:
+            customer, priority, n, breached = r["customer_id"], r["priority"], r["n"], r["breached"]
+            metrics.COMPLIANCE.labels(customer, priority).set(1 - breached / n)
+            metrics.CLOCKS_MEASURED.labels(customer, priority, "breached").set(breached)
+            metrics.CLOCKS_MEASURED.labels(customer, priority, "not_breached").set(n - breached)
 
     async def run(self) -> None:
         while True:

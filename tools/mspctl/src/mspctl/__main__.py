@@ -1,11 +1,15 @@
-"""`mspctl`: the operators' command line (placeholder until the CLI lands)."""
+"""`mspctl` / `python -m mspctl`: the operators' command line."""
+
+from __future__ import annotations
 
 import sys
 
 
 def main() -> int:
-    print("mspctl: not built yet", file=sys.stderr)
-    return 1
+    from mspctl.cli import app
+
+    app()
+    return 0
 
 
 if __name__ == "__main__":

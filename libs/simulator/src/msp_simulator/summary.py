@@ -1,0 +1,163 @@
+"""The end-of-month summary, read from the services' HTTP APIs only: incidents and
+noise reduction (incidents), SLA compliance per customer (sla-clock), scope creep and
+invoice totals by classification (billing)."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+FIRING_OUTCOMES = frozenset(
+    {"opened", "correlated", "suppressed", "not_monitored", "duplicate", "repeat", "refired",
+     "late_trigger", "flapping", "pending"}
+)  # fmt: skip
+"""Triage outcomes of an alert that fired (the rest are resolves and bookkeeping)."""
+
+
+@dataclass
+class Summary:
+    month: str
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+    triage: Counter[str] = field(default_factory=Counter)
+    sla: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scope_creep: list[dict[str, Any]] = field(default_factory=list)
+    invoices: list[dict[str, Any]] = field(default_factory=list)
+    by_classification: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+
+    @property
+    def alerts_in(self) -> int:
+        return sum(n for outcome, n in self.triage.items() if outcome in FIRING_OUTCOMES)
+
+
+def invoice_run(
+    http: httpx.Client, billing: str, *, period: str, as_of: datetime
+) -> list[dict[str, Any]]:
+    resp = http.post(
+        f"{billing}/v1/invoice-runs", json={"period": period, "as_of": as_of.isoformat()}
+    )
+    resp.raise_for_status()
+    outcomes: list[dict[str, Any]] = resp.json()["outcomes"]
+    return outcomes
+
+
+def issued_invoices(
+    http: httpx.Client, billing: str, *, period: str, customers: Sequence[str]
+) -> list[str]:
+    """Ids of the invoices already issued for `period` (read from the ledgers: no run)."""
+    found: set[str] = set()
+    for customer in customers:
+        resp = http.get(f"{billing}/v1/customers/{customer}/ledger/{period}")
+        resp.raise_for_status()
+        found.update(i["invoice_id"] for i in resp.json()["line_items"] if i.get("invoice_id"))
+    return sorted(found)
+
+
+def collect(
+    http: httpx.Client,
+    *,
+    month: str,
+    customers: Sequence[str],
+    incidents: str,
+    sla: str,
+    billing: str,
+    invoice_ids: Sequence[str] | None = None,
+) -> Summary:
+    s = Summary(month)
+    found = http.get(f"{incidents}/v1/incidents", params={"limit": 1000})
+    found.raise_for_status()
+    s.incidents = found.json()["items"]
+    for customer in customers:
+        log = http.get(
+            f"{incidents}/v1/triage-log", params={"customer_id": customer, "limit": 1000}
+        )
+        log.raise_for_status()
+        s.triage.update(r["outcome"] for r in log.json())
+        report = http.get(
+            f"{sla}/v1/customers/{customer}/sla-report", params={"month": month, "format": "json"}
+        )
+        if report.status_code == 200:
+            s.sla[customer] = report.json()
+    creep = http.get(f"{billing}/v1/reports/scope-creep", params={"period": month})
+    creep.raise_for_status()
+    s.scope_creep = creep.json()["customers"]
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for invoice_id in invoice_ids or ():
+        resp = http.get(f"{billing}/v1/invoices/{invoice_id}")
+        resp.raise_for_status()
+        invoice = resp.json()
+        s.invoices.append(invoice)
+        for line in invoice["lines"]:
+            totals[line["classification"]][line["currency"]] += Decimal(line["line_amount"])
+    s.by_classification = {k: dict(v) for k, v in sorted(totals.items())}
+    return s
+
+
+def _sla_counts(report: dict[str, Any]) -> tuple[int, int, int]:
+    met = sum(r["met"] for r in report["summary"])
+    breached = sum(r["breached"] for r in report["summary"])
+    pending = sum(r["pending"] for r in report["summary"])
+    return met, breached, pending
+
+
+def _money(amounts: dict[str, Decimal]) -> str:
+    return ", ".join(f"{cur} {amt:,.2f}" for cur, amt in sorted(amounts.items())) or "-"
+
+
+def render(s: Summary, *, cast: dict[str, dict[str, str]] | None = None) -> str:
+    rule = "=" * 78
+    out = [rule, f"SIMULATED MONTH {s.month}: SUMMARY", rule, "", "Incidents and noise reduction"]
+    n = len(s.incidents)
+    ratio = f"{s.alerts_in / n:.1f}" if n else "-"
+    proactive = sum(1 for i in s.incidents if i.get("ticket_id"))
+    out.append(
+        f"  {s.alerts_in} firing alerts in -> {n} incidents ({ratio} alerts per incident), "
+        f"{proactive} proactive tickets"
+    )
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s.triage.items()))
+    out.append(f"  triage outcomes: {outcomes}")
+    by_priority = Counter(i["priority"] for i in s.incidents)
+    out.append("  by priority: " + ", ".join(f"{p} {by_priority[p]}" for p in sorted(by_priority)))
+    for i in s.incidents:
+        if i["alert_count"] >= 5 or i["flapping"] or "site" in i["scope"]:
+            out.append(
+                f"  storm/flap: {i['incident_id']} {i['customer_id']} {i['priority']} "
+                f"{i['title']!r}: {i['alert_count']} alerts, scope {i['scope']}, "
+                f"flapping={i['flapping']}, ticket {i['ticket_id']}, {i['status']}"
+            )
+    out += ["", "SLA compliance per customer (met / breached / pending clocks)"]
+    all_met = all_breached = 0
+    for customer, report in sorted(s.sla.items()):
+        met, breached, pending = _sla_counts(report)
+        all_met, all_breached = all_met + met, all_breached + breached
+        pct = f"{100 * met / (met + breached):5.1f} %" if met + breached else "    - "
+        avail = report["availability"]["measured_percent"]
+        out.append(
+            f"  {customer}  {pct}  {met:>3} met {breached:>3} breached {pending:>3} pending"
+            f"  availability {avail} %  ({report['timezone']})"
+        )
+    if all_met + all_breached:
+        overall = 100 * all_met / (all_met + all_breached)
+        out.append(f"  overall: {overall:.1f} % of finished clocks met")
+    out += ["", "Scope creep (out-of-scope work without a change order: held, not billed)"]
+    for c in s.scope_creep or [{"customer_id": "none", "hours": "0", "tickets": []}]:
+        tickets = ", ".join(t["ticket_id"] for t in c["tickets"])
+        out.append(f"  {c['customer_id']}: {c['hours']} h on {tickets or '-'}")
+    out += ["", f"Invoices ({len(s.invoices)} issued): totals by classification"]
+    for kind, amounts in s.by_classification.items():
+        out.append(f"  {kind:<12} {_money(amounts)}")
+    grand: dict[str, Decimal] = defaultdict(Decimal)
+    for invoice in s.invoices:
+        grand[invoice["currency"]] += Decimal(invoice["total"])
+    out.append(f"  {'total':<12} {_money(dict(grand))}")
+    if cast:
+        out += ["", "Where to look (storylines)"]
+        for story, facts in cast.items():
+            out.append(f"  {story:<21} " + " ".join(f"{k}={v}" for k, v in facts.items()))
+    out.append(rule)
+    return "\n".join(out)
