@@ -23,9 +23,6 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
-from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -35,8 +32,7 @@ from aiokafka import AIOKafkaProducer
 from bench.common import Infra, infrastructure, machine, server_version, write_results
 from billing.__main__ import build
 from billing.settings import BillingSettings
-from msp_events import encode, make_event
-from msp_events.samples import sample_contract_version
+from msp_events import Envelope, encode
 from msp_events.topics import (
     BILLING_INVOICES,
     BILLING_LINE_ITEMS,
@@ -45,69 +41,20 @@ from msp_events.topics import (
     DEAD_LETTER,
     TICKETS,
 )
-from msp_events.types.contracts import ContractSnapshot, ContractVersion
-from msp_events.types.tickets import TimeLogged
 from msp_plumbing.kafka_admin import ensure_topics
 from msp_plumbing.migrations import migrate
-
-CATEGORIES = ("help_desk", "patching", "installation", "backup", "upgrade", "monitoring")
-
-
-def contract_versions(i: int) -> list[ContractVersion]:
-    """Managed (2 of 3; every 10th with a mid-March change) or on-demand (1 of 3)."""
-    base = sample_contract_version()
-    first = base.model_copy(update={"effective_from": datetime(2025, 1, 1, tzinfo=UTC)})
-    if i % 3 == 2:
-        rates = base.rates.model_copy(
-            update={"after_hours_multiplier": Decimal("1.5"), "weekend_multiplier": Decimal(2)}
-        )
-        return [first.model_copy(update={"tier": "on_demand", "flat_fee": None, "rates": rates})]
-    if i % 10 == 0:
-        fee = base.flat_fee.model_copy(update={"users": 50}) if base.flat_fee else None
-        second = first.model_copy(
-            update={
-                "version": 2,
-                "effective_from": datetime(2026, 3, 16, tzinfo=UTC),
-                "flat_fee": fee,
-            }
-        )
-        return [first, second]
-    return [first]
+from msp_simulator.load import contract_snapshots, time_entries
 
 
 def make_records(customers: int, entries: int) -> tuple[list[tuple[bytes, bytes]], ...]:
-    contracts, tickets = [], []
-    for c in range(customers):
-        snapshot = ContractSnapshot(contract_id=f"ctr-{c}", versions=contract_versions(c))
-        event = make_event(
-            snapshot,
-            customer_id=f"cust-{c:04d}",
-            source="/bench",
-            time=datetime(2026, 1, 1, tzinfo=UTC),
-            id=f"ctr-{c}",
-        )
-        contracts.append((encode(event).key, encode(event).value))
-    start = datetime.combine(date(2026, 3, 2), dtime(8), tzinfo=UTC)
-    for i in range(entries):
-        began = start + timedelta(minutes=(i * 37) % (27 * 24 * 60))
-        data = TimeLogged(
-            entry_id=f"TE-{i}",
-            ticket_id=f"T-{i % 5000}",
-            technician_id="tech-1",
-            started_at=began,
-            ended_at=began + timedelta(minutes=10 + i % 110),
-            work_category=CATEGORIES[i % len(CATEGORIES)],
-        )
-        event = make_event(
-            data,
-            customer_id=f"cust-{i % customers:04d}",
-            source="/bench",
-            time=data.ended_at,
-            id=f"te-{i}",
-        )
-        record = encode(event)
-        tickets.append((record.key, record.value))
-    return contracts, tickets
+    # The simulator's generator (the world `make run` plays, at benchmark scale):
+    # managed, VIP and on-demand contracts in six time zones and currencies, every 10th
+    # managed one amended mid-March; time entries in covered and project categories.
+    def records(events: list[Envelope]) -> list[tuple[bytes, bytes]]:
+        return [(r.key, r.value) for r in map(encode, events)]
+
+    contracts = records(contract_snapshots(customers=customers))
+    return contracts, records(time_entries(n=entries, customers=customers, run="bench"))
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -39,36 +38,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from bench.common import infrastructure, machine, server_version, write_results
 from ingest.apikeys import create_key
 from ingest.consumers import RAW_TOPICS
-from msp_events import Envelope, encode, make_event
+from msp_events import Envelope, encode
 from msp_events.serde import to_json_obj
 from msp_events.topics import CHANGE_ORDERS, CONTRACTS, DEAD_LETTER, MONITORING, TICKETS
-from msp_events.types.monitoring import Heartbeat
 from msp_plumbing.kafka_admin import ensure_topics
 from msp_plumbing.migrations import migrate
+from msp_simulator.load import customer_ids, heartbeats
 
 PEPPER = "bench-pepper"
 IDLE_S = 3.0
 
 
 def make_events(n: int, run: str) -> list[Envelope]:
-    base = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
-    return [
-        make_event(
-            Heartbeat(
-                device_id=f"ws-{i % 5000}",
-                site_id="site-london",
-                agent="rmm-agent/5.9.1",
-                interval_seconds=300,
-                sent_at=base + timedelta(milliseconds=i),
-            ),
-            customer_id=f"cust-{i % 30}",
-            source="/rmm",
-            time=base + timedelta(milliseconds=i),
-            subject=f"ws-{i % 5000}",
-            id=f"{run}-{i}",
-        )
-        for i in range(n)
-    ]
+    # The simulator's generator (the same world `make run` plays): agent check-ins
+    # round-robin over its 30 customers' devices.
+    return heartbeats(n=n, run=run)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -349,9 +333,7 @@ async def main(
         await ensure_topics(infra.kafka, topics, namespace=namespace)
         await migrate(infra.database_url, schema=schema, package="ingest")
         conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
-        _, key = await create_key(
-            conn, pepper=PEPPER, source="bench", customer_ids=[f"cust-{i}" for i in range(30)]
-        )
+        _, key = await create_key(conn, pepper=PEPPER, source="bench", customer_ids=customer_ids())
         await conn.close()
 
         def single_requests(events: list[Envelope]) -> list[bytes]:

@@ -70,8 +70,9 @@ class Driver:
         return body
 
     # -- out: HTTP APIs and metrics --------------------------------------------------
-    def get(self, service: str, path: str, **params: str) -> httpx.Response:
-        return self.http.get(self.fleet.url(service) + path, params=params)
+    def get(self, service: str, path: str) -> httpx.Response:
+        """GET `path` (query string included: httpx would drop it given `params`)."""
+        return self.http.get(self.fleet.url(service) + path)
 
     def post(self, service: str, path: str, body: dict[str, Any]) -> httpx.Response:
         return self.http.post(self.fleet.url(service) + path, json=body)
@@ -93,10 +94,10 @@ class Driver:
         plumbing's counter, per process: counts since the service last started)."""
         topic = self.fleet.topic(registry_topic)
         wait_for(
-            lambda: self.metric(
-                service, "msp_consumer_records_total", topic=topic, outcome="applied"
-            )
-            >= at_least,
+            lambda: (
+                self.metric(service, "msp_consumer_records_total", topic=topic, outcome="applied")
+                >= at_least
+            ),
             timeout=WAIT_S,
             interval=0.5,
             message=f"{service} to apply {at_least} record(s) of {topic}",
@@ -105,9 +106,10 @@ class Driver:
     def wait_json(self, service: str, path: str, check: Callable[[Any], T], what: str) -> T:
         """GET until `check(json)` returns something truthy (asserts count as not yet)."""
 
-        def probe() -> T | None:
+        def probe() -> T:
             r = self.get(service, path)
-            return check(r.json()) if r.status_code == 200 else None
+            assert r.status_code == 200, f"{r.status_code} {r.text[:300]}"
+            return check(r.json())
 
         return wait_for(probe, timeout=WAIT_S, interval=0.5, message=what)
 

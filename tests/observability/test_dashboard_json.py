@@ -5,7 +5,16 @@ Prometheus-backed test knows how to substitute, and each expression names a metr
 from __future__ import annotations
 
 import pytest
-from obs_dashboards import NAMES, load, metric_names, panels, substitute, targets
+from obs_dashboards import (
+    NAMES,
+    exported,
+    load,
+    metric_names,
+    panels,
+    parse_exposition,
+    substitute,
+    targets,
+)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -46,3 +55,24 @@ def test_metric_names_are_parsed_from_promql() -> None:
         "msp_outbox_pending",
         "msp_x_total",
     }
+
+
+def test_exported_names_come_from_the_exposition_with_client_suffixes() -> None:
+    text = "\n".join(
+        [
+            "# HELP msp_a_total Things.",
+            "# TYPE msp_a counter",
+            'msp_a_total{x="1"} 2.0',
+            'msp_a_created{x="1"} 1.7e9',
+            "# TYPE msp_h_seconds histogram",
+            'msp_h_seconds_bucket{le="+Inf"} 1.0',
+            "msp_h_seconds_count 1.0",
+            "msp_g 3",
+        ]
+    )
+    samples, families = parse_exposition(text)
+    assert families == {"msp_a", "msp_h_seconds"}
+    for name in ("msp_a_total", "msp_h_seconds_bucket", "msp_h_seconds_sum", "msp_g"):
+        assert exported(name, samples, families), name
+    for name in ("msp_b_total", "msp_h_bucket", "msp_g_total"):
+        assert not exported(name, samples, families), name

@@ -1,5 +1,7 @@
-"""`python -m msp_devstack run` end to end: starts its own Kafka and Postgres, creates
-the topics, migrates, reports ready, and on SIGINT stops everything and exits 0."""
+"""`python -m msp_devstack run` end to end, unattended, as the README runs it: starts its
+own Kafka and Postgres, creates the topics, migrates, starts the four services, reports
+ready, plays the simulated month (default scale: 30 customers), prints the summary,
+keeps the services answering, and on SIGINT stops everything and exits 0."""
 
 from __future__ import annotations
 
@@ -17,9 +19,16 @@ import psutil
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from msp_devstack.__main__ import main
 from msp_devstack.paths import repo_root
 from msp_devstack.processes import free_port, port_is_free
-from msp_devstack.stack import READY_LINE, SERVICE_SCHEMAS, SERVICES
+from msp_devstack.stack import (
+    READY_LINE,
+    SERVICE_SCHEMAS,
+    SERVICES,
+    SIMULATED_LINE,
+    SIMULATION_FAILED_LINE,
+)
 from msp_devstack.testkit import wait_for
 from msp_events.topics import TOPICS
 
@@ -44,7 +53,12 @@ def _free_port_run(length: int) -> int:
 
 
 def _start_run(
-    data_dir: Path, kafka_port: int, postgres_port: int, http_base: int, stderr_path: Path
+    data_dir: Path,
+    kafka_port: int,
+    postgres_port: int,
+    http_base: int,
+    stderr_path: Path,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[str]:
     # Without the overrides, so the command starts its own Kafka and Postgres.
     env = {
@@ -65,6 +79,7 @@ def _start_run(
                 str(postgres_port),
                 "--http-base-port",
                 str(http_base),
+                *extra,
             ],
             cwd=repo_root(),
             env=env,
@@ -74,7 +89,25 @@ def _start_run(
         )
 
 
-async def test_run_starts_everything_and_stops_cleanly_on_sigint(
+def _lines_between(lines: list[str], first: str, last: str) -> str:
+    text = "".join(lines)
+    return text[text.index(first) : text.index(last)]
+
+
+def test_bad_flags_are_refused_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, field in (
+        (["run", "--month", "2026-13"], "--month"),
+        (["run", "--customers", "3"], "--customers"),
+        (["run", "--seed", "x"], "--seed"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        assert field in capsys.readouterr().err
+
+
+@pytest.mark.timeout(900)  # starts Kafka, Postgres, four services and plays a month
+async def test_run_simulates_a_month_then_serves_and_stops_cleanly_on_sigint(
     tmp_path: Path, server_data_dir: Path
 ) -> None:
     data_dir = server_data_dir / "run-data"
@@ -117,6 +150,42 @@ async def test_run_starts_everything_and_stops_cleanly_on_sigint(
                 url = f"http://127.0.0.1:{http_base + offset}"
                 assert f"{service.name:<10} {url}" in status
                 assert (await client.get(f"{url}/healthz")).status_code == 200, service.name
+
+        # The simulation runs unattended to its summary.
+        done = {SIMULATED_LINE, SIMULATION_FAILED_LINE}
+        wait_for(
+            lambda: done & {line.strip() for line in lines} or proc.poll() is not None,
+            timeout=420,
+            message=lambda: f"the summary; stdout:\n{''.join(lines)[-3000:]}",
+        )
+        assert SIMULATED_LINE in [line.strip() for line in lines], (
+            f"{''.join(lines)[-3000:]}\nstderr:\n{stderr_path.read_text()[-5000:]}"
+        )
+        progress = _lines_between(lines, "Simulating 2026-03", "SIMULATED MONTH")
+        assert "30 customers" in progress
+        assert "2026-03-15" in progress and "2026-03-31" in progress  # a line per day
+        summary = _lines_between(lines, "SIMULATED MONTH 2026-03", SIMULATED_LINE)
+        storm = [line for line in summary.splitlines() if line.startswith("  storm: ")]
+        assert len(storm) == 1, summary  # the site's 14 alerts became ONE incident ...
+        assert "cust-004" in storm[0] and "14 alert(s)" in storm[0], storm
+        assert "ticket None" not in storm[0], storm  # ... with one proactive ticket
+        assert any(line.startswith("  flapping: cust-001") for line in summary.splitlines()), (
+            summary
+        )
+        assert "  cust-007: 5.00 h on cust-007-CREEP" in summary  # scope creep, held
+        assert "Invoices (30 issued)" in summary
+        for kind in ("flat_fee", "on_demand", "project", "warranty", "total"):
+            assert f"\n  {kind} " in summary, kind
+        sla_lines = [line for line in summary.splitlines() if " met " in line and "cust-" in line]
+        assert len(sla_lines) == 30, summary
+
+        # The services keep answering, with their metrics, until Ctrl-C.
+        async with httpx.AsyncClient(timeout=5) as client:
+            for offset, service in enumerate(SERVICES):
+                url = f"http://127.0.0.1:{http_base + offset}"
+                assert (await client.get(f"{url}/healthz")).status_code == 200, service.name
+                assert "msp_" in (await client.get(f"{url}/metrics")).text, service.name
+        assert proc.poll() is None
 
         children = psutil.Process(proc.pid).children(recursive=True)
         assert _mentions(data_dir), "the broker and postmaster run from the data dir"

@@ -7,6 +7,7 @@ response 30 business minutes) in March 2026 (GMT until the 29th):
 - T-2 (P2): first answer after 2 h: first response breached; 2 h installation without a
   change order (scope creep).
 - T-3 (P4): 1 h installation under approved change order CO-1 (project, billed).
+- a failed nightly backup on 10 March: an incident (and its proactive ticket).
 - T-4 (P3) on 2 April moves event time past the end of March.
 `cust-b` has one ticket, so exports can show they hold nothing of another customer.
 """
@@ -20,6 +21,7 @@ from msp_events.base import EventData
 from msp_events.samples import sample_contract_version
 from msp_events.types.change_orders import ChangeOrderApproved
 from msp_events.types.contracts import ContractSnapshot
+from msp_events.types.monitoring import AlertFiring
 from msp_events.types.tickets import (
     TicketCommentAdded,
     TicketCreated,
@@ -112,6 +114,21 @@ def change_order() -> Envelope:
     return event(data, time=at(1, 9), id=f"{CUSTOMER}-CO-1", subject="CO-1")
 
 
+def backup_failed(when: datetime) -> Envelope:
+    data = AlertFiring(
+        source_system="rmm",
+        source_fingerprint="fp-backup-srv-1",
+        device_id="srv-1",
+        site_id="site-1",
+        check="nightly backup",
+        check_kind="backup_failure",
+        severity="major",
+        summary="nightly backup failed on srv-1",
+        starts_at=when,
+    )
+    return event(data, time=when, id=f"{CUSTOMER}-alert-backup", subject="srv-1")
+
+
 def month() -> list[Envelope]:
     """Every event of the scenario, in event-time order."""
     return [
@@ -129,6 +146,7 @@ def month() -> list[Envelope]:
         created("T-3", "P4", at(4, 10), category="installation"),
         worked("T-3", at(4, 10), 60, "installation", change_order="CO-1"),
         resolved("T-3", at(4, 11, 30)),
+        backup_failed(at(10, 2)),
         created("B-1", "P3", at(5, 10), customer=OTHER, category="help_desk"),
         created("T-4", "P3", at(2, 9, month=4), category="help_desk"),
     ]

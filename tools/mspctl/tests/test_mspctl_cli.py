@@ -38,8 +38,8 @@ def test_bad_file_names_every_line_and_field() -> None:
         validate(read_items("\n".join(lines)))
     problems = raised.value.problems
     assert any(p.startswith("line 6: not valid JSON") for p in problems), problems
+    lines[5] = lines[4]  # a repeated id
     with pytest.raises(InputError) as raised:
-        lines[5] = lines[4]  # a repeated id
         validate(read_items("\n".join(lines)))
     problems = raised.value.problems
     assert any(p.startswith("line 4: /data/priority:") for p in problems), problems

@@ -50,9 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "from a fresh data dir)",
     )
     run.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
-    run.add_argument(
-        "--month", type=_month, help="simulated month YYYY-MM (default 2026-03)"
-    )
+    run.add_argument("--month", type=_month, help="simulated month YYYY-MM (default 2026-03)")
     run.add_argument(
         "--customers", type=int, default=30, help="simulated customers (default 30, min 5)"
     )

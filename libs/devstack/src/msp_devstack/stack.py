@@ -325,30 +325,23 @@ def _simulate(simulation: Simulation, services: dict[str, _Started], env: dict[s
     """Play the month, print the summary. A failure is reported, and the stack stays up
     (its APIs are still worth looking at); Ctrl-C during the run stops everything."""
     from msp_simulator.player import Services
-    from msp_simulator.scenario import DEFAULT_MONTH, generate
-    from msp_simulator.session import simulate
-    from msp_simulator.world import parse_month
+    from msp_simulator.session import play_and_report
 
     def url(name: str) -> str:
         return f"http://127.0.0.1:{services[name].port}"
 
     try:
-        month = generate(
+        play_and_report(
             seed=simulation.seed,
-            month=parse_month(simulation.month) if simulation.month else DEFAULT_MONTH,
+            month=simulation.month,
             customers=simulation.customers,
-        )
-        outcome = simulate(
-            month,
             services=Services(url("ingest"), url("incidents"), url("sla-clock"), url("billing")),
             key_env=env,
-            progress=lambda line: print(line, flush=True),
         )
     except Exception:
         log.exception("the simulation failed; the services stay up")
         print(SIMULATION_FAILED_LINE, flush=True)
         return
-    print(outcome.text, flush=True)
     print(SIMULATED_LINE, flush=True)
     print("The APIs and /metrics stay up; Ctrl-C stops everything.", flush=True)
 
@@ -408,3 +401,4 @@ def configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per simulator request

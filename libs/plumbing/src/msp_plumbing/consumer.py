@@ -18,6 +18,7 @@ with the reason, so one bad event never blocks a partition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -356,10 +357,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             pass
         for tp in revoked:  # another instance reports these partitions now
             self.runner._next.pop(tp, None)
-            try:
+            with contextlib.suppress(KeyError):  # never exported for this partition
                 metrics.CONSUMER_LAG.remove(self.runner.group_id, tp.topic, str(tp.partition))
-            except KeyError:
-                pass
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self.runner._consumer

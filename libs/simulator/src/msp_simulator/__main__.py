@@ -20,7 +20,7 @@ import httpx
 
 from msp_simulator.keys import Keys
 from msp_simulator.player import Services
-from msp_simulator.scenario import DEFAULT_MONTH, generate
+from msp_simulator.scenario import DEFAULT_MONTH, Month, generate
 from msp_simulator.settings import SimulatorSettings
 from msp_simulator.world import parse_month
 
@@ -57,12 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--billing-url", help="MSP_SIM_BILLING_URL")
     args = parser.parse_args(argv)
     given = {k: v for k, v in vars(args).items() if v is not None and k != "command"}
-    settings = SimulatorSettings(**given)
-    month = generate(
-        seed=settings.seed,
-        month=parse_month(settings.month) if settings.month else DEFAULT_MONTH,
-        customers=settings.customers,
-    )
+    try:
+        settings = SimulatorSettings(**given)
+        month = generate(
+            seed=settings.seed,
+            month=parse_month(settings.month) if settings.month else DEFAULT_MONTH,
+            customers=settings.customers,
+        )
+    except ValueError as exc:  # pydantic's ValidationError is one: it names the field
+        parser.error(str(exc))
     if args.command == "show":
         print(f"{len(month.posts)} posts, {month.event_count} events")
         for story, facts in month.cast.items():
@@ -73,11 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     return _play(settings, month)
 
 
-def _play(settings: SimulatorSettings, month: object) -> int:
-    from msp_simulator.scenario import Month
+def _play(settings: SimulatorSettings, month: Month) -> int:
     from msp_simulator.session import simulate
 
-    assert isinstance(month, Month)
     if not settings.ingest_url:
         print("--ingest-url (or MSP_SIM_INGEST_URL) is required", file=sys.stderr)
         return 2
@@ -88,7 +89,13 @@ def _play(settings: SimulatorSettings, month: object) -> int:
         settings.ingest_url, settings.incidents_url, settings.sla_url, settings.billing_url
     )
     try:
-        outcome = simulate(month, services=services, keys=keys, key_env=dict(os.environ))
+        outcome = simulate(
+            month,
+            services=services,
+            keys=keys,
+            key_env=dict(os.environ),
+            progress=lambda line: print(line, flush=True),
+        )
     except (RuntimeError, httpx.HTTPError) as exc:
         print(f"simulation failed: {exc}", file=sys.stderr)
         return 1
@@ -96,11 +103,9 @@ def _play(settings: SimulatorSettings, month: object) -> int:
     return 0
 
 
-def _summary(settings: SimulatorSettings, month: object) -> int:
+def _summary(settings: SimulatorSettings, month: Month) -> int:
     from msp_simulator import summary
-    from msp_simulator.scenario import Month
 
-    assert isinstance(month, Month)
     if not (settings.incidents_url and settings.sla_url and settings.billing_url):
         print("--incidents-url, --sla-url and --billing-url are required", file=sys.stderr)
         return 2

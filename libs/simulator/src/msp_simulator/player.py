@@ -157,7 +157,11 @@ def _send(
     http: httpx.Client, ingest: str, keys: Keys, channel: str, group: list[Post]
 ) -> dict[str, Any]:
     if channel == "alertmanager":
-        url, key, content_type = f"{ingest}/v1/integrations/alertmanager", keys.alertmanager, "application/json"  # noqa: E501
+        url, key, content_type = (
+            f"{ingest}/v1/integrations/alertmanager",
+            keys.alertmanager,
+            "application/json",
+        )
         body: Any = group[0].body()
     else:
         url, key, content_type = f"{ingest}/v1/events", keys.events, BATCH_TYPE

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from msp_simulator import stories, workload
+from msp_simulator import outages, stories, workload
+from msp_simulator.cast import STORIES, Cast
 from msp_simulator.script import Post, Script
-from msp_simulator.stories import STORIES, Cast
 from msp_simulator.world import Customer, World, build_world
 
 DEFAULT_MONTH = date(2026, 3, 1)
@@ -47,12 +47,10 @@ def generate(*, seed: int, month: date = DEFAULT_MONTH, customers: int = 30) -> 
         return group[i % len(group)]
 
     stories.contracts(script, world, cast)
-    stories.alert_storm(script, world, cast, vip[0])
-    stories.flapping_check(script, world, cast, pick(managed, 0))
-    stories.maintenance_window(script, world, cast, pick(managed, 2))
-    stories.backup_failures(
-        script, world, cast, [pick(managed, 0), pick(vip, 1), pick(managed, 3)]
-    )
+    outages.alert_storm(script, world, cast, vip[0])
+    outages.flapping_check(script, world, cast, pick(managed, 0))
+    outages.maintenance_window(script, world, cast, pick(managed, 2))
+    outages.backup_failures(script, world, cast, [pick(managed, 0), pick(vip, 1), pick(managed, 3)])
     workload.customer_tickets(script, world, cast)
     stories.waiting_on_customer(script, world, cast, pick(managed, 0))
     stories.vendor_rma(script, world, cast, pick(managed, 3))
@@ -61,6 +59,6 @@ def generate(*, seed: int, month: date = DEFAULT_MONTH, customers: int = 30) -> 
     stories.after_hours(script, world, cast, on_demand[0])
     stories.contract_amendment(script, world, cast, pick(managed, 1))
     workload.alert_noise(script, world, cast)
-    stories.month_end_checkin(script, world, cast)
+    outages.month_end_checkin(script, world, cast)
     assert set(cast.roles) == set(STORIES), "every storyline is cast"
     return Month(world=world, posts=script.posts(), cast=cast.roles)

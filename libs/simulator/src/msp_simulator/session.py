@@ -12,7 +12,8 @@ import httpx
 from msp_simulator import catchup, summary
 from msp_simulator.keys import Keys, create_keys
 from msp_simulator.player import PlayStats, Services, month_end, play
-from msp_simulator.scenario import Month
+from msp_simulator.scenario import DEFAULT_MONTH, Month, generate
+from msp_simulator.world import parse_month
 
 FINAL_CATCHUP_S = 180.0
 
@@ -72,4 +73,30 @@ def simulate(
             billing=services.billing,
             invoice_ids=issued,
         )
+        found.alert_notifications = stats.by_channel["alertmanager"]
+        found.repeats_dropped = stats.duplicates
     return Outcome(stats, list(outcomes), summary.render(found, cast=month.cast), found)
+
+
+def play_and_report(
+    *,
+    seed: int,
+    month: str | None,
+    customers: int,
+    services: Services,
+    key_env: Mapping[str, str],
+) -> Outcome:
+    """Generate the month, play it with fresh keys, print progress and the summary on
+    stdout (flushed line by line: `make run` shows it as it goes)."""
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    generated = generate(
+        seed=seed,
+        month=parse_month(month) if month else DEFAULT_MONTH,
+        customers=customers,
+    )
+    outcome = simulate(generated, services=services, key_env=key_env, progress=say)
+    say(outcome.text)
+    return outcome

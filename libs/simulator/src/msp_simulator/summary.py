@@ -24,6 +24,12 @@ FIRING_OUTCOMES = frozenset(
 class Summary:
     month: str
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    flapped: list[str] = field(default_factory=list)
+    """Incidents whose timeline says an alert was flapping at some point."""
+    covered_hours: Decimal = Decimal(0)
+    alert_notifications: int | None = None
+    """Alert notifications posted (when the caller played the month), repeats included."""
+    repeats_dropped: int | None = None
     triage: Counter[str] = field(default_factory=Counter)
     sla: dict[str, dict[str, Any]] = field(default_factory=dict)
     scope_creep: list[dict[str, Any]] = field(default_factory=list)
@@ -72,6 +78,11 @@ def collect(
     found = http.get(f"{incidents}/v1/incidents", params={"limit": 1000})
     found.raise_for_status()
     s.incidents = found.json()["items"]
+    for incident in s.incidents:
+        detail = http.get(f"{incidents}/v1/incidents/{incident['incident_id']}")
+        detail.raise_for_status()
+        if any(e["detail"].get("flapping") is True for e in detail.json()["timeline"]):
+            s.flapped.append(incident["incident_id"])
     for customer in customers:
         log = http.get(
             f"{incidents}/v1/triage-log", params={"customer_id": customer, "limit": 1000}
@@ -86,6 +97,11 @@ def collect(
     creep = http.get(f"{billing}/v1/reports/scope-creep", params={"period": month})
     creep.raise_for_status()
     s.scope_creep = creep.json()["customers"]
+    hours = http.get(f"{billing}/v1/reports/hours", params={"period": month})
+    hours.raise_for_status()
+    s.covered_hours = sum(
+        (Decimal(c["covered_hours"]) for c in hours.json()["customers"]), Decimal(0)
+    )
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for invoice_id in invoice_ids or ():
         resp = http.get(f"{billing}/v1/invoices/{invoice_id}")
@@ -113,22 +129,28 @@ def render(s: Summary, *, cast: dict[str, dict[str, str]] | None = None) -> str:
     rule = "=" * 78
     out = [rule, f"SIMULATED MONTH {s.month}: SUMMARY", rule, "", "Incidents and noise reduction"]
     n = len(s.incidents)
-    ratio = f"{s.alerts_in / n:.1f}" if n else "-"
     proactive = sum(1 for i in s.incidents if i.get("ticket_id"))
+    if s.alert_notifications is not None:
+        out.append(
+            f"  {s.alert_notifications} alert notifications posted; ingest dropped "
+            f"{s.repeats_dropped} re-sent repeats"
+        )
+    ratio = f"{s.alerts_in / proactive:.1f}" if proactive else "-"
     out.append(
-        f"  {s.alerts_in} firing alerts in -> {n} incidents ({ratio} alerts per incident), "
-        f"{proactive} proactive tickets"
+        f"  {s.alerts_in} firing alerts -> {n} incidents -> {proactive} proactive tickets "
+        f"({ratio} alerts per ticket; P5 incidents need no ticket)"
     )
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(s.triage.items()))
     out.append(f"  triage outcomes: {outcomes}")
     by_priority = Counter(i["priority"] for i in s.incidents)
     out.append("  by priority: " + ", ".join(f"{p} {by_priority[p]}" for p in sorted(by_priority)))
     for i in s.incidents:
-        if i["alert_count"] >= 5 or i["flapping"] or "site" in i["scope"]:
+        storm = i["alert_count"] >= 5 or i["scope"] == "site"
+        if storm or i["incident_id"] in s.flapped:
             out.append(
-                f"  storm/flap: {i['incident_id']} {i['customer_id']} {i['priority']} "
-                f"{i['title']!r}: {i['alert_count']} alerts, scope {i['scope']}, "
-                f"flapping={i['flapping']}, ticket {i['ticket_id']}, {i['status']}"
+                f"  {'storm' if storm else 'flapping'}: {i['customer_id']} {i['priority']} "
+                f"{i['title']!r}, {i['alert_count']} alert(s) -> incident "
+                f"{i['incident_id']} ({i['status']}), ticket {i['ticket_id']}"
             )
     out += ["", "SLA compliance per customer (met / breached / pending clocks)"]
     all_met = all_breached = 0
@@ -155,6 +177,7 @@ def render(s: Summary, *, cast: dict[str, dict[str, str]] | None = None) -> str:
     for invoice in s.invoices:
         grand[invoice["currency"]] += Decimal(invoice["total"])
     out.append(f"  {'total':<12} {_money(dict(grand))}")
+    out.append(f"  covered work absorbed by the flat fees: {s.covered_hours} h (not invoiced)")
     if cast:
         out += ["", "Where to look (storylines)"]
         for story, facts in cast.items():

@@ -13,8 +13,8 @@ from msp_events.types.tickets import (
     TicketCreated,
     TicketResolved,
     TicketSource,
-    TicketStatusChanged,
     TicketStatus,
+    TicketStatusChanged,
     TimeLogged,
 )
 from msp_simulator.script import Script
@@ -123,7 +123,7 @@ class Ticket:
                 ended_at=ended_at,
                 work_category=category,
                 description=description,
-                **extra,  # type: ignore[arg-type]
+                **extra,
             ),
             f"time-{self._entries}",
         )
@@ -144,5 +144,16 @@ class Ticket:
         self._post(closed, TicketClosed(ticket_id=self.ticket_id, closed_at=closed), "closed")
         return self
 
-    def _post(self, at: datetime, data: TicketCreated | TicketAssigned | TicketCommentAdded | TicketStatusChanged | TimeLogged | TicketResolved | TicketClosed, part: str) -> None:  # noqa: E501
+    def _post(
+        self,
+        at: datetime,
+        data: TicketCreated
+        | TicketAssigned
+        | TicketCommentAdded
+        | TicketStatusChanged
+        | TimeLogged
+        | TicketResolved
+        | TicketClosed,
+        part: str,
+    ) -> None:
         self.script.post(self.story, self.customer_id, data, at, self.ticket_id, part)

@@ -10,8 +10,9 @@ from datetime import timedelta
 from msp_events.base import Priority
 from msp_events.types.monitoring import CheckKind
 from msp_events.types.tickets import TicketSource
+from msp_simulator.cast import Cast
+from msp_simulator.outages import firing, resolved
 from msp_simulator.script import Script
-from msp_simulator.stories import Cast, firing, resolved
 from msp_simulator.tickets import Ticket
 from msp_simulator.world import World
 
@@ -43,8 +44,20 @@ def customer_tickets(s: Script, world: World, cast: Cast, *, per_customer: int =
             title, category, priority = rng.choice(PROBLEMS)
             day = rng.choice(workdays)
             opened = c.local(day, rng.randint(8, 15), rng.randrange(0, 60, 5))
-            t = Ticket(s, "customer_tickets", c.customer_id, f"{c.customer_id}-T{n + 1:03d}", technician_id=rng.choice(TECHS))  # noqa: E501
-            t.open(opened, title=title, priority=priority, category=category, source=rng.choice(SOURCES))  # noqa: E501
+            t = Ticket(
+                s,
+                "customer_tickets",
+                c.customer_id,
+                f"{c.customer_id}-T{n + 1:03d}",
+                technician_id=rng.choice(TECHS),
+            )
+            t.open(
+                opened,
+                title=title,
+                priority=priority,
+                category=category,
+                source=rng.choice(SOURCES),
+            )
             # most first replies are quick; a few slip past the target (real months do)
             reply = opened + timedelta(minutes=rng.choice((5, 10, 12, 20, 25, 40, 90)))
             t.reply(reply, "Thanks, looking into it now.")
@@ -65,9 +78,17 @@ def alert_noise(s: Script, world: World, cast: Cast, *, per_customer: int = 3) -
             day = rng.choice(world.days[:-1])
             at = c.local(day, rng.randint(0, 23), rng.randrange(0, 60, 5))
             alert = firing(device, check, kind, at, "warning", summary)
-            alert = alert.model_copy(update={"source_fingerprint": f"{alert.source_fingerprint}:{n}"})  # noqa: E501
+            alert = alert.model_copy(
+                update={"source_fingerprint": f"{alert.source_fingerprint}:{n}"}
+            )
             s.alertmanager("alert_noise", c.customer_id, at, [alert])
             clears = at + timedelta(minutes=rng.randint(6, 50))
-            s.alertmanager("alert_noise", c.customer_id, clears, [resolved(alert, clears)], starts={alert.source_fingerprint: at})  # noqa: E501
+            s.alertmanager(
+                "alert_noise",
+                c.customer_id,
+                clears,
+                [resolved(alert, clears)],
+                starts={alert.source_fingerprint: at},
+            )
             total += 1
     cast.add("alert_noise", alerts=str(total))

@@ -110,7 +110,7 @@ def month_after(first: date) -> date:
 
 
 def parse_month(value: str) -> date:
-    """"YYYY-MM" -> the first day of that month; a clear error otherwise."""
+    """ "YYYY-MM" -> the first day of that month; a clear error otherwise."""
     try:
         year, month = (int(p) for p in value.split("-"))
         return date(year, month, 1)
@@ -178,7 +178,9 @@ def _contract(
         # a local midnight long before the month: every storyline falls under version 1
         "effective_from": datetime(2026, 1, 1, tzinfo=ZoneInfo(timezone)).astimezone(UTC),
         "rates": rates,
-        "flat_fee": None if premium else FlatFee(model="per_device", unit_price=unit, devices=devices),
+        "flat_fee": None
+        if premium
+        else FlatFee(model="per_device", unit_price=unit, devices=devices),
         "calendar": base.calendar
         if timezone == "Europe/London"
         else base.calendar.model_copy(update={"holidays": []}),
@@ -187,3 +189,26 @@ def _contract(
         f"{len(sites)} site(s), {timezone} business hours.",
     }
     return ContractVersion.model_validate({**base.model_dump(), **update})
+
+
+def amended(
+    first: ContractVersion, *, effective: datetime, added_devices: int = 8
+) -> ContractVersion:
+    """Version 2 of a managed contract: more devices on the flat fee, hardware covered."""
+    assert first.flat_fee is not None and first.flat_fee.unit_price is not None
+    fee = FlatFee(
+        model="per_device",
+        unit_price=first.flat_fee.unit_price,
+        devices=(first.flat_fee.devices or 0) + added_devices,
+    )
+    return ContractVersion.model_validate(
+        {
+            **first.model_dump(),
+            "version": first.version + 1,
+            "effective_from": effective,
+            "flat_fee": fee,
+            "covered_categories": [*first.covered_categories, "hardware"],
+            "rationale": f"Amendment: {added_devices} more devices after the office move, and "
+            "hardware swaps now covered by the flat fee.",
+        }
+    )

@@ -39,13 +39,17 @@ def export_lag(app: faust.App, committed: dict[TP, int], group: str) -> None:
     last committed. Partitions without a commit in this process are left out (Faust's
     own `_committed_offset` does not follow the agent's manual commits)."""
     consumer = app.consumer
-    for tp in consumer.assignment():
+    try:
+        assigned = consumer.assignment()
+    except Exception:  # consumer (re)starting: next round; never let a metric stop triage
+        return
+    for tp in assigned:
         nxt = committed.get(tp)
         if nxt is None:
             continue
         try:
             high = consumer.highwater(tp)
-        except Exception:  # noqa: BLE001 - not fetched yet / consumer restarting
+        except Exception:  # not fetched yet / consumer restarting: next round
             continue
         if high is not None:
             plumbing_metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -147,6 +148,12 @@ async def reset_incidents_kafka(settings: CtlSettings, plan: Plan) -> None:
         )
         if changelogs:
             await admin.delete_topics(changelogs)
+            # deletion is asynchronous: Faust must not find them half-deleted at start
+            deadline = time.monotonic() + 60
+            while set(changelogs) & set(await admin.list_topics()):
+                if time.monotonic() > deadline:
+                    raise KafkaError(f"topics {changelogs} still exist 60 s after deletion")
+                await asyncio.sleep(0.5)
         plan.done.append(f"deleted Faust changelog topics: {', '.join(changelogs) or 'none'}")
     finally:
         await admin.close()
@@ -163,6 +170,7 @@ async def reset_incidents_kafka(settings: CtlSettings, plan: Plan) -> None:
             consumer._client.add_topic(topic)
             await consumer._client.force_metadata_update()
             tps += [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)  # a commit needs assigned partitions (no group membership)
         first = await consumer.beginning_offsets(tps)
         await consumer.commit({tp: OffsetAndMetadata(first[tp], "") for tp in tps})
         plan.done.append(
@@ -215,8 +223,8 @@ def rebuild(
             f"(or --force if that address is not this deployment's {name})"
         )
     try:
-        plan = asyncio.run(_rebuild(settings, name, force=force, drop_old=drop_old))
-        if name == "incidents":
+        plan = Plan()
+        if name == "incidents":  # Kafka first: if it fails, Postgres is still untouched
             asyncio.run(reset_incidents_kafka(settings, plan))
             folder = faust_datadir or Path(settings.faust_datadir)
             if folder.exists():
@@ -224,6 +232,7 @@ def rebuild(
                 plan.done.append(f"removed Faust data folder {folder}")
             else:
                 plan.done.append(f"Faust data folder {folder} did not exist")
+        asyncio.run(_rebuild(settings, name, plan, force=force, drop_old=drop_old))
     except (ConnectionError, asyncpg.PostgresError, KafkaError, OSError) as exc:
         fail(f"rebuild of {name} failed: {exc}")
     except RefusedError as exc:
@@ -236,7 +245,8 @@ def rebuild(
     typer.echo("next:")
     typer.echo(f"  1. start {name}; it replays {', '.join(INPUTS[name])} from the beginning")
     typer.echo(
-        f"  2. wait until its consumer lag is 0 (msp_plumbing consumer lag on {url}/metrics)"
+        f"  2. wait until it caught up: msp_consumer_lag_records on {url}/metrics is 0"
+        + (" and GET /v1/triage-log stops growing" if name == "incidents" else "")
     )
     for i, step in enumerate(plan.next_steps, start=3):
         typer.echo(f"  {i}. {step}")
@@ -246,8 +256,10 @@ class RefusedError(RuntimeError):
     pass
 
 
-async def _rebuild(settings: CtlSettings, name: str, *, force: bool, drop_old: bool) -> Plan:
-    plan = Plan(warnings=retention_notes(name))
+async def _rebuild(
+    settings: CtlSettings, name: str, plan: Plan, *, force: bool, drop_old: bool
+) -> None:
+    plan.warnings.extend(retention_notes(name))
     schema = settings.schema_of(SCHEMAS[name])
     conn = await connect(settings)
     try:
@@ -286,4 +298,3 @@ async def _rebuild(settings: CtlSettings, name: str, *, force: bool, drop_old: b
         await conn.close()
     applied = await migrate(settings.database_url, schema=schema, package=SCHEMAS[name])
     plan.done.append(f"created schema {schema} afresh ({len(applied)} migrations)")
-    return plan

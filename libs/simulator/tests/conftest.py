@@ -1,0 +1,1 @@
+"""msp_simulator tests: the generator is pure (no broker, no database)."""
