@@ -25,9 +25,10 @@ setup: .venv/.synced kafka-fetch
 kafka-fetch: .venv/.synced
 	$(RUN) python -m msp_devstack kafka-fetch
 
-## run: start Kafka + Postgres, migrate, create topics, run the services; Ctrl-C stops all
+## run: start Kafka + Postgres, migrate, create topics, run the services, play a simulated
+## month through them and print its summary; Ctrl-C stops all (ARGS="--no-simulate" etc.)
 run: setup
-	$(RUN) python -m msp_devstack run
+	$(RUN) python -m msp_devstack run $(ARGS)
 
 ## deploy-tools: kustomize (built from the Go module proxy) and Prometheus (Debian's
 ## package, unpacked, not installed system-wide) into .tools/, for the deploy tests
