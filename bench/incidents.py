@@ -4,9 +4,12 @@ and triage log in Postgres, projection consumer, outbox relay), against the raw
 aiokafka consume rate of the same topic (the ceiling), and the noise reduction (alerts
 per incident) on a synthetic storm.
 
-Load per customer: a storm of `--storm` device-offline alerts from one site, isolated
-device alerts spread out in time (each its own incident), Alertmanager-style repeats,
-resolves and heartbeats. Run: `make bench-incidents`. Writes bench/results/incidents.json.
+Load: the simulator's generator (`msp_simulator.load.site_storms`, the world `make run`
+plays), on its first `--customers` monitored customers with their contracts. Per
+customer: a storm of `--storm` device-offline alerts from its biggest site, repeats of
+every one of them, `--singles` isolated device alerts spread out in time (each its own
+incident) with agent check-ins, then the site's resolves.
+Run: `make bench-incidents`. Writes bench/results/incidents.json.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import asyncio
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 
 from aiokafka import AIOKafkaProducer
@@ -31,85 +33,11 @@ from bench.common import (
 )
 from incidents.runtime import IncidentsRuntime
 from incidents.settings import IncidentsSettings
-from msp_events import Envelope, encode, make_event
-from msp_events.samples import sample_contract_version
+from msp_events import Envelope, encode
 from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, MONITORING, TICKETS
-from msp_events.types.contracts import ContractSnapshot
-from msp_events.types.monitoring import AlertFiring, AlertResolved, Heartbeat
 from msp_plumbing.kafka_admin import ensure_topics
 from msp_plumbing.migrations import migrate
-
-T0 = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)  # a Tuesday: outside the sample's window
-
-
-def contracts(customers: list[str]) -> list[Envelope]:
-    v = sample_contract_version()
-    return [
-        make_event(
-            ContractSnapshot(contract_id=f"C-{c}", versions=[v]),
-            customer_id=c,
-            source="/bench",
-            time=T0,
-            id=f"contract-{c}",
-        )
-        for c in customers
-    ]
-
-
-def load(customers: list[str], storm: int, singles: int) -> list[Envelope]:
-    events: list[Envelope] = []
-
-    def add(data: object, c: str, at: datetime) -> None:
-        events.append(
-            make_event(data, customer_id=c, source="/bench", time=at, id=f"m{len(events)}")  # type: ignore[arg-type]
-        )
-
-    for c in customers:
-        for i in range(storm):  # one site goes dark within a minute
-            at = T0 + timedelta(seconds=i * 60 / storm)
-            add(_firing(f"s{i}", f"site-a-{i}", "site-a", "device_offline", at), c, at)
-        for i in range(storm):  # the source repeats every firing alert
-            at = T0 + timedelta(seconds=120 + i * 0.1)
-            add(_firing(f"s{i}", f"site-a-{i}", "site-a", "device_offline", at), c, at)
-        for i in range(singles):  # unrelated problems, far apart: one incident each
-            at = T0 + timedelta(seconds=600 + i * 400)
-            add(_firing(f"d{i}", f"srv-{i}", f"site-{i}", "disk_space", at), c, at)
-            add(
-                Heartbeat(device_id=f"srv-{i}", agent="rmm", interval_seconds=86400, sent_at=at),
-                c,
-                at,
-            )
-        end = T0 + timedelta(seconds=600 + singles * 400)
-        for i in range(storm):  # the site comes back
-            at = end + timedelta(seconds=i * 0.1)
-            add(
-                AlertResolved(
-                    source_system="rmm",
-                    source_fingerprint=f"s{i}",
-                    device_id=f"site-a-{i}",
-                    site_id="site-a",
-                    check="ping",
-                    check_kind="device_offline",
-                    ends_at=at,
-                ),
-                c,
-                at,
-            )
-    return events
-
-
-def _firing(fp: str, device: str, site: str, kind: str, at: datetime) -> AlertFiring:
-    return AlertFiring(
-        source_system="rmm",
-        source_fingerprint=fp,
-        device_id=device,
-        site_id=site,
-        check=kind,
-        check_kind=kind,  # type: ignore[arg-type]
-        severity="critical",
-        summary=f"{kind} on {device}",
-        starts_at=at,
-    )
+from msp_simulator.load import monitored_customers, site_storms, world_contracts
 
 
 async def publish(bootstrap: str, topic: str, events: list[Envelope]) -> None:
@@ -185,9 +113,9 @@ async def main(customers: int, storm: int, singles: int) -> None:
         await ensure_topics(
             infra.kafka, [MONITORING, CONTRACTS, TICKETS, INCIDENTS, DEAD_LETTER], namespace=ns
         )
-        names = [f"cust-{i}" for i in range(customers)]
-        events = load(names, storm, singles)
-        await publish(infra.kafka, CONTRACTS.named(ns), contracts(names))
+        world = monitored_customers(customers=customers)
+        events = site_storms(customers=world, storm=storm, singles=singles, run="bench")
+        await publish(infra.kafka, CONTRACTS.named(ns), world_contracts(world))
         await publish(infra.kafka, MONITORING.named(ns), events)
         consume_rate = await raw_consume(infra.kafka, MONITORING.named(ns), len(events))
         result = await triage(infra.kafka, infra.database_url, ns, len(events) + customers, datadir)

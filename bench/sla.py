@@ -2,6 +2,10 @@
 while 100,000 clocks (50,000 tickets) run at once. The real service runtime runs
 in-process (transactional consumer + deadline scheduler + outbox relay, wall clock).
 
+Tickets and contracts come from the simulator's generator (`msp_simulator.load`: the
+world `make run` plays, 60 customers, their contracts with one 24x7 P3 target and no
+warnings; customer-reported tickets on their devices).
+
 1. Throughput: 50,000 `TicketCreated` (P3, 24x7 targets: 60 min response, 24 h
    resolution; opened over the last 50 minutes, so their deadlines are spread over the
    next 10 to 60 minutes) are produced, then the runtime starts. Timed from the first
@@ -23,6 +27,7 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from statistics import quantiles
 
 import asyncpg
@@ -35,50 +40,44 @@ from bench.common import (
     server_version,
     write_results,
 )
-from msp_events import decode, encode, make_event
-from msp_events.samples import sample_contract_version
+from msp_events import Envelope, decode, encode
 from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, SLA, TICKETS
-from msp_events.types.contracts import ContractSnapshot, SlaPolicy, SlaTarget
-from msp_events.types.tickets import TicketCreated
 from msp_plumbing.kafka_admin import ensure_topics
 from msp_plumbing.migrations import migrate
+from msp_simulator.load import open_tickets, sla_policy, world_contracts
+from msp_simulator.scenario import DEFAULT_MONTH
+from msp_simulator.world import Customer, build_world
 from sla_clock.runtime import SlaRuntime
 from sla_clock.settings import SlaSettings
 
 CUSTOMERS = 60
 RESPONSE_MIN = 60
+RESOLUTION_MIN = 24 * 60
 
 
-def contract() -> ContractSnapshot:
-    version = sample_contract_version().model_copy(
-        update={
-            "timezone": "UTC",
-            "sla": SlaPolicy(
-                targets=[
-                    SlaTarget(
-                        priority="P3",
-                        first_response_minutes=RESPONSE_MIN,
-                        resolution_minutes=24 * 60,
-                        coverage="24x7",
-                    )
-                ],
-                # only breaches: warnings go the same path and would just multiply it
-                warning_thresholds_percent=[],
-            ),
-        }
+@cache
+def world() -> tuple[Customer, ...]:
+    """The simulated month's customers (ids, time zones, devices, contracts)."""
+    return build_world(seed=1, month=DEFAULT_MONTH, customers=CUSTOMERS).customers
+
+
+def contracts() -> list[Envelope]:
+    """The world's first CUSTOMERS customers' contracts, with one 24x7 P3 target."""
+    policy = sla_policy(
+        priority="P3", response_minutes=RESPONSE_MIN, resolution_minutes=RESOLUTION_MIN
     )
-    return ContractSnapshot(contract_id="ctr-bench", versions=[version])
+    return world_contracts(world(), sla=policy)
 
 
-async def produce_contracts(kafka: str, namespace: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+async def produce(kafka: str, topic: str, events: list[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
-        snap = contract()
-        for c in range(CUSTOMERS):
-            env = make_event(snap, customer_id=f"cust-{c}", source="/bench", time=datetime.now(UTC))
+        futures = []
+        for env in events:
             rec = encode(env)
-            await producer.send_and_wait(CONTRACTS.named(namespace), rec.value, key=rec.key)
+            futures.append(await producer.send(topic, rec.value, key=rec.key))
+        await asyncio.gather(*futures)
     finally:
         await producer.stop()
 
@@ -86,31 +85,18 @@ async def produce_contracts(kafka: str, namespace: str) -> None:
 async def produce_tickets(
     kafka: str, namespace: str, prefix: str, n: int, first_due: datetime, spread_s: float
 ) -> None:
-    """`n` tickets whose first-response deadlines spread evenly over `spread_s` seconds
-    from `first_due`."""
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    try:
-        base = first_due - timedelta(minutes=RESPONSE_MIN)
-        futures = []
-        for i in range(n):
-            opened = base + timedelta(seconds=spread_s * i / n)
-            data = TicketCreated(
-                ticket_id=f"{prefix}{i}",
-                title="printer jammed",
-                priority="P3",
-                category="help_desk",
-                source="phone",
-                opened_at=opened,
-            )
-            env = make_event(
-                data, customer_id=f"cust-{i % CUSTOMERS}", source="/bench", time=opened
-            )
-            rec = encode(env)
-            futures.append(await producer.send(TICKETS.named(namespace), rec.value, key=rec.key))
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
+    """`n` tickets (the simulator's generator) whose first-response deadlines spread
+    evenly over `spread_s` seconds from `first_due`."""
+    tickets = open_tickets(
+        customers=world(),
+        n=n,
+        first_due=first_due,
+        spread_s=spread_s,
+        response_minutes=RESPONSE_MIN,
+        priority="P3",
+        run=prefix,
+    )
+    await produce(kafka, TICKETS.named(namespace), tickets)
 
 
 async def read_breach_lags(kafka: str, topic: str, expect: int, timeout_s: float) -> list[float]:
@@ -158,7 +144,7 @@ async def main(n: int, late: int, lead_s: float, spread_s: float, consumers: int
             infra.kafka, [TICKETS, CONTRACTS, INCIDENTS, SLA, DEAD_LETTER], namespace=namespace
         )
         await migrate(infra.database_url, schema=schema, package="sla_clock")
-        await produce_contracts(infra.kafka, namespace)
+        await produce(infra.kafka, CONTRACTS.named(namespace), contracts())
         now = datetime.now(UTC)
         await produce_tickets(infra.kafka, namespace, "T", n, now + timedelta(minutes=10), 50 * 60)
         settings = SlaSettings(

@@ -15,9 +15,11 @@ from msp_devstack.fleet import Fleet
 from msp_devstack.processes import run_sync
 from msp_devstack.testkit import read_topic, wait_for
 from msp_events import Envelope, decode
+from msp_events.base import EventData
 from msp_events.serde import to_json_obj
 
 T = TypeVar("T")
+D = TypeVar("D", bound=EventData)
 BATCH = "application/cloudevents-batch+json"
 WAIT_S = 120.0  # the machine is shared and loaded: generous, but never unbounded
 
@@ -123,21 +125,20 @@ class Driver:
     def wait_records(
         self, registry_topic: str, check: Callable[[list[Envelope]], object], what: str
     ) -> list[Envelope]:
-        def probe() -> list[Envelope] | None:
+        def probe() -> list[Envelope]:
             events = self.records(registry_topic)
-            return events if check(events) else None
+            return events if check(events) else []  # empty: not yet
 
         found: list[Envelope] = wait_for(probe, timeout=WAIT_S, interval=1.0, message=what)
         return found
 
 
-def of_type(events: Sequence[Envelope], suffix: str, **fields: object) -> list[Envelope]:
-    """Events whose type ends with `suffix` (e.g. "sla.breached.v1") and whose data has
-    the given field values."""
+def of_type(events: Sequence[Envelope], cls: type[D], **fields: object) -> list[D]:
+    """The payloads of type `cls` with the given field values, in topic order."""
     return [
-        e
+        e.data
         for e in events
-        if e.type.endswith(suffix) and all(getattr(e.data, k) == v for k, v in fields.items())
+        if isinstance(e.data, cls) and all(getattr(e.data, k) == v for k, v in fields.items())
     ]
 
 

@@ -155,11 +155,22 @@ def test_tail_decodes_and_filters(ctl: Ctl, published: str) -> None:
 def test_tail_follow_prints_new_events(ctl: Ctl, fleet: Fleet, key: str) -> None:
     argv = [sys.executable, "-m", "mspctl", "tail", "msp.tickets.v1", "--follow", "--last", "0"]
     argv += ["--customer", OTHER]
-    proc = subprocess.Popen(argv, env={**os.environ, **ctl.env}, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, **ctl.env}
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))  # type: ignore[union-attr]
+    out = proc.stdout
+    assert out is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(out.readline, "")))
     reader.start()
     try:
+        # it says when it is positioned at the end: only then is "new" well defined
+        wait_for(
+            lambda: any("following msp.tickets.v1" in line for line in lines),
+            timeout=WAIT_S,
+            message=lambda: f"tail following (got {lines})",
+        )
         new = created("B-8", "P4", at(23, 10), customer=OTHER, category="help_desk")
         assert _post(fleet, key, new) == 202
         wait_for(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 import faust
@@ -23,38 +22,11 @@ from faust.types import TP
 
 from incidents.sink import RawRecord
 from incidents.worker import TriageWorker
-from msp_plumbing import metrics as plumbing_metrics
-
-LAG_REFRESH_S = 5.0
 
 
 def _record(e: Any) -> RawRecord:
     m = e.message
     return RawRecord(m.topic, m.partition, m.offset, m.timestamp or 0.0, m.key, m.value)
-
-
-def export_lag(app: faust.App, committed: dict[TP, int], group: str) -> None:
-    """`msp_consumer_lag_records` for the agent's partitions (not the tables'
-    changelogs): the high watermark the last fetch reported minus the offset this agent
-    last committed. Partitions without a commit in this process are left out (Faust's
-    own `_committed_offset` does not follow the agent's manual commits)."""
-    consumer = app.consumer
-    try:
-        assigned = consumer.assignment()
-    except Exception:  # consumer (re)starting: next round; never let a metric stop triage
-        return
-    for tp in assigned:
-        nxt = committed.get(tp)
-        if nxt is None:
-            continue
-        try:
-            high = consumer.highwater(tp)
-        except Exception:  # not fetched yet / consumer restarting: next round
-            continue
-        if high is not None:
-            plumbing_metrics.CONSUMER_LAG.labels(group, tp.topic, str(tp.partition)).set(
-                max(0, high - nxt)
-            )
 
 
 def triage_agent(
@@ -88,23 +60,14 @@ def triage_agent(
                 nxt[tp] = max(nxt.get(tp, 0), e.message.offset + 1)
             if commit:
                 await app.consumer._commit(nxt)  # type: ignore[attr-defined]
-                committed.update(nxt)
-                export_lag(app, committed, worker.group)
-
-        committed: dict[TP, int] = {}  # what this agent committed: the base of its lag
-        lag_due = 0.0
 
         async def idle_flusher() -> None:
-            nonlocal lag_due
             while True:
                 arrived.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(arrived.wait(), within)
                     continue  # more is coming: let the batch grow
                 await flush()
-                if committed and time.monotonic() >= lag_due:
-                    export_lag(app, committed, worker.group)  # idle: producers may move on
-                    lag_due = time.monotonic() + LAG_REFRESH_S
 
         flusher = asyncio.create_task(idle_flusher())
         try:

@@ -11,9 +11,10 @@ from faust.contrib.asgi import faust_app_running
 
 from incidents.consumers import project_incidents
 from incidents.faust_app import FaustParts, build_faust_app
+from incidents.lag import export_group_lag
 from incidents.settings import IncidentsSettings
 from incidents.sink import PostgresSink
-from msp_events.topics import INCIDENTS
+from msp_events.topics import CONTRACTS, INCIDENTS, MONITORING
 from msp_plumbing.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ class IncidentsRuntime(ServiceRuntime):
         self.faust = build_faust_app(self.incidents_settings, sink)
         await self._stack.enter_async_context(faust_app_running(self.faust.app))
         log.info("faust app started", extra={"app": self.faust.app.conf.id})
+        ns = self.settings.topic_namespace
+        lag = export_group_lag(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group=self.faust.app.conf.id,  # the triage agent's consumer group
+            topics=[MONITORING.named(ns), CONTRACTS.named(ns)],
+        )
+        self.spawn_task("triage-lag", lag)
 
     async def stop(self) -> None:
         try:

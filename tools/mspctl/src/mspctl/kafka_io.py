@@ -4,7 +4,7 @@ records byte for byte (dlq replay)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -35,10 +35,11 @@ async def records(
     last: int | None = None,
     follow: bool = False,
     within: float = 10.0,
+    on_follow: Callable[[], None] | None = None,
 ) -> AsyncIterator[Any]:
     """Records of `topic` in partition order up to the current end (`last` = only the
     last N per partition; None = from the beginning), then, with `follow`, new records
-    as they arrive until cancelled."""
+    as they arrive until cancelled (`on_follow` is called once positioned for them)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed"
     )
@@ -67,6 +68,8 @@ async def records(
         if follow:
             for tp in tps:
                 consumer.seek(tp, end[tp])
+            if on_follow is not None:
+                on_follow()
             while True:
                 batch = await consumer.getmany(timeout_ms=500)
                 for tp in sorted(batch, key=lambda t: t.partition):

@@ -83,6 +83,7 @@ def tail(
             settings.topic(name),
             last=None if from_beginning else last,
             follow=follow,
+            on_follow=lambda: typer.echo(f"mspctl: following {name}; Ctrl-C stops", err=True),
         )
         async for record in stream:
             line, cust, etype = render(record, as_json=as_json)
