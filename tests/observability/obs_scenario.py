@@ -233,7 +233,7 @@ class Scenario:
 
     def line_items(self) -> int:
         sql = "SELECT count(*) FROM {schema}.line_items WHERE customer_id = ANY($1::text[])"
-        return self.count("billing", sql, self.story.customers)
+        return self.count("billing", sql, [self.story.managed, self.story.on_demand])
 
     def run(self) -> None:
         story = self.story
