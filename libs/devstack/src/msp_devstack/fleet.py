@@ -147,23 +147,9 @@ class Fleet:
         self, *, source: str, customers: Sequence[str], extra: Sequence[str] = ()
     ) -> str:
         """A fresh ingest API key for `source` posting for `customers` (ingest.keys CLI)."""
-        import sys
+        from msp_simulator.keys import create_key
 
-        argv = [sys.executable, "-m", "ingest.keys", "create", "--source", source]
-        for customer in customers:
-            argv += ["--customer", customer]
-        argv += list(extra)
-        done = subprocess.run(
-            argv, env=self.env("ingest"), capture_output=True, text=True, timeout=60, check=False
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"ingest.keys create failed: {done.stderr or done.stdout}")
-        import json
-
-        for line in done.stdout.splitlines():
-            if line.startswith("{"):
-                return str(json.loads(line)["key"])
-        raise RuntimeError(f"no key in ingest.keys output: {done.stdout!r}")
+        return create_key(source=source, customers=customers, env=self.env("ingest"), extra=extra)
 
     # -- internals ----------------------------------------------------------------
     def migrate(self) -> None:

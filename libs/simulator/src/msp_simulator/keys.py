@@ -23,10 +23,19 @@ class Keys:
     """For `/v1/integrations/alertmanager` (labels: customer, instance, site, check_kind)."""
 
 
-def create_key(*, source: str, customers: Sequence[str], env: Mapping[str, str]) -> str:
+def create_key(
+    *,
+    source: str,
+    customers: Sequence[str],
+    env: Mapping[str, str],
+    extra: Sequence[str] = (),
+) -> str:
+    """A new key for `source` posting for `customers`; `extra` are more CLI options
+    (e.g. `--label-device host`)."""
     argv = [sys.executable, "-m", "ingest.keys", "create", "--source", source]
     for customer in customers:
         argv += ["--customer", customer]
+    argv += list(extra)
     done = subprocess.run(
         argv, env=dict(env), capture_output=True, text=True, timeout=120, check=False
     )
