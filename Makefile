@@ -38,10 +38,14 @@ KUSTOMIZE := $(TOOLS)/bin/kustomize
 PROMETHEUS := $(TOOLS)/prometheus/usr/bin/prometheus
 deploy-tools: $(KUSTOMIZE) $(PROMETHEUS)
 
+# Fallback when the Go module proxy cannot be reached: kubectl's built-in kustomize.
 $(KUSTOMIZE):
 	mkdir -p $(TOOLS)/bin
 	GOBIN=$(abspath $(TOOLS))/bin GOPATH=$(abspath $(TOOLS))/go GOCACHE=$(abspath $(TOOLS))/go-cache \
-	  GOFLAGS="-mod=mod -modcacherw" $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	  GOFLAGS="-mod=mod -modcacherw" $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION) \
+	|| { command -v kubectl >/dev/null \
+	  && printf '#!/bin/sh\n# kubectl kustomize stands in for kustomize build\n[ "$$1" = build ] && shift\nexec kubectl kustomize "$$@"\n' > $@ \
+	  && chmod +x $@ && echo "kustomize: the Go build failed; using kubectl kustomize"; }
 
 $(PROMETHEUS):
 	rm -rf $(TOOLS)/debs && mkdir -p $(TOOLS)/debs
