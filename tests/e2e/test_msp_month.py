@@ -182,6 +182,12 @@ def storm_incident(drive: Driver, *, alerts: int = len(STORM_DEVICES)) -> dict[s
     )
     # twelve devices of one site: "site unreachable", impact high x urgency medium = P2
     assert found["scope"] == "site" and found["site_id"] == SITE, found
+    # the widened incident names every device and has the site's impact and device count
+    assert (sorted(found["device_ids"]), found["impact"], found["title"]) == (
+        STORM_DEVICES[:alerts],
+        "high",
+        f"Site {SITE} unreachable ({alerts} devices offline)",
+    ), found
     assert found["priority"] == "P2", found
     assert found["status"] == "open" and found["ticket_id"], found
     detail = drive.get("incidents", f"/v1/incidents/{found['incident_id']}").json()

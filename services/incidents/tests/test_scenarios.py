@@ -26,7 +26,9 @@ async def test_storm_from_one_site_gives_one_incident_and_one_ticket(service: Se
     )
     incident = items[0]
     assert incident["scope"] == "site" and incident["status"] == "open"
-    assert "unreachable" in incident["title"]
+    assert incident["title"] == "Site site-1 unreachable (500 devices offline)"
+    assert incident["device_ids"] == [f"ws-{i:03d}" for i in range(500)]
+    assert incident["impact"] == "high"
     assert incident["priority"] == "P2", incident["priority_reason"]
     tickets = await service.read_when(
         "msp.tickets.v1", cust, lambda es: any(e.type.endswith("priority_changed.v1") for e in es)
@@ -37,6 +39,35 @@ async def test_storm_from_one_site_gives_one_incident_and_one_ticket(service: Se
     assert created.data.proactive and created.data.source == "proactive"
     assert created.data.incident_id == incident["incident_id"]
     assert len({e.id for e in tickets}) == len(tickets)
+
+
+async def test_widened_incident_shows_every_device_the_site_impact_and_a_current_title(
+    service: Service,
+) -> None:
+    # no heartbeats: the site's devices are known only from alerts, so the incident
+    # widens at 2 of 2 known devices; the query model must follow it as it grows
+    cust = "widen-co"
+    await service.contract(contract(cust))
+    devices = [f"pc-{i}" for i in range(1, 6)]
+    await service.send(
+        [firing(cust, f"off-{d}", t(i), device=d, site="branch") for i, d in enumerate(devices)]
+    )
+    items = await service.wait_incidents(
+        cust, lambda xs: len(xs) == 1 and xs[0]["alert_count"] == len(devices)
+    )
+    detail = (await service.http.get(f"/v1/incidents/{items[0]['incident_id']}")).json()
+    for incident in (items[0], detail):
+        assert incident["device_ids"] == devices, incident
+        assert (incident["scope"], incident["impact"], incident["urgency"]) == (
+            "site",
+            "high",
+            "medium",
+        ), incident
+        assert incident["priority"] == "P2", incident["priority_reason"]
+        assert incident["title"] == "Site branch unreachable (5 devices offline)", incident
+    updates = [e["detail"] for e in detail["timeline"] if e["kind"] == "updated"]
+    assert [u["devices_attached"] for u in updates] == [[d] for d in devices[1:]], updates
+    assert [u.get("impact") for u in updates] == ["high", None, None, None], updates
 
 
 async def test_flapping_alert_keeps_one_incident_and_one_ticket(service: Service) -> None:

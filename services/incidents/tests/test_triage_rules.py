@@ -29,6 +29,7 @@ from incidents.state import CustomerState
 from incidents.triage import advance, apply_contract, apply_event
 from msp_events import Envelope
 from msp_events.types.contracts import ContractSnapshot, MaintenanceWindow
+from msp_events.types.incidents import IncidentUpdated
 from msp_events.types.monitoring import MaintenanceScope
 
 CFG = TriageConfig()
@@ -143,6 +144,25 @@ def test_site_unreachable_by_share_of_known_devices() -> None:
     inc = next(iter(state.incidents.values()))
     assert inc.scope == "site" and "unreachable" in inc.title
     assert types(fx)["ticket.priority_changed"] == 1
+
+
+def test_widening_updates_carry_new_devices_site_impact_and_a_current_title() -> None:
+    # no heartbeats: the site's devices are known only from alerts, so it widens at 2 of 2
+    events = [firing(C, f"o{i}", t(i), device=f"d{i}", site="s") for i in range(4)]
+    events.append(firing(C, "cpu", t(5), device="d0", site="s", kind="cpu"))  # known device
+    state, fx = run(events)
+    updates = [e.data for e in fx.events if isinstance(e.data, IncidentUpdated)]
+    assert [u.devices_attached for u in updates] == [["d1"], ["d2"], ["d3"], []]
+    assert [u.scope for u in updates] == ["site", None, None, None]
+    assert [u.impact for u in updates] == ["high", None, None, None]
+    assert [u.title for u in updates] == [
+        "Site s unreachable (2 devices offline)",
+        "Site s unreachable (3 devices offline)",
+        "Site s unreachable (4 devices offline)",
+        None,
+    ]
+    inc = next(iter(state.incidents.values()))
+    assert inc.device_ids == ["d0", "d1", "d2", "d3"] and inc.widened
 
 
 def test_flapping_marks_once_and_clears_after_a_calm_window() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from incidents.priority import TIER_RANK
 from msp_events import Envelope
@@ -15,36 +16,71 @@ from msp_plumbing.consumer import Tx
 
 
 async def project_incidents(tx: Tx, events: Sequence[Envelope]) -> None:
-    """A batch: the common case (alerts attached to an incident, nothing else changed,
-    hundreds of them in a storm) is written set-based; the rest one by one, in order.
-    Attach-only updates commute with everything but the incident's insert, which comes
-    first (same partition, earlier offset, or earlier in this batch)."""
-    attach_only: list[tuple[Envelope, IncidentUpdated]] = []
+    """A batch: the common case (alerts and their devices attached to an incident, maybe
+    its title recounted, hundreds of them in a storm) is written set-based; the rest one
+    by one, in order. Attachments commute with everything but the incident's insert,
+    which comes first (same partition, earlier offset, or earlier in this batch), and
+    with another title: pending attachments of an incident are written before any other
+    update of that incident, so the latest title wins."""
+    pending: list[tuple[Envelope, IncidentUpdated]] = []
+    pending_ids: set[str] = set()
     for event in events:
         data = event.data
         if isinstance(data, IncidentUpdated) and _attach_only(data):
-            attach_only.append((event, data))
+            pending.append((event, data))
+            pending_ids.add(data.incident_id)
             continue
+        if getattr(data, "incident_id", None) in pending_ids:
+            await _project_attachments(tx, pending)
+            pending, pending_ids = [], set()
         await project_incident(tx, event)
-    if not attach_only:
+    await _project_attachments(tx, pending)
+
+
+async def _project_attachments(tx: Tx, updates: list[tuple[Envelope, IncidentUpdated]]) -> None:
+    if not updates:
         return
     await tx.conn.execute(
         """INSERT INTO incident_alerts (incident_id, fingerprint, attached_at)
            SELECT i, f, a FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(i, f, a)
            ON CONFLICT DO NOTHING""",
-        [d.incident_id for _, d in attach_only for _f in d.alerts_attached],
-        [f for _, d in attach_only for f in d.alerts_attached],
-        [d.updated_at for _, d in attach_only for _f in d.alerts_attached],
+        [d.incident_id for _, d in updates for _f in d.alerts_attached],
+        [f for _, d in updates for f in d.alerts_attached],
+        [d.updated_at for _, d in updates for _f in d.alerts_attached],
     )
     await tx.conn.execute(
         """INSERT INTO incident_timeline (event_id, incident_id, at, kind, detail)
            SELECT e, i, a, 'updated', d::jsonb
            FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS r(e, i, a, d)
            ON CONFLICT DO NOTHING""",
-        [e.id for e, _ in attach_only],
-        [d.incident_id for _, d in attach_only],
-        [e.time for e, _ in attach_only],
-        [_detail(d) for _, d in attach_only],
+        [e.id for e, _ in updates],
+        [d.incident_id for _, d in updates],
+        [e.time for e, _ in updates],
+        [_detail(d) for _, d in updates],
+    )
+    # one row per incident: its new devices in order, its latest title, its latest time
+    rows: dict[str, tuple[list[str], str | None, datetime]] = {}
+    for _, d in updates:
+        devices, title, at = rows.get(d.incident_id, ([], None, d.updated_at))
+        for device in d.devices_attached:
+            if device not in devices:
+                devices.append(device)
+        rows[d.incident_id] = (devices, d.title or title, max(at, d.updated_at))
+    await tx.conn.execute(
+        """UPDATE incidents i SET
+               device_ids = i.device_ids || ARRAY(
+                   SELECT u.d FROM jsonb_array_elements_text(r.devices::jsonb)
+                       WITH ORDINALITY AS u(d, o)
+                   WHERE u.d <> ALL(i.device_ids) ORDER BY u.o),
+               title = COALESCE(r.title, i.title),
+               updated_at = GREATEST(i.updated_at, r.at)
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+               AS r(incident_id, devices, title, at)
+           WHERE i.incident_id = r.incident_id""",
+        list(rows),
+        [json.dumps(devices) for devices, _, _ in rows.values()],
+        [title for _, title, _ in rows.values()],
+        [at for _, _, at in rows.values()],
     )
 
 
@@ -53,7 +89,8 @@ def _attach_only(data: IncidentUpdated) -> bool:
         data.priority is None
         and data.flapping is None
         and data.scope is None
-        and data.title is None
+        and data.impact is None
+        and data.urgency is None
         and not data.children_attached
     )
 
@@ -101,7 +138,12 @@ async def project_incident(tx: Tx, event: Envelope) -> None:
                    flapping = COALESCE($4, flapping),
                    scope = COALESCE($5, scope),
                    title = COALESCE($6, title),
-                   updated_at = GREATEST(updated_at, $7)
+                   updated_at = GREATEST(updated_at, $7),
+                   device_ids = device_ids || ARRAY(
+                       SELECT u.d FROM unnest($8::text[]) WITH ORDINALITY AS u(d, o)
+                       WHERE u.d <> ALL(device_ids) ORDER BY u.o),
+                   impact = COALESCE($9, impact),
+                   urgency = COALESCE($10, urgency)
                WHERE incident_id = $1""",
             data.incident_id,
             data.priority,
@@ -110,6 +152,9 @@ async def project_incident(tx: Tx, event: Envelope) -> None:
             data.scope,
             data.title,
             data.updated_at,
+            data.devices_attached,
+            data.impact,
+            data.urgency,
         )
         await _attach(tx, data.incident_id, data.alerts_attached, data.updated_at)
         detail = json.loads(_detail(data))

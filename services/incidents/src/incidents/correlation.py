@@ -2,7 +2,9 @@
 correlation window (sliding from the incident's latest alert) join one incident. When
 enough devices of the site are offline together (N devices, or a share of the site's
 known devices), the incident widens in place to "site unreachable": one incident, one
-ticket, its priority raised, the device alerts attached to it."""
+ticket, its priority raised, the device alerts attached to it. Its title then counts the
+devices offline, rewritten as more of them attach (incidents knows a site's devices only
+from their events, so a site can widen at "2 of 2 known" and grow afterwards)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import datetime
 
 from incidents.config import TriageConfig
 from incidents.outputs import Effects
-from incidents.priority import SEVERITY_RANK, assess, higher, needs_ticket
+from incidents.priority import SEVERITY_RANK, assess, higher, impact_of, needs_ticket, urgency_of
 from incidents.state import Alert, CustomerState, Incident
 from msp_events import derive_event_id
 from msp_events.types.contracts import ContractVersion
@@ -95,13 +97,19 @@ def attach(
 ) -> None:
     if alert.fingerprint not in inc.alerts:
         inc.alerts.append(alert.fingerprint)
+    devices = []
     if alert.device_id and alert.device_id not in inc.device_ids:
         inc.device_ids.append(alert.device_id)
+        devices.append(alert.device_id)
     inc.last_attach_at = max(inc.last_attach_at, at)
     inc.quiet_since = None
     alert.incident_id = inc.incident_id
     reasons = [f"correlated: {alert.check_kind} on {alert.device_id or alert.site_id}"]
-    reassess(state, inc, alert, at, cfg, fx, reasons, attached=[alert.fingerprint])
+    reassess(state, inc, alert, at, cfg, fx, reasons, attached=[alert.fingerprint], devices=devices)
+
+
+def site_title(site_id: str, offline: int) -> str:
+    return f"Site {site_id} unreachable ({offline} devices offline)"
 
 
 def reassess(
@@ -114,22 +122,30 @@ def reassess(
     reasons: list[str],
     *,
     attached: list[str],
+    devices: list[str] | None = None,
     transition: str | None = None,
 ) -> None:
     """Fold the alert's severity and the site rule into the incident; emit one update
     (and a ticket priority change when the priority rose). Priority never drops while
-    the incident is open: the ticket's SLA keeps the urgency it was given."""
+    the incident is open: the ticket's SLA keeps the urgency it was given. The update
+    carries what the query model shows: new devices, new scope, title, impact, urgency."""
+    impact = impact_of(inc.scope, inc.severity)
+    urgency = urgency_of(inc.check_kind, inc.business_critical)
     if SEVERITY_RANK[alert.severity] > SEVERITY_RANK[inc.severity]:
         inc.severity = alert.severity
     inc.business_critical = inc.business_critical or alert.business_critical
     new_scope = new_title = None
-    if inc.scope == "device" and inc.site_id is not None:
+    # a widened incident is recounted when an offline alert attaches (not on resolves:
+    # the title counts the devices offline as of the latest attachment)
+    recount = inc.widened and bool(attached) and alert.check_kind in OFFLINE_KINDS
+    if inc.site_id is not None and (inc.scope == "device" or recount):
         offline = len(offline_devices(state, inc))
         known = len(state.site_devices.get(inc.site_id, []))
-        if site_unreachable(offline, known, cfg):
-            new_scope, inc.scope = "site", "site"
-            new_title = inc.title = f"Site {inc.site_id} unreachable ({offline} devices offline)"
+        if inc.scope == "device" and site_unreachable(offline, known, cfg):
+            new_scope, inc.scope, inc.widened = "site", "site", True
             reasons.append(f"site unreachable: {offline} of {known} known devices offline")
+        if inc.widened and site_title(inc.site_id, offline) != inc.title:
+            new_title = inc.title = site_title(inc.site_id, offline)
     a = assess(
         scope=inc.scope,
         severity=inc.severity,
@@ -153,6 +169,9 @@ def reassess(
         updated_at=at,
         scope=new_scope,
         title=new_title,
+        devices_attached=devices or [],
+        impact=a.impact if a.impact != impact else None,
+        urgency=a.urgency if a.urgency != urgency else None,
     )
     fx.updated(inc, at, transition or f"attach:{alert.alert_id}", update)
     if raised:

@@ -58,6 +58,8 @@ class Incident(BaseModel):
     last_attach_at: datetime
     quiet_since: datetime | None = None
     """Set while every alert is resolved: the hold-down before resolving runs from here."""
+    widened: bool = False
+    """Widened from device to "site unreachable": its title counts the devices offline."""
 
 
 class Tombstone(BaseModel):

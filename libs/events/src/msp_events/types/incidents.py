@@ -74,9 +74,10 @@ class IncidentOpened(EventData):
 
 
 class IncidentUpdated(EventData):
-    """Something about an open incident changed: priority, more alerts correlated into
-    it, flapping detected or cleared, child incidents attached. Emitted by incidents.
-    Only the fields that changed are set; `reason` says why."""
+    """Something about an open incident changed: priority, more alerts (and devices)
+    correlated into it, its scope widened (impact raised, title rewritten), flapping
+    detected or cleared, child incidents attached. Emitted by incidents. Only the fields
+    that changed are set; `reason` says why."""
 
     event_type: ClassVar[str] = "msp.incident.updated.v1"
 
@@ -94,6 +95,17 @@ class IncidentUpdated(EventData):
         default=None, description="The new scope, when the incident widened (e.g. site down)"
     )
     title: str | None = Field(default=None, min_length=1, max_length=500)
+    devices_attached: list[Identifier] = Field(
+        default_factory=list,
+        description="Devices new to the incident, with the alerts attached: its device_ids "
+        "are those it opened with plus every update's devices_attached, in order",
+    )
+    impact: Level | None = Field(
+        default=None, description="The new impact, when it rose (e.g. widened to a site)"
+    )
+    urgency: Level | None = Field(
+        default=None, description="The new urgency, when it rose (e.g. a business-critical device)"
+    )
 
     @field_validator("previous_priority")
     @classmethod
