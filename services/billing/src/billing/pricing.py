@@ -15,21 +15,22 @@ Rules (issue 6, Deliver 2), all on the contract version in force when the work s
 * Work that is not billed (covered, warranty, held) is cut into the same segments, at
   multiplier 1 and zero minutes billed: managed customers never pay a premium for
   covered work, and an entry keeps its line item ids when it is reclassified.
-* Wall-clock boundaries are converted with zoneinfo, so a DST day has 23 or 25 hours
-  and minutes worked are real elapsed minutes.
+* Business hours, holidays and local midnights come from the contract's business
+  calendar (`msp_events.calendar`, the one sla-clock counts on): DST-correct, so a DST
+  day has 23 or 25 hours and minutes worked are real elapsed minutes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from msp_events.types.contracts import WEEKDAYS, ContractVersion
+from msp_events.calendar import BusinessCalendar, calendar_for
+from msp_events.types.contracts import ContractVersion
 from msp_events.types.tickets import TimeLogged
 
 ONE = Decimal(1)
@@ -52,21 +53,16 @@ def billed_minutes(worked: int, *, minimum: int, increment: int) -> int:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A version's calendar, pre-digested for the minute-by-minute rules: the zone,
-    the holiday dates, and per weekday (Monday = 0) the business-hour ranges and their
-    edges in minutes after local midnight."""
+    """A version's calendar for the minute-by-minute rules: the contract's business
+    calendar (shared with sla-clock: zone, holidays, open intervals and the cut instants
+    of each local day, cached per date) and whether it has business hours at all."""
 
-    zone: ZoneInfo
-    holidays: frozenset[dt.date]
+    calendar: BusinessCalendar
     has_business_hours: bool
-    ranges: tuple[tuple[tuple[int, int], ...], ...]
-    edges: tuple[tuple[int, ...], ...]
-    day_edges: dict[dt.date, tuple[dt.datetime, ...]] = field(default_factory=dict, compare=False)
-    """`_day_edges` of each local date seen so far, as UTC instants."""
 
 
 # Plans by version object (contracts are parsed once and cached, see store.py): the
-# calendar is digested once per version, not once per entry. The version is kept in
+# calendar is looked up once per version, not once per entry. The version is kept in
 # the value so its id cannot be reused while the entry exists.
 _PLANS: dict[int, tuple[ContractVersion, _Plan]] = {}
 
@@ -75,17 +71,9 @@ def _plan(version: ContractVersion) -> _Plan:
     cached = _PLANS.get(id(version))
     if cached is not None and cached[0] is version:
         return cached[1]
-    calendar = version.calendar
-    ranges = tuple(
-        tuple((r.start_minute, r.end_minute) for r in calendar.weekly_hours.get(day, []))
-        for day in WEEKDAYS
-    )
     plan = _Plan(
-        zone=ZoneInfo(version.timezone),
-        holidays=frozenset(h.date for h in calendar.holidays),
-        has_business_hours=calendar.has_business_hours,
-        ranges=ranges,
-        edges=tuple(tuple(sorted({m for r in day for m in r})) for day in ranges),
+        calendar=calendar_for(version, "business_hours"),
+        has_business_hours=version.calendar.has_business_hours,
     )
     if len(_PLANS) > 50_000:
         _PLANS.clear()
@@ -93,17 +81,17 @@ def _plan(version: ContractVersion) -> _Plan:
     return plan
 
 
-def _basis(local: dt.datetime, plan: _Plan) -> str:
-    day = local.date()
-    if day in plan.holidays:
+def _basis(instant: dt.datetime, plan: _Plan) -> str:
+    """The multiplier basis of the time from `instant` to the next cut. Precedence is
+    billing's: holiday, then weekend, then outside business hours."""
+    calendar = plan.calendar
+    day = calendar.local_date(instant)
+    if calendar.is_holiday(day):
         return "holiday"
-    weekday = day.weekday()
-    if weekday >= 5:  # sat, sun
+    if day.weekday() >= 5:  # sat, sun
         return "weekend"
-    if not plan.has_business_hours:
-        return "standard"
-    minute = local.hour * 60 + local.minute
-    if any(start <= minute < end for start, end in plan.ranges[weekday]):
+    # A contract without business hours has no "after hours" (its calendar never opens).
+    if not plan.has_business_hours or calendar.is_open(instant, day=day):
         return "standard"
     return "after_hours"
 
@@ -119,36 +107,14 @@ def _multiplier(basis: str, version: ContractVersion, emergency: bool) -> Decima
     return max(base, rates.emergency_multiplier) if emergency else base
 
 
-@functools.lru_cache(maxsize=65_536)
-def _day_edges(day: dt.date, timezone: str, minutes: tuple[int, ...]) -> tuple[dt.datetime, ...]:
-    """Local midnight and the business-hour edges of `day`, as UTC instants (cached:
-    the same few days and calendars come up again and again)."""
-    tz = ZoneInfo(timezone)
-    out = []
-    for m in (0, *minutes):
-        local = dt.datetime.combine(day, dt.time(0)) + dt.timedelta(minutes=m)
-        # naive wall-clock arithmetic, then attach the zone: DST resolved per instant
-        out.append(local.replace(tzinfo=tz).astimezone(dt.UTC))
-    return tuple(out)
-
-
-def _boundaries(
-    start: dt.datetime, end: dt.datetime, version: ContractVersion, plan: _Plan
-) -> list[dt.datetime]:
+def _boundaries(start: dt.datetime, end: dt.datetime, plan: _Plan) -> list[dt.datetime]:
     """Instants strictly inside (start, end) where the basis may change: local
-    midnights and business-hour edges, converted to UTC."""
-    first, last = start.astimezone(plan.zone).date(), end.astimezone(plan.zone).date()
+    midnights, openings and closings (`BusinessCalendar.day_cuts`)."""
+    calendar = plan.calendar
+    day, last = calendar.local_date(start), calendar.local_date(end)
     found: list[dt.datetime] = []
-    day = first
     while day <= last:
-        edges = plan.day_edges.get(day)
-        if edges is None:
-            if len(plan.day_edges) > 4096:
-                plan.day_edges.clear()
-            edges = plan.day_edges[day] = _day_edges(
-                day, version.timezone, plan.edges[day.weekday()]
-            )
-        found += (i for i in edges if start < i < end)
+        found += (i for i in calendar.day_cuts(day) if start < i < end)
         day += ONE_DAY
     return sorted(set(found))
 
@@ -168,12 +134,12 @@ def split_entry(
     """Worked time cut at every change of multiplier basis and at the customer-local
     month end (adjacent equal pieces within a month merged)."""
     plan = _plan(version)
-    tz = plan.zone
-    cuts = [start, *_boundaries(start, end, version, plan), end]
+    tz = plan.calendar.zone
+    cuts = [start, *_boundaries(start, end, plan), end]
     segments: list[Segment] = []
     for left, right in pairwise(cuts):
         minutes = _offset(start, right) - _offset(start, left)
-        basis = _basis(left.astimezone(tz), plan)
+        basis = _basis(left, plan)
         multiplier = _multiplier(basis, version, emergency)
         label = (
             f"{basis}+emergency"
