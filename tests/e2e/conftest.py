@@ -15,8 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from msp_devstack.fleet import Fleet
-from msp_devstack.processes import run_sync
-from msp_devstack.testing import create_topics, new_namespace
+from msp_devstack.testing import new_namespace
 
 INCIDENTS_SETTINGS = {
     # a killed Faust member leaves the group after 6 s instead of 30 s
@@ -31,7 +30,6 @@ def fleet(
     kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     ns = new_namespace()
-    run_sync(lambda: create_topics(kafka_bootstrap, namespace=ns))
     with Fleet(
         kafka=kafka_bootstrap,
         database_url=database_url,

@@ -31,8 +31,7 @@ from obs_prometheus import Prometheus
 from obs_scenario import Scenario, Story
 
 from msp_devstack.fleet import Fleet
-from msp_devstack.processes import run_sync
-from msp_devstack.testing import create_topics, new_namespace
+from msp_devstack.testing import new_namespace
 from msp_devstack.testkit import wait_for
 
 pytestmark = pytest.mark.integration
@@ -90,7 +89,6 @@ def test_every_dashboard_query_returns_data_from_the_running_services(
     targets = all_targets()
     assert targets, "no dashboard targets found"
     ns = new_namespace()
-    run_sync(lambda: create_topics(kafka_bootstrap, namespace=ns))
     with Fleet(
         kafka=kafka_bootstrap, database_url=database_url, namespace=ns, data_dir=tmp_path
     ) as fleet:

@@ -7,8 +7,7 @@ import httpx
 import pytest
 
 from msp_devstack.fleet import Fleet
-from msp_devstack.processes import run_sync
-from msp_devstack.testing import create_topics, new_namespace
+from msp_devstack.testing import new_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +16,6 @@ def test_fleet_starts_every_service_and_restarts_one(
     kafka_bootstrap: str, database_url: str, tmp_path: Path
 ) -> None:
     ns = new_namespace()
-    run_sync(lambda: create_topics(kafka_bootstrap, namespace=ns))
     with Fleet(
         kafka=kafka_bootstrap, database_url=database_url, namespace=ns, data_dir=tmp_path
     ) as fleet:

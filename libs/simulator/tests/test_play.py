@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from msp_devstack.fleet import Fleet
-from msp_devstack.processes import run_sync
-from msp_devstack.testing import create_topics, new_namespace
+from msp_devstack.testing import new_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +51,6 @@ def test_play_lands_every_storyline_and_a_replay_changes_nothing(
     kafka_bootstrap: str, database_url: str, tmp_path: Path
 ) -> None:
     ns = new_namespace()
-    run_sync(lambda: create_topics(kafka_bootstrap, namespace=ns))
     with Fleet(
         kafka=kafka_bootstrap, database_url=database_url, namespace=ns, data_dir=tmp_path
     ) as fleet:

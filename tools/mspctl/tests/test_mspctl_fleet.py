@@ -22,7 +22,7 @@ from typer.testing import CliRunner, Result
 
 from msp_devstack.fleet import Fleet
 from msp_devstack.processes import run_sync
-from msp_devstack.testing import create_topics, new_namespace
+from msp_devstack.testing import new_namespace
 from msp_devstack.testkit import produce, read_topic, wait_for
 from msp_events import make_event
 from msp_events.serde import encode_value
@@ -65,7 +65,6 @@ def fleet(
     kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     ns = new_namespace()
-    run_sync(lambda: create_topics(kafka_bootstrap, namespace=ns))
     data = tmp_path_factory.mktemp("mspctl-fleet")
     with Fleet(kafka=kafka_bootstrap, database_url=database_url, namespace=ns, data_dir=data) as f:
         yield f

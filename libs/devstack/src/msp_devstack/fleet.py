@@ -51,7 +51,8 @@ class _Member:
 
 @dataclass
 class Fleet:
-    """The four services of `msp_devstack.stack.SERVICES` on `kafka` + `database_url`.
+    """The four services of `msp_devstack.stack.SERVICES` on `kafka` + `database_url`,
+    with every registry topic created under `namespace`.
 
     `settings` maps a service name (e.g. "sla-clock") to extra `MSP_*` environment
     variables; `event_time=True` adds `EVENT_TIME_SETTINGS`. Use as a context manager,
@@ -68,6 +69,7 @@ class Fleet:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> Fleet:
+        self.create_topics()
         self.migrate()
         for service in SERVICES:
             self._members[service.name] = self._member(service)
@@ -152,6 +154,13 @@ class Fleet:
         return create_key(source=source, customers=customers, env=self.env("ingest"), extra=extra)
 
     # -- internals ----------------------------------------------------------------
+    def create_topics(self) -> None:
+        """Every registry topic under this fleet's namespace (idempotent)."""
+        from msp_events.topics import TOPICS
+        from msp_plumbing.kafka_admin import ensure_topics
+
+        run_sync(lambda: ensure_topics(self.kafka, TOPICS, namespace=self.namespace))
+
     def migrate(self) -> None:
         from msp_plumbing.migrations import migrate
 
