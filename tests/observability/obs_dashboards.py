@@ -14,6 +14,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 NAMES = ("sla", "incidents", "billing", "pipeline")
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+"""What every panel, target and query variable names: the dashboard's `datasource`
+variable (type datasource, query prometheus), never a fixed datasource."""
 
 # What Grafana fills in at query time, and what we give Prometheus instead.
 SUBSTITUTIONS = {
