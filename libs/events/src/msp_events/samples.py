@@ -57,6 +57,7 @@ from msp_events.types.sla import (
     SlaClockResumed,
     SlaClockStarted,
     SlaMet,
+    SlaOutcomeCorrected,
     SlaWarning,
 )
 from msp_events.types.tickets import (
@@ -660,6 +661,24 @@ def _payloads() -> list[tuple[EventData, str, datetime, str | None]]:
             "/sla-clock",
             at(17, 10, 2),
             "TKT-10440",
+        ),
+        (
+            # The ticket's wait on the customer (10:00-16:00 on the 11th) reached
+            # sla-clock late: cycle 2's breach moves from 16:00 to 12:00 on the 12th.
+            SlaOutcomeCorrected(
+                **reopened_clock,
+                corrects_event_id="6f1f6d0e-4f39-5d38-9a43-3c0c3a3f3b51",
+                statement="breach",
+                was_at=at(11, 16, 0),
+                now_at=at(12, 12, 0),
+                outcome="breached",
+                outcome_at=at(12, 12, 0),
+                because_of=["psa-evt-55120", "psa-evt-55121"],
+                corrected_at=at(11, 17, 5),
+            ),
+            "/sla-clock",
+            at(11, 17, 5),
+            TICKET_ID,
         ),
         # --- billing ------------------------------------------------------------------
         (project_line, "/billing", at(12, 14, 30), project_line.line_item_id),

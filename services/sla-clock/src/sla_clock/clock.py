@@ -24,7 +24,8 @@ Rules (each one is a line or two below; see README.md for the table):
   the new priority's coverage. Either way a threshold cannot be crossed before the
   change that set the target. A priority without a target cancels the running clocks.
 * Outcome: breached when the elapsed business time reaches the target before the clock
-  stops (a breach stands, whatever happens next); met when it stops at or within it.
+  stops (a goal reached after that is no met); met when it stops at or within it. A
+  late event may change an outcome already published: `corrections.py` corrects it.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ clock advanced, then every touched ticket is replayed once at the batch's "now".
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 
 from msp_events import Envelope
@@ -30,6 +31,7 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
     async def handle(tx: Tx, events: Sequence[Envelope]) -> None:
         entries: list[tuple[str, str, Transition]] = []
         touched: set[TicketKey] = set()
+        causes: dict[TicketKey, list[str]] = defaultdict(list)  # named by corrections
         new_contracts: list[str] = []
         latest = None
         for event in events:
@@ -46,6 +48,7 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
                     ticket_id = str(getattr(data, "ticket_id", ""))
                     entries.append((event.customer_id, ticket_id, transition))
                     touched.add((event.customer_id, ticket_id))
+                    causes[(event.customer_id, ticket_id)].append(event.id)
             latest = event.time if latest is None else max(latest, event.time)
         await store_transitions(tx.conn, entries=entries)
         if new_contracts:
@@ -54,7 +57,10 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
         now = await clock.now(tx.conn)
         if clock.kind == "event_time" and latest is not None:
             now = max(now, latest)  # this batch's events count, as advanced below
-        for out in await recompute(tx.conn, keys=touched, now=now, contracts=contracts):
+        replayed = await recompute(
+            tx.conn, keys=touched, now=now, contracts=contracts, causes=causes
+        )
+        for out in replayed:
             tx.emit(out)
         if latest is not None:
             # Last: the single event_clock row is locked until commit, and several

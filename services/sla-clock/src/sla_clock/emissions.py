@@ -53,7 +53,8 @@ def threshold_emission(
 ) -> Emission:
     """Shared by the replay (catch-up) and the scheduler (on time), so both produce the
     same id and payload. Warning ids name the priority: after a re-target the new
-    target's warnings are news; a breach is one per clock and stands."""
+    target's warnings are news; a breach is one per clock (moved or withdrawn later by
+    a correction, `corrections.py`)."""
     ticket, metric, cycle = str(identity["ticket_id"]), str(identity["metric"]), identity["cycle"]
     assert isinstance(cycle, int)
     if percent >= BREACH_PERCENT:

@@ -34,3 +34,9 @@ BREACH_LAG = Histogram(
 DEADLINES_FIRED = Counter(
     "msp_sla_clock_deadlines_fired_total", "Deadlines claimed and fired by the scheduler.", ["kind"]
 )
+CORRECTIONS = Counter(
+    "msp_sla_clock_corrections_total",
+    "Outcome corrections emitted (late events disproved a published warning, breach, met "
+    "or cancellation), by the kind of statement corrected.",
+    ["statement"],
+)

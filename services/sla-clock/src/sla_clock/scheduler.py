@@ -15,11 +15,12 @@ import asyncpg
 
 from msp_events import Envelope
 from msp_events.topics import SLA
+from msp_events.types.sla import SlaBreached, SlaOutcomeCorrected, SlaWarning
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import enqueue, outbox_record
 from sla_clock import metrics
 from sla_clock.emissions import Emission, threshold_emission
-from sla_clock.service import fresh_events
+from sla_clock.service import fresh_events, settle_fired
 from sla_clock.timesource import Now
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ async def fire_due(
     )
     by_key = {(c["customer_id"], c["ticket_id"], c["metric"], c["cycle"]): c for c in clocks}
     candidates: list[tuple[str, str, Emission]] = []
-    facts: dict[str, tuple[datetime, str, str]] = {}
+    identities: dict[str, dict[str, object]] = {}
+    clock_facts: dict[str, tuple[str, str]] = {}  # clock id -> (priority, tier)
     breached: list[tuple[str, str, str, int, datetime]] = []
     for r in claimed:
         key = (r["customer_id"], r["ticket_id"], r["metric"], r["cycle"])
@@ -71,6 +73,8 @@ async def fire_due(
             "contract_id": clock["contract_id"],
             "contract_version": clock["contract_version"],
         }
+        identities[clock["clock_id"]] = identity
+        clock_facts[clock["clock_id"]] = (clock["priority"], clock["tier"])
         emission = threshold_emission(
             identity,
             percent=r["percent"],
@@ -81,7 +85,6 @@ async def fire_due(
             roles=list(r["roles"]),
         )
         candidates.append((r["customer_id"], clock["tier"], emission))
-        facts[emission.event_id] = (r["due_at"], clock["priority"], clock["tier"])
         if r["kind"] == "breach":
             breached.append((*key, r["due_at"]))
     if breached:
@@ -92,10 +95,20 @@ async def fire_due(
                WHERE (c.customer_id, c.ticket_id, c.metric, c.cycle) = (k.cu, k.tk, k.m, k.cy)""",
             *zip(*breached, strict=True),
         )
-    events = await fresh_events(conn, candidates)
+    # a statement a replay withdrew (a late pause moved the deadline) and now true again
+    # is published as a correction of the withdrawal
+    settled = await settle_fired(conn, candidates, now=now, identities=identities)
+    events = await fresh_events(conn, settled)
     topic = SLA.named(namespace)
     await enqueue(conn, schema, [outbox_record(e, topic=topic) for e in events])
-    return [(e, *facts[e.id]) for e in events]
+    fired = []
+    for e in events:
+        data = e.data
+        assert isinstance(data, SlaWarning | SlaBreached | SlaOutcomeCorrected)
+        due = data.now_at if isinstance(data, SlaOutcomeCorrected) else None
+        due = due or (data.at if isinstance(data, SlaWarning) else e.time)
+        fired.append((e, due, *clock_facts[data.clock_id]))
+    return fired
 
 
 class Scheduler:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ import asyncpg
 from msp_events import Envelope
 from msp_events.types.contracts import ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentResolved
-from msp_events.types.sla import SlaBreached, SlaWarning
+from msp_events.types.sla import SlaBreached, SlaOutcomeCorrected, SlaWarning
 from msp_events.types.tickets import (
     TicketClosed,
     TicketCommentAdded,
@@ -33,8 +33,10 @@ from sla_clock import metrics
 from sla_clock.calendar import business_time_between, calendar_for
 from sla_clock.clock import Clock, TicketOutcome, replay
 from sla_clock.contracts import ContractCache, TicketKey
+from sla_clock.corrections import Said, Slot, reconcile
 from sla_clock.emissions import Emission, envelope_of
 from sla_clock.models import ClockRead, PauseRead
+from sla_clock.published import load_published, save_published
 from sla_clock.thresholds import escalation_for
 from sla_clock.transitions import Transition
 
@@ -219,9 +221,12 @@ async def recompute(
     keys: Iterable[TicketKey],
     now: datetime,
     contracts: ContractCache,
+    causes: Mapping[TicketKey, Sequence[str]] | None = None,
 ) -> list[Envelope]:
     """Replay the tickets `keys` at `now`, replace their clocks and deadlines, and
-    return the SLA events they produced that were never emitted before, in time order."""
+    return the SLA events they produced that were never emitted before, in time order,
+    with the corrections of outcomes already published that the replay disproves
+    (`corrections.reconcile`; `causes`: the ticket events that caused the replay)."""
     keys = sorted(set(keys))
     if not keys:
         return []
@@ -244,6 +249,10 @@ async def recompute(
         customers,
         tickets,
     )
+    # (after the delete above: it waits for a scheduler round holding these tickets'
+    # deadlines, so what that round published is read here)
+    published = await load_published(conn, keys)
+    changed: dict[TicketKey, dict[Slot, Said]] = {}
     clock_rows: list[tuple[Any, ...]] = []
     deadline_rows: list[tuple[Any, ...]] = []
     ticket_rows: list[tuple[Any, ...]] = []
@@ -272,7 +281,17 @@ async def recompute(
                     row = (customer_id, ticket_id, metric, cycle, d.kind, d.percent, d.due_at)
                     deadline_rows.append((*row, level, roles))
         tier = version.tier if version else ""
-        candidates.extend((customer_id, tier, e) for e in out.emissions)
+        settled = reconcile(
+            published.get((customer_id, ticket_id), {}),
+            out.emissions,
+            now=now,
+            complete=True,
+            identities={c.clock_id: c.identity() for c in out.clocks},
+            because_of=(causes or {}).get((customer_id, ticket_id), ()),
+        )
+        if settled.said:
+            changed[(customer_id, ticket_id)] = settled.said
+        candidates.extend((customer_id, tier, e) for e in settled.publish)
     if clock_rows:
         await conn.copy_records_to_table("clocks", records=clock_rows, columns=CLOCK_COLUMNS)
     if deadline_rows:
@@ -292,7 +311,42 @@ async def recompute(
                no_clock_reason = EXCLUDED.no_clock_reason""",
         *(list(col) for col in zip(*ticket_rows, strict=True)),
     )
+    await save_published(conn, changed)
     return await fresh_events(conn, candidates)
+
+
+async def settle_fired(
+    conn: asyncpg.Connection,
+    fired: Sequence[tuple[str, str, Emission]],
+    *,
+    now: datetime,
+    identities: Mapping[str, Mapping[str, Any]],
+) -> list[tuple[str, str, Emission]]:
+    """The scheduler's (customer, tier, emission) deadlines fired at `now`, as what to
+    publish: each one's original event the first time its statement is made, or the
+    correction of a statement a replay had withdrawn (`corrections.reconcile`, partial:
+    only the fired statements are compared). Records what is published."""
+    by_ticket: dict[TicketKey, list[tuple[str, Emission]]] = defaultdict(list)
+    for customer_id, tier, emission in fired:
+        ticket_id = str(getattr(emission.data, "ticket_id", ""))
+        by_ticket[(customer_id, ticket_id)].append((tier, emission))
+    published = await load_published(conn, sorted(by_ticket))
+    changed: dict[TicketKey, dict[Slot, Said]] = {}
+    out: list[tuple[str, str, Emission]] = []
+    for key, items in by_ticket.items():
+        settled = reconcile(
+            published.get(key, {}),
+            [e for _, e in items],
+            now=now,
+            complete=False,
+            identities=identities,
+            because_of=(),
+        )
+        if settled.said:
+            changed[key] = settled.said
+        out.extend((key[0], items[0][0], e) for e in settled.publish)
+    await save_published(conn, changed)
+    return out
 
 
 async def fresh_events(
@@ -317,6 +371,8 @@ async def fresh_events(
         data = e.data
         if isinstance(data, SlaBreached):
             metrics.BREACHES.labels(data.priority, tier).inc()
+        elif isinstance(data, SlaOutcomeCorrected):
+            metrics.CORRECTIONS.labels(data.statement).inc()
         elif isinstance(data, SlaWarning):
             metrics.WARNINGS.labels(data.priority, tier, str(data.threshold_percent)).inc()
         events.append(envelope_of(e, customer_id=customer_id))

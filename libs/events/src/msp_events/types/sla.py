@@ -5,6 +5,14 @@ response, resolution), counting business time on the contract's calendar. Consum
 external systems (notification, reporting, Grafana). The envelope's `subject` is the
 ticket id.
 
+Outcomes follow the ticket's whole history: when late events show that an outcome
+already on the topic (a warning, a breach, a met, a cancellation) did not happen, or
+happened at another instant, sla-clock publishes an `SlaOutcomeCorrected` naming the
+event it corrects. Reading the topic in order (one customer's events share a
+partition), the latest outcome event for a `clock_id` (SlaBreached, SlaMet,
+SlaClockCancelled, or a correction's `outcome`) is the clock's outcome, the one the
+ticket API and the monthly report show.
+
 Every event carries the clock's identity (`SlaClockEvent`), including the contract id
 and version that set the target, so every SLA outcome can be traced to the contract
 version that applied (DESIGN.md). Durations are *business* seconds: time inside the
@@ -130,7 +138,9 @@ class SlaBreached(SlaClockEvent):
 class SlaMet(SlaClockEvent):
     """The clock's goal was reached within target (first agent reply, or resolution).
     Emitted by sla-clock. A goal reached after a breach emits no SlaMet: the breach
-    stands."""
+    stands. When late events show a breach already emitted did not happen (the goal
+    was reached in time), the SlaMet comes with the `SlaOutcomeCorrected` that
+    withdraws the breach."""
 
     event_type: ClassVar[str] = "msp.sla.met.v1"
 
@@ -158,6 +168,63 @@ class SlaClockCancelled(SlaClockEvent):
     cancelled_at: UtcDatetime
 
 
+Statement = Literal["warning", "breach", "met", "cancellation"]
+Outcome = Literal["pending", "met", "breached", "cancelled"]
+
+
+class SlaOutcomeCorrected(SlaClockEvent):
+    """An outcome already emitted for this clock was wrong: late ticket events (or a
+    changed contract) show that it did not happen, or happened at another instant.
+    Emitted by sla-clock, in the same transaction as the state change, with a
+    deterministic id (from the corrected event's id and the new facts), so a replay or
+    a crash never sends it twice.
+
+    It corrects one statement: `corrects_event_id` names the latest event about it (the
+    original SlaWarning / SlaBreached / SlaMet / SlaClockCancelled, or an earlier
+    correction); `was_at` is what that event said (absent: it had withdrawn the
+    statement) and `now_at` what is true now (absent: it did not happen). `outcome`
+    and `outcome_at` are the clock's outcome as now known: the ticket API's. A statement
+    made true for the first time comes as its original event (e.g. the SlaMet that
+    replaces a withdrawn breach); one withdrawn earlier and true again comes as a
+    correction.
+
+    Consumers: read in topic order; the latest of SlaBreached, SlaMet,
+    SlaClockCancelled and SlaOutcomeCorrected for a `clock_id` is its outcome; a
+    warning holds unless a correction of it (`statement` warning) has no `now_at`.
+    Lifecycle events (started, paused, resumed) are not corrected."""
+
+    event_type: ClassVar[str] = "msp.sla.outcome_corrected.v1"
+
+    corrects_event_id: Identifier = Field(description="The event this one corrects")
+    statement: Statement = Field(description="What the corrected event stated")
+    threshold_percent: int | None = Field(
+        default=None, ge=1, le=99, description="The warning's threshold (warnings only)"
+    )
+    was_at: UtcDatetime | None = Field(
+        default=None, description="The instant the corrected event stated; absent: none"
+    )
+    now_at: UtcDatetime | None = Field(
+        default=None, description="The true instant; absent: it did not happen"
+    )
+    outcome: Outcome = Field(description="The clock's outcome as now known")
+    outcome_at: UtcDatetime | None = Field(
+        default=None, description="When it was met, breached or cancelled; absent if pending"
+    )
+    because_of: list[Identifier] = Field(
+        default_factory=list,
+        max_length=100,
+        description="The ids of the late events that changed it (at most 100)",
+    )
+    corrected_at: UtcDatetime = Field(description="When sla-clock learnt it (its now)")
+
+    @field_validator("outcome_at")
+    @classmethod
+    def _instant_iff_decided(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if (value is None) != (info.data.get("outcome") == "pending"):
+            raise ValueError("required unless the outcome is pending, and only then null")
+        return value
+
+
 EVENTS: tuple[type[EventData], ...] = (
     SlaClockStarted,
     SlaClockPaused,
@@ -166,4 +233,5 @@ EVENTS: tuple[type[EventData], ...] = (
     SlaBreached,
     SlaMet,
     SlaClockCancelled,
+    SlaOutcomeCorrected,
 )
