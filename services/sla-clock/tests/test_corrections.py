@@ -154,6 +154,38 @@ def test_nothing_is_corrected_when_events_arrive_in_time() -> None:
     assert [type(d).__name__ for d in fired] == ["SlaWarning", "SlaWarning", "SlaBreached"]
 
 
+def test_a_warning_or_breach_before_a_priority_change_stands_in_order() -> None:
+    """Escalated after its 75 % warning, downgraded after its breach: in order, nothing
+    is corrected, and one replay of the whole history states the same."""
+    log = [created("P3")]  # first response: 60 business min, due 10:00
+    topic = Topic()
+    out, _ = topic.replayed(log, OPENED)
+    topic.scheduler(out, london(2026, 11, 3, 9, 50))  # 75 % at 09:45 (P3)
+    up = Transition("priority", london(2026, 11, 3, 9, 50), "e-up", priority="P2")
+    out, _ = topic.replayed([*log, up], up.at)  # P2 (30 min): breached at 09:50
+    topic.scheduler(out, london(2026, 11, 3, 10))
+    down = Transition("priority", london(2026, 11, 3, 10), "e-down", priority="P4")
+    out, _ = topic.replayed([*log, up, down], down.at)
+    reply = Transition("comment", london(2026, 11, 3, 10, 5), "e-r", agent_reply=True)
+    _, last = topic.replayed([*log, up, down, reply], reply.at)
+    assert not [e for _, e in topic.events if isinstance(e, SlaOutcomeCorrected)]
+    assert not [d for d in last if isinstance(d, SlaMet) and d.metric == "first_response"]
+    response = "clk-T-first_response-1"
+    assert {
+        (s.statement, s.percent, s.priority): k.at
+        for s, k in topic.said.items()
+        if s.clock_id == response
+    } == {
+        ("warning", 75, "P3"): london(2026, 11, 3, 9, 45),
+        # P2's thresholds were all behind it at the upgrade: crossed at the change
+        ("warning", 75, "P2"): london(2026, 11, 3, 9, 50),
+        ("warning", 90, "P2"): london(2026, 11, 3, 9, 50),
+        ("breach", 0, ""): london(2026, 11, 3, 9, 50),
+    }
+    whole = replay([reply, down, up, *log], snapshot(), ticket_id="T", now=DECEMBER)
+    assert api_outcome(whole, DECEMBER)[response] == ("breached", london(2026, 11, 3, 9, 50))
+
+
 def test_the_scheduler_restates_a_withdrawn_breach_as_a_correction() -> None:
     """Wall time: the breach was published, a late pause moved it into the future (the
     replay withdraws it), then the new deadline passes."""
@@ -261,3 +293,24 @@ def test_warnings_and_breaches_from_the_replay_and_the_scheduler_are_one_stateme
     assert [type(d).__name__ for d in fired] == ["SlaWarning", "SlaWarning", "SlaBreached"]
     _, again = topic.replayed([created()], london(2026, 11, 3, 9, 31))
     assert not [d for d in again if isinstance(d, SlaWarning | SlaBreached)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(log=histories(), data=st.data())
+def test_events_in_time_order_need_no_correction(
+    log: list[Transition], data: st.DataObject
+) -> None:
+    """Each event arriving at its own event time (events of one instant together), the
+    scheduler firing on time in between: the topic never needs a correction.
+    Corrections are for late events only (an event at the very instant of a threshold
+    already stated counts as late: the threshold was crossed as far as anyone knew)."""
+    ordered = sorted(log, key=lambda t: t.sort_key)
+    instants = sorted({t.at for t in ordered})
+    topic, out = Topic(), None
+    for at in instants:
+        if out is not None:
+            topic.scheduler(out, at - timedelta(microseconds=1))
+        out, _ = topic.replayed([t for t in ordered if t.at <= at], at)
+    assert out is not None
+    topic.scheduler(out, instants[-1] + timedelta(days=30))
+    assert not [e for _, e in topic.events if isinstance(e, SlaOutcomeCorrected)]

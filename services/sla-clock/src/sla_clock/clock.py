@@ -22,7 +22,8 @@ Rules (each one is a line or two below; see README.md for the table):
   `keep_elapsed` (default): business time already counted stays counted, new time is
   counted on the new coverage. `retroactive`: elapsed is re-measured from the start on
   the new priority's coverage. Either way a threshold cannot be crossed before the
-  change that set the target. A priority without a target cancels the running clocks.
+  change that set the target, and one crossed under the old target before the change
+  stands (`Clock.pin_crossed`). A priority without a target cancels the running clocks.
 * Outcome: breached when the elapsed business time reaches the target before the clock
   stops (a goal reached after that is no met); met when it stops at or within it. A
   late event may change an outcome already published: `corrections.py` corrects it.
@@ -52,7 +53,7 @@ from sla_clock.calendar import (
     calendar_for,
 )
 from sla_clock.emissions import Emission, sla_event_id, threshold_emission
-from sla_clock.thresholds import escalation_for, threshold_marks
+from sla_clock.thresholds import BREACH_PERCENT, escalation_for, threshold_marks
 from sla_clock.transitions import Transition
 
 State = Literal["running", "paused", "stopped", "cancelled"]
@@ -79,6 +80,18 @@ class Deadline:
     due_at: datetime
 
 
+@dataclass(frozen=True)
+class Crossed:
+    """A threshold crossed under an earlier target: its instant, and the clock's
+    identity, deadline and target then."""
+
+    percent: int
+    instant: datetime
+    identity: dict[str, object]
+    due_at: datetime
+    target_s: int
+
+
 @dataclass
 class Clock:
     ticket_id: str
@@ -98,6 +111,9 @@ class Clock:
     stopped_at: datetime | None = None
     stop_reason: str | None = None
     retroactive: bool = False
+    # thresholds crossed under an earlier target, before a priority change re-targeted
+    # the clock: they happened, whatever the new target says
+    crossed: list[Crossed] = field(default_factory=list)
     settled: bool = False  # set once the replay is over: instants may then be memoised
     _instants: dict[int, datetime | None] = field(default_factory=dict)
 
@@ -161,10 +177,32 @@ class Clock:
         return self.stopped_at is None or instant < self.stopped_at
 
     def breached_at(self) -> datetime | None:
-        instant = self.instant_of(self.target_s)
-        if self.state == "cancelled" or not self.reached(instant):
+        if self.state == "cancelled":
             return None
-        return instant
+        if self.pinned_breach is not None:
+            return self.pinned_breach  # breached under an earlier target: it stands
+        instant = self.instant_of(self.target_s)
+        return instant if self.reached(instant) else None
+
+    @property
+    def pinned_breach(self) -> datetime | None:
+        return next((c.instant for c in self.crossed if c.percent >= BREACH_PERCENT), None)
+
+    def pin_crossed(self, before: datetime) -> None:
+        """Keep the thresholds of the current target crossed before `before` (a
+        priority change): the new target does not undo them."""
+        marks = threshold_marks(self.version.sla.warning_thresholds_percent, self.target_s)
+        due = self.instant_of(self.target_s)
+        seen = {(c.percent, c.identity["priority"]) for c in self.crossed}
+        for percent, mark in marks:
+            instant = self.instant_of(mark)
+            if instant is None or instant >= before or (percent, self.priority) in seen:
+                continue
+            if percent >= BREACH_PERCENT and self.pinned_breach is not None:
+                continue
+            self.crossed.append(
+                Crossed(percent, instant, self.identity(), due or instant, self.target_s)
+            )
 
 
 @dataclass
@@ -333,6 +371,7 @@ class _Replay:
         for clock in self.live():
             if clock.priority == t.priority:
                 continue
+            clock.pin_crossed(t.at)
             if target is None:
                 self.cancel(clock, t.at, f"priority changed to {t.priority}, which has no target")
                 continue
@@ -392,13 +431,20 @@ def replay(
     deadlines: dict[tuple[str, int], list[Deadline]] = {}
     for clock in run.clocks:
         clock.settled = True
+        for crossed in clock.crossed:
+            if clock.state != "cancelled" or crossed.percent < BREACH_PERCENT:
+                run.emissions.append(crossed_event(clock, crossed))
         if clock.state == "cancelled":
             continue
         future: list[Deadline] = []
-        marks = threshold_marks(clock.version.sla.warning_thresholds_percent, clock.target_s)
+        if clock.pinned_breach is not None:
+            marks = []  # breached under an earlier target: nothing more to announce
+        else:
+            marks = threshold_marks(clock.version.sla.warning_thresholds_percent, clock.target_s)
+        seen = {(c.percent, c.identity["priority"]) for c in clock.crossed}
         for percent, mark in marks:
             instant = clock.instant_of(mark)
-            if not clock.reached(instant):
+            if not clock.reached(instant) or (percent, clock.priority) in seen:
                 continue
             assert instant is not None
             if clock.state == "running" and instant > now:
@@ -419,6 +465,20 @@ def replay(
         open=run.open,
         opened_at=run.opened_at,
         contract_version=run.version,
+    )
+
+
+def crossed_event(clock: Clock, crossed: Crossed) -> Emission:
+    """The warning or breach of a threshold crossed under an earlier target."""
+    level, roles = escalation_for(clock.version.escalation_plan, crossed.percent)
+    return threshold_emission(
+        crossed.identity,
+        percent=crossed.percent,
+        instant=crossed.instant,
+        due_at=crossed.due_at,
+        target_s=crossed.target_s,
+        level=level,
+        roles=roles,
     )
 
 
