@@ -9,7 +9,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from msp_events.types.sla import SlaBreached
+from msp_events.types.sla import SlaBreached, SlaOutcomeCorrected
 from sla_clock.contracts import ContractCache, store_contract
 from sla_clock.scheduler import fire_due
 from sla_clock.service import recompute, store_transitions
@@ -86,5 +86,86 @@ async def test_event_time_clock_is_persisted_and_never_goes_back(db: tuple[str, 
         assert await clock.now(conn) == london(2026, 3, 10, 9)
         wall = WallClock(lambda: london(2030, 1, 1))
         assert await wall.now(conn) == london(2030, 1, 1)
+    finally:
+        await conn.close()
+
+
+async def test_a_breach_withdrawn_by_a_late_pause_is_restated_when_due(
+    db: tuple[str, str],
+) -> None:
+    """Wall time Tuesday 17:30: the P2 ticket opened at 09:00 breached resolution at
+    17:00. The pause it had from 10:00 to Wednesday 10:00 arrives late: the consumer's
+    replay withdraws the breach (a correction) and schedules it for Wednesday 17:00,
+    when the scheduler restates it, as a correction of the withdrawal (the breach's
+    own id is spent). Clock row, `published` and outbox agree at each step."""
+    url, schema = db
+    conn = await connect(url, schema)
+    try:
+        opened, tuesday_1730 = london(2026, 11, 3, 9), london(2026, 11, 3, 17, 30)
+        key = ("c", "T")
+        await store_contract(conn, customer_id="c", contract=snapshot())
+        created = Transition("created", opened, "e-created", priority="P2")
+        reply = Transition("comment", london(2026, 11, 3, 9, 20), "e-reply", agent_reply=True)
+        await store_transitions(conn, entries=[("c", "T", created), ("c", "T", reply)])
+        first = await recompute(conn, keys=[key], now=tuesday_1730, contracts=ContractCache())
+        breach = next(e for e in first if isinstance(e.data, SlaBreached))
+        assert breach.data.breached_at == london(2026, 11, 3, 17)
+
+        late = [
+            Transition("status", london(2026, 11, 3, 10), "e-wait", status="waiting_on_customer"),
+            Transition("status", london(2026, 11, 4, 10), "e-work", status="in_progress"),
+        ]
+        await store_transitions(conn, entries=[("c", "T", t) for t in late])
+        second = await recompute(
+            conn,
+            keys=[key],
+            now=tuesday_1730,
+            contracts=ContractCache(),
+            causes={key: ["e-wait", "e-work"]},
+        )
+        withdrawn = next(
+            e.data
+            for e in second
+            if isinstance(e.data, SlaOutcomeCorrected) and e.data.statement == "breach"
+        )
+        assert (withdrawn.corrects_event_id, withdrawn.now_at) == (breach.id, None)
+        assert (withdrawn.outcome, withdrawn.because_of) == ("pending", ["e-wait", "e-work"])
+        row = await conn.fetchrow("SELECT * FROM clocks WHERE metric = 'resolution'")
+        assert row["breached_at"] is None and row["due_at"] == london(2026, 11, 4, 17)
+
+        wednesday_18 = london(2026, 11, 4, 18)
+        async with conn.transaction():
+            fired = await fire_due(conn, now=wednesday_18, limit=100, schema=schema, namespace="")
+        restated = [e for e, *_ in fired if isinstance(e.data, SlaOutcomeCorrected)]
+        # the resolution clock's warnings were withdrawn with the breach: restated too
+        assert sorted(
+            (e.data.statement, e.data.threshold_percent or 100, e.data.now_at, e.data.outcome)
+            for e in restated
+        ) == [
+            ("breach", 100, london(2026, 11, 4, 17), "breached"),
+            ("warning", 75, london(2026, 11, 4, 15), "breached"),
+            ("warning", 90, london(2026, 11, 4, 16, 12), "breached"),
+        ]
+        restated_breach = next(e for e in restated if e.data.statement == "breach")
+        assert restated_breach.data.corrects_event_id == next(
+            e.id for e in second if e.data is withdrawn
+        )
+        assert not [e for e, *_ in fired if isinstance(e.data, SlaBreached)]
+        published = await conn.fetchrow(
+            "SELECT * FROM published WHERE statement = 'breach' AND clock_id LIKE '%resolution%'"
+        )
+        assert (published["event_id"], published["at"]) == (
+            restated_breach.id,
+            london(2026, 11, 4, 17),
+        )
+        row = await conn.fetchrow("SELECT * FROM clocks WHERE metric = 'resolution'")
+        assert row["breached_at"] == london(2026, 11, 4, 17)
+        # a second round and a replay now state nothing new
+        async with conn.transaction():
+            assert (
+                await fire_due(conn, now=wednesday_18, limit=100, schema=schema, namespace="") == []
+            )
+        again = await recompute(conn, keys=[key], now=wednesday_18, contracts=ContractCache())
+        assert not [e for e in again if isinstance(e.data, SlaOutcomeCorrected | SlaBreached)]
     finally:
         await conn.close()

@@ -146,7 +146,9 @@ class Scheduler:
                 crash_point("scheduler.after_commit")
             committed = datetime.now(UTC)
             for event, due, _priority, _tier in fired:
-                kind = "breach" if event.type == "msp.sla.breached.v1" else "warning"
+                data = event.data  # a correction restates a withdrawn breach or warning
+                restated = isinstance(data, SlaOutcomeCorrected) and data.statement == "breach"
+                kind = "breach" if isinstance(data, SlaBreached) or restated else "warning"
                 metrics.DEADLINES_FIRED.labels(kind).inc()
                 if self.clock.kind == "wall":
                     metrics.BREACH_LAG.labels(kind).observe((committed - due).total_seconds())
