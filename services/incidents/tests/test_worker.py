@@ -1,17 +1,21 @@
 """The TriageWorker without Faust (plain dicts as tables, an in-memory sink): batches,
-contracts from the contracts topic, terminated contracts, the wall-clock tick."""
+contracts from the contracts topic, terminated contracts, the wall-clock tick, the
+trace of an alert carried to its incident and ticket, one log line per event."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from factory import contract, firing, resolved, t
 
 from incidents.config import TriageConfig
 from incidents.sink import MemorySink, RawRecord
 from incidents.worker import TriageWorker
 from msp_events import Envelope, decode, encode, make_event
+from msp_events.tracing import TraceContext, trace_of, with_trace
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 
 
@@ -71,3 +75,24 @@ async def test_terminated_contract_stops_monitoring() -> None:
     assert sink.log[-1].outcome == "not_monitored"
     assert "contract ended" in sink.log[-1].reason
     assert sink.outbox == []
+
+
+async def test_outputs_continue_the_alert_trace_and_each_event_gets_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    w, sink = worker()
+    trace = TraceContext.new()
+    alert = with_trace(firing("w-co", "a", t(0)), trace)
+    with caplog.at_level(logging.INFO, logger="msp.events"):
+        await w.process(records([contract("w-co"), alert]))
+    outputs = [decode(o.value) for o in sink.outbox]
+    assert {e.type for e in outputs} >= {"msp.incident.opened.v1", "msp.ticket.created.v1"}
+    for event in outputs:
+        ctx = trace_of(event)
+        assert ctx is not None and ctx.trace_id == trace.trace_id, event.type
+        assert ctx.span_id != trace.span_id
+    lines = {r.event_id: r for r in caplog.records if r.name == "msp.events"}  # type: ignore[attr-defined]
+    assert lines[alert.id].outcome == "opened"  # type: ignore[attr-defined]
+    assert lines[alert.id].trace_id == trace.trace_id  # type: ignore[attr-defined]
+    assert lines[alert.id].group == "g"  # type: ignore[attr-defined]
+    assert len(lines) == 2, "the contract has its line too"

@@ -5,6 +5,8 @@ tenant is written ``customerid`` on the wire because CloudEvents attribute names
 only use ``[a-z0-9]``; in Python it is `customer_id`, and on input both spellings are
 accepted. ``dataschema`` is derived from ``type`` (which carries the version), so a
 consumer can find the JSON Schema in ``docs/events/schemas/`` without guessing.
+``traceparent``/``tracestate`` are the CloudEvents distributed-tracing extension
+(`msp_events.tracing`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from msp_events.base import EventData, Identifier, UtcDatetime
 
 SPECVERSION = "1.0"
 DATASCHEMA_PREFIX = "urn:msp:schema:"
+TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 EventId = Annotated[
     str,
@@ -62,7 +65,19 @@ class Envelope(BaseModel):
         validation_alias=AliasChoices("customerid", "customer_id"),
         description="The MSP customer (tenant). Also the Kafka record key.",
     )
-    traceparent: str | None = Field(default=None, description="W3C trace context extension")
+    traceparent: str | None = Field(
+        default=None,
+        pattern=TRACEPARENT_PATTERN,
+        description="CloudEvents distributed-tracing extension: the W3C traceparent "
+        "(00-<trace id>-<span id>-<flags>) of the trace this event belongs to. Set by "
+        "ingest on every canonical event; a derived event keeps its cause's trace id",
+    )
+    tracestate: str | None = Field(
+        default=None,
+        max_length=512,
+        description="CloudEvents distributed-tracing extension: the W3C tracestate, "
+        "passed on unchanged with traceparent",
+    )
     data: EventData = Field(description="The payload; its model is chosen by type")
 
     @field_validator("dataschema")
@@ -75,3 +90,11 @@ class Envelope(BaseModel):
         if value is not None and value != expected:
             raise ValueError(f"must be {expected!r} for type {event_type!r}")
         return expected
+
+    @field_validator("traceparent")
+    @classmethod
+    def _trace_ids_not_zero(cls, value: str | None) -> str | None:
+        # W3C: an all-zero trace or span id is invalid (the pattern cannot say so)
+        if value is not None and ("-" + "0" * 32 + "-" in value or "-" + "0" * 16 + "-" in value):
+            raise ValueError("trace id and parent id must not be all zeros")
+        return value

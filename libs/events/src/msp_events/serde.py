@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from msp_events.base import EventData
 from msp_events.envelope import Envelope
 from msp_events.registry import ANY_EVENT, ENVELOPES, envelope_class
+from msp_events.tracing import TraceContext, trace_of
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 HEADERS: list[tuple[str, bytes]] = [("content-type", CONTENT_TYPE.encode())]
@@ -94,18 +95,25 @@ def make_event(
     time: datetime,
     subject: str | None = None,
     id: str | None = None,
+    cause: Envelope | TraceContext | None = None,
 ) -> Envelope:
     """Wrap a payload in its envelope. Without `id`, a random UUID is used: pass a
-    derived id whenever the event is a consequence of another event."""
+    derived id whenever the event is a consequence of another event, and that event
+    (or its trace) as `cause`: the new event continues its trace (`tracing`)."""
     cls = envelope_class(data.event_type)
+    event_id = id or str(uuid.uuid4())
+    parent = trace_of(cause) if isinstance(cause, Envelope) else cause
+    trace = parent.child(event_id) if parent is not None else None
     try:
         return cls(
-            id=id or str(uuid.uuid4()),
+            id=event_id,
             source=source,
             type=data.event_type,
             time=time,
             subject=subject,
             customer_id=customer_id,
+            traceparent=trace.traceparent if trace else None,
+            tracestate=trace.state if trace else None,
             data=data,
         )
     except ValidationError as exc:

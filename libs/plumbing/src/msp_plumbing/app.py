@@ -56,6 +56,11 @@ def create_app(
 def serve(app: FastAPI, runtime: ServiceRuntime) -> None:
     """Run the app with uvicorn on the settings' host/port (blocking)."""
     s = runtime.settings
-    configure_logging(s.service_name, s.log_level)
+    configure_logging(
+        s.service_name,
+        s.log_level,
+        event_level=s.event_log_level,
+        probe_requests=s.log_probe_requests,
+    )
     config = uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None)
     uvicorn.Server(config).run()

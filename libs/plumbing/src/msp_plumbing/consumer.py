@@ -13,6 +13,10 @@ visible to Grafana and KEDA). A crash anywhere therefore either loses the whole 
 A handler exception that is not transient marks a poison record: the batch is
 re-applied record by record, and the failing record goes to the dead-letter topic
 with the reason, so one bad event never blocks a partition.
+
+Once a batch committed, each of its records gets one log line (`eventlog`: id, type,
+customer, outcome, trace id). Events a handler emits continue the trace of the event
+that caused them (`Tx.emit`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -32,8 +36,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from msp_events import Envelope, EventValidationError, decode_record, derive_event_id, make_event
 from msp_events.topics import DEAD_LETTER, Topic, topic_for
+from msp_events.tracing import TraceContext, continue_trace
 from msp_events.types.deadletter import DeadLetterRecorded, dead_letter_customer_id
-from msp_plumbing import metrics
+from msp_plumbing import eventlog, metrics
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import OutboxRecord, enqueue, outbox_record
 
@@ -75,10 +80,27 @@ class Tx:
     conn: asyncpg.Connection
     namespace: str
     outbox: list[OutboxRecord] = field(default_factory=list)
+    inputs: Mapping[str, Envelope] = field(default_factory=dict)
+    """The batch's new events by id (what `emit(..., cause=<id>)` looks up)."""
+    cause: Envelope | None = None
+    """The event a per-event `Handler` is applying: the default cause of what it emits."""
 
-    def emit(self, event: Envelope, *, topic: Topic | str | None = None) -> None:
+    def emit(
+        self,
+        event: Envelope,
+        *,
+        topic: Topic | str | None = None,
+        cause: Envelope | TraceContext | str | None = None,
+    ) -> None:
         """Queue `event` for its canonical topic (or `topic`). Give it a deterministic
-        id (`derive_event_id`) so a replay re-emits the same id and is dropped."""
+        id (`derive_event_id`) so a replay re-emits the same id and is dropped.
+        Without a trace of its own, `event` continues the trace of `cause` (an input
+        event, or the id of one of this batch's inputs), by default the event being
+        handled; a batch handler names the cause, since a batch has many. A
+        `TraceContext` puts the event in that trace."""
+        if event.traceparent is None:
+            origin = self.inputs.get(cause) if isinstance(cause, str) else cause
+            event = continue_trace(event, origin or self.cause)
         if topic is None:
             name = topic_for(event.type).named(self.namespace)
         elif isinstance(topic, str):
@@ -101,6 +123,7 @@ class _Decoded:
     event: Envelope | None
     error: str | None = None
     pointer: str | None = None
+    failed: Envelope | None = None  # a poison event, dead-lettered: for its log line
 
 
 class TransactionalConsumer:
@@ -206,7 +229,8 @@ class TransactionalConsumer:
                     "poison record sent to dead letters",
                     extra={"event_id": item.event.id if item.event else None},
                 )
-                item.event, item.error = None, f"handler failed: {type(exc).__name__}: {exc}"
+                item.failed, item.event = item.event, None
+                item.error = f"handler failed: {type(exc).__name__}: {exc}"
                 await self._apply([item])
 
     async def _apply(self, items: list[_Decoded]) -> None:
@@ -216,6 +240,7 @@ class TransactionalConsumer:
             new: list[Envelope] = []
             outcomes: Counter[tuple[str, str]] = Counter()
             dead_reasons: Counter[tuple[str, str]] = Counter()
+            handled: list[tuple[_Decoded, str]] = []
             for item in items:
                 if item.event is None:
                     outbox.append(self._dead_letter(item))
@@ -229,13 +254,15 @@ class TransactionalConsumer:
                     new.append(item.event)
                     outcome = "applied"
                 outcomes[(item.record.topic, outcome)] += 1
-            tx = Tx(conn=conn, namespace=self.namespace)
+                handled.append((item, outcome))
+            tx = Tx(conn=conn, namespace=self.namespace, inputs={e.id: e for e in new})
             if self.batch_handler is not None:
                 if new:
                     await self.batch_handler(tx, new)
             else:
                 assert self.handler is not None
                 for event in new:
+                    tx.cause = event
                     await self.handler(tx, event)
             outbox.extend(tx.outbox)
             await enqueue(conn, self.schema, outbox)
@@ -246,6 +273,19 @@ class TransactionalConsumer:
             metrics.CONSUMED.labels(self.group_id, topic, outcome).inc(count)
         for (topic, reason_kind), count in dead_reasons.items():
             metrics.DEAD_LETTERS.labels(self.group_id, topic, reason_kind).inc(count)
+        if eventlog.enabled():
+            for item, outcome in handled:
+                self._log_handled(item, outcome)
+
+    def _log_handled(self, item: _Decoded, outcome: str) -> None:
+        rec = item.record
+        event = item.event or item.failed
+        where: dict[str, object] = (
+            {} if event else {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset}
+        )
+        if outcome == "dead_lettered":
+            where["reason"] = (item.error or "unknown")[:300]
+        eventlog.handled(event, outcome=outcome, group=self.group_id, **where)
 
     async def _claim_ids(self, conn: asyncpg.Connection, ids: list[str]) -> set[str]:
         if not ids:
@@ -329,6 +369,7 @@ class TransactionalConsumer:
             id=derive_event_id(
                 "dead-letter", self.group_id, rec.topic, str(rec.partition), str(rec.offset)
             ),
+            cause=item.failed,  # a poison event's trace leads to its dead letter
         )
         out = outbox_record(event, topic=self.dead_letter_topic)
         # keep the original key so the dead letter lands next to the customer's data

@@ -1,5 +1,11 @@
 """JSON logs, one object per line, with the service name and any `extra` fields
-(notably `event_id`, so a log line can be traced to the event that caused it)."""
+(notably `event_id` and `trace_id`, so a log line can be traced to the event that
+caused it; the per-event lines are `msp_plumbing.eventlog`).
+
+uvicorn's access log lines for `/healthz`, `/readyz` and `/metrics` are dropped unless
+asked for (`MSP_LOG_PROBE_REQUESTS=true`): probes and scrapes arrive every few seconds
+from every kubelet and Prometheus and said nothing an operator looks for, yet were most
+of the lines of a quiet service."""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+ACCESS_LOGGER = "uvicorn.access"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -32,10 +40,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+class ProbeAccessFilter(logging.Filter):
+    """Drops uvicorn access lines of probe and scrape paths. uvicorn logs each request
+    as `(client, method, path with query, http version, status)` arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            return args[2].split("?", 1)[0] not in PROBE_PATHS
+        return True
+
+
+def configure_logging(
+    service: str,
+    level: str = "INFO",
+    *,
+    event_level: str = "INFO",
+    probe_requests: bool = False,
+) -> None:
+    """JSON lines on stderr at `level`; the per-event lines (`msp.events`) at
+    `event_level`; probe and scrape access lines only with `probe_requests`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiokafka").setLevel(max(root.level, logging.WARNING))
+    logging.getLogger("msp.events").setLevel(event_level.upper())
+    access = logging.getLogger(ACCESS_LOGGER)
+    for old in [f for f in access.filters if isinstance(f, ProbeAccessFilter)]:
+        access.removeFilter(old)
+    if not probe_requests:
+        access.addFilter(ProbeAccessFilter())

@@ -30,6 +30,14 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
+    event_log_level: str = Field(
+        default="INFO",
+        description="Level of the per-event log lines (logger msp.events, written at "
+        "INFO): WARNING turns them off",
+    )
+    log_probe_requests: bool = Field(
+        default=False, description="Also log uvicorn access lines of /healthz /readyz /metrics"
+    )
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     db_pool_max: int = Field(default=10, ge=1)
 

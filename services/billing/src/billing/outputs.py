@@ -13,6 +13,7 @@ from msp_events.base import EventData
 from msp_events.envelope import SPECVERSION, dataschema_for
 from msp_events.registry import envelope_class
 from msp_events.topics import topic_for
+from msp_events.tracing import TraceContext, trace_of
 from msp_events.types.billing import LineItemReclassified, LineItemRecorded
 from msp_plumbing.consumer import Tx
 
@@ -42,12 +43,15 @@ class Sink:
         # event, the id is a derived uuid, the subject a line item id, the payload a
         # LineItemRecorded (see line_items._line_item), and `dataschema` is what the
         # envelope's validator would derive. `make_event` gives the same bytes
-        # (test_pricing.py::test_constructed_line_items_validate).
+        # (test_pricing.py::test_constructed_line_items_validate). The trace is the
+        # time entry's, when that entry is an input of this batch.
+        event_id = derive_event_id(item.line_item_id, "recorded", str(revision))
+        trace = self._trace(item.source_event_ids[0], event_id)
         event = trusted(
             _RECORDED,
             {
                 "specversion": SPECVERSION,
-                "id": derive_event_id(item.line_item_id, "recorded", str(revision)),
+                "id": event_id,
                 "source": SOURCE,
                 "type": LineItemRecorded.event_type,
                 "time": time,
@@ -55,11 +59,17 @@ class Sink:
                 "datacontenttype": "application/json",
                 "dataschema": _RECORDED_SCHEMA,
                 "customer_id": customer_id,
-                "traceparent": None,
+                "traceparent": trace.traceparent if trace else None,
+                "tracestate": trace.state if trace else None,
                 "data": item,
             },
         )
         self.tx.emit(event, topic=self.line_items_topic)
+
+    def _trace(self, cause_id: str, event_id: str) -> TraceContext | None:
+        cause = self.tx.inputs.get(cause_id)
+        parent = trace_of(cause) if cause is not None else None
+        return parent.child(event_id) if parent is not None else None
 
     @property
     def line_items_topic(self) -> str:

@@ -16,6 +16,7 @@ from incidents.priority import Assessment
 from incidents.state import Incident
 from msp_events import Envelope, derive_event_id, make_event
 from msp_events.base import Priority
+from msp_events.tracing import continue_trace
 from msp_events.types.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
 from msp_events.types.tickets import TicketCreated, TicketPriorityChanged, TicketResolved
 
@@ -56,6 +57,20 @@ class Effects:
     events: list[Envelope] = field(default_factory=list)
     log: list[LogRow] = field(default_factory=list)
     flapping: int = 0
+    cause: Envelope | None = None  # the consumed event these follow from (None: a timer)
+
+    def caused_by(self, event: Envelope) -> Effects:
+        """These effects follow from `event`: every output continues its trace (W3C
+        trace context, `msp_events.tracing`), and the event's log line can say what
+        triage did with it (`outcome`)."""
+        self.cause = event
+        self.events[:] = [continue_trace(e, event) for e in self.events]
+        return self
+
+    def outcome(self) -> str:
+        """What triage did with the cause: its triage log outcome, else "applied"."""
+        cause_id = self.cause.id if self.cause is not None else None
+        return next((r.outcome for r in self.log if r.event_id == cause_id), "applied")
 
     def extend(self, other: Effects) -> None:
         self.events.extend(other.events)

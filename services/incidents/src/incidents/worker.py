@@ -28,6 +28,7 @@ from msp_events.topics import DEAD_LETTER, topic_for
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_events.types.incidents import IncidentOpened
 from msp_events.types.tickets import TicketCreated
+from msp_plumbing import eventlog
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import OutboxRecord, outbox_record
 
@@ -35,6 +36,14 @@ log = logging.getLogger(__name__)
 
 Contract = ContractSnapshot | ContractTerminated
 Table = MutableMapping[bytes, Any]
+
+
+def log_events(effects: Sequence[Effects], *, group: str) -> None:
+    """One line per consumed event once its outputs are committed (`eventlog`)."""
+    if eventlog.enabled():
+        for fx in effects:
+            if fx.cause is not None:
+                eventlog.handled(fx.cause, outcome=fx.outcome(), group=group)
 
 
 class TriageWorker:
@@ -119,7 +128,7 @@ class TriageWorker:
                         )
                     )
                     continue
-                effects.append(self._apply(event, touched))
+                effects.append(self._apply(event, touched).caused_by(event))
             await self._write(effects, dead)
             crash_point("incidents.after_sink")
             for state in touched.values():
@@ -136,6 +145,7 @@ class TriageWorker:
             },
         )
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        log_events(effects, group=self.group)
 
     def _apply(self, event: Envelope, touched: dict[str, CustomerState]) -> Effects:
         customer = event.customer_id

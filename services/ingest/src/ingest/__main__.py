@@ -14,10 +14,10 @@ from typing import Any
 
 import uvicorn
 
-from ingest.fastpath import EventsFastPath
 from ingest.httpserver import CoalescingHttpToolsProtocol
 from ingest.runtime import IngestRuntime, serving_app
 from ingest.settings import IngestSettings
+from ingest.tracing import RequestTrace
 from msp_plumbing.jsonlog import configure_logging
 
 UVICORN: dict[str, Any] = {
@@ -29,16 +29,20 @@ UVICORN: dict[str, Any] = {
 }
 
 
-def build_app() -> EventsFastPath:
+def build_app() -> RequestTrace:
     """App factory for worker processes: each builds its settings and runtime."""
     settings = IngestSettings()
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(
+        settings.service_name, settings.log_level, event_level=settings.event_log_level
+    )
     return serving_app(IngestRuntime(settings))
 
 
 def main() -> None:
     settings = IngestSettings()
-    configure_logging(settings.service_name, settings.log_level)
+    configure_logging(
+        settings.service_name, settings.log_level, event_level=settings.event_log_level
+    )
     if settings.http_workers == 1:
         app = serving_app(IngestRuntime(settings))
         uvicorn.run(app, host=settings.http_host, port=settings.http_port, **UVICORN)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from ingest.service import INBOUND_TYPES, claim_ids
 from msp_events import Envelope
 from msp_events.topics import RAW_CHANGE_ORDERS, RAW_CONTRACTS, RAW_MONITORING, RAW_TICKETS
+from msp_events.tracing import TraceContext
 from msp_plumbing.consumer import Tx
 
 RAW_TOPICS = (RAW_MONITORING, RAW_TICKETS, RAW_CONTRACTS, RAW_CHANGE_ORDERS)
@@ -38,4 +39,5 @@ async def reemit(tx: Tx, events: Sequence[Envelope]) -> None:
         if event.type not in INBOUND_TYPES:
             raise NotInbound(f"/type: {event.type!r} may not be published on a raw topic")
     for event in await claim_ids(conn=tx.conn, events=events):
-        tx.emit(event)
+        # a raw event without trace context starts a trace, as an HTTP request would
+        tx.emit(event, cause=None if event.traceparent else TraceContext.new())

@@ -12,6 +12,11 @@ commits: nothing claimed, 503, the client retries. If the process dies after Kaf
 ack but before the commit, the client never got its 202 and re-posts: that copy is
 published again with the SAME id, which downstream consumers drop (they dedupe by
 event id). Never a loss.
+
+Every accepted event carries the request's trace (`tracing.REQUEST_TRACE`, from its
+`traceparent` header) unless it came with its own, and each request that published or
+re-posted events gets one `msp.events` log line listing their ids with the trace id
+(`event_lines="event"`: one line per event instead; see `log_accepted`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ from ingest.claims import Claim, GroupClaims
 from ingest.errors import ItemError, RequestRejected
 from ingest.ratelimit import TokenBuckets, retry_after_header
 from ingest.service import check_tenancy, send
+from ingest.tracing import REQUEST_TRACE, traced
 from msp_events import Envelope
+from msp_events.tracing import TraceContext
+from msp_plumbing import eventlog
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,7 @@ class Intake:
         buckets: TokenBuckets,
         namespace: str,
         produce_timeout_s: float,
+        event_lines: str = "request",
     ) -> None:
         # run `self.claims.run()` as background task(s) (the runtime does)
         self.claims = GroupClaims(
@@ -76,6 +85,7 @@ class Intake:
         self.buckets = buckets
         self.namespace = namespace
         self.produce_timeout_s = produce_timeout_s
+        self.event_lines = event_lines
 
     async def authenticate(self, presented: str | None) -> ApiKey:
         if not presented:
@@ -119,6 +129,8 @@ class Intake:
         check_tenancy(key=key, events=events)
         if not events:
             return Accepted([], [], [])
+        trace = REQUEST_TRACE.get() or TraceContext.new()
+        events = traced(events, trace)
         claim = self.claims.submit(events)  # claimed, produced and committed as a group
         try:
             await claim.committed
@@ -126,15 +138,47 @@ class Intake:
             raise _unavailable(exc) from exc
         if not claim.succeeded():  # my produce, or that of an earlier copy, failed
             raise _unavailable(RuntimeError("not acknowledged by Kafka"))
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("accepted", extra={"event_ids": [e.id for e in claim.fresh]})
         fresh_ids = {id(e) for e in claim.fresh}
+        if eventlog.enabled():
+            self.log_accepted(events, fresh_ids, trace=trace, endpoint=endpoint, source=key.source)
         for (etype, new), count in Counter((e.type, id(e) in fresh_ids) for e in events).items():
             metrics.accepted(new, key.source, endpoint, etype).inc(count)
         return Accepted(
             ids=[e.id for e in events],
             published=[e.id for e in claim.fresh],
             duplicates=[e.id for e in events if id(e) not in fresh_ids],
+        )
+
+    def log_accepted(
+        self,
+        events: Sequence[Envelope],
+        fresh: set[int],
+        *,
+        trace: TraceContext,
+        endpoint: str,
+        source: str,
+    ) -> None:
+        """Per request by default: a per-event line cost ~35-70 us of CPU (measured
+        with this JSON logger on the 2-core machine), as much as ingest's whole work
+        per event in a batch of 500, so a batch gets one line with every id."""
+        group = f"ingest.{endpoint}"
+        if self.event_lines == "event":
+            for e in events:
+                outcome = "accepted" if id(e) in fresh else "duplicate"
+                eventlog.handled(e, outcome=outcome, group=group, source=source)
+            return
+        eventlog.EVENTS.info(
+            "request accepted",
+            extra={
+                "outcome": "accepted",
+                "group": group,
+                "source": source,
+                "trace_id": trace.trace_id,
+                "customer_ids": sorted({e.customer_id for e in events}),
+                "event_ids": [e.id for e in events if id(e) in fresh],
+                "duplicate_ids": [e.id for e in events if id(e) not in fresh],
+                "event_types": sorted({e.type for e in events}),
+            },
         )
 
     async def produce_group(self, group: list[Claim]) -> None:

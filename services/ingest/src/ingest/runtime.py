@@ -14,6 +14,7 @@ from ingest.fastpath import EventsFastPath
 from ingest.pipeline import Intake
 from ingest.ratelimit import TokenBuckets
 from ingest.settings import IngestSettings
+from ingest.tracing import RequestTrace
 from ingest.views import router
 from msp_plumbing.app import create_app
 from msp_plumbing.runtime import ServiceRuntime
@@ -50,6 +51,7 @@ class IngestRuntime(ServiceRuntime):
             buckets=TokenBuckets(rate=s.rate_limit_events_per_s, burst=s.rate_limit_burst),
             namespace=s.topic_namespace,
             produce_timeout_s=s.produce_timeout_s,
+            event_lines=s.event_lines,
         )
         for n in range(CLAIM_INSERTERS):
             self.spawn_task(f"claims-{n}", self.intake.claims.run())
@@ -79,6 +81,7 @@ def create_ingest_app(runtime: IngestRuntime) -> FastAPI:
     return app
 
 
-def serving_app(runtime: IngestRuntime) -> EventsFastPath:
-    """What uvicorn serves: the app behind the `POST /v1/events` fast path."""
-    return EventsFastPath(create_ingest_app(runtime))
+def serving_app(runtime: IngestRuntime) -> RequestTrace:
+    """What uvicorn serves: the app behind the `POST /v1/events` fast path, each request
+    in its W3C trace (`tracing.RequestTrace`)."""
+    return RequestTrace(EventsFastPath(create_ingest_app(runtime)))

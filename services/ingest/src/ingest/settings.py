@@ -3,6 +3,8 @@ start-up by `ingest.__main__`, never at import."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 
 from msp_plumbing.settings import ServiceSettings
@@ -35,6 +37,11 @@ class IngestSettings(ServiceSettings):
     )
     produce_timeout_s: float = Field(
         default=15.0, gt=0, description="A post waits this long for Kafka's ack, then 503"
+    )
+    event_lines: Literal["request", "event"] = Field(
+        default="request",
+        description="Accepted events in the log (logger msp.events): one line per request "
+        "with every id, or one line per event (costs CPU at high rates)",
     )
     accepted_ids_retention_days: int = Field(
         default=30, ge=1, description="How long a re-post of an accepted id is recognised"

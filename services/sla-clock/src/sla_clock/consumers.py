@@ -34,11 +34,13 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
         causes: dict[TicketKey, list[str]] = defaultdict(list)  # named by corrections
         new_contracts: list[str] = []
         latest = None
+        contract_of: dict[str, str] = {}  # customer -> this batch's contract event id
         for event in events:
             data = event.data
             if isinstance(data, ContractSnapshot | ContractTerminated):
                 await store_contract(tx.conn, customer_id=event.customer_id, contract=data)
                 new_contracts.append(event.customer_id)
+                contract_of[event.customer_id] = event.id
                 continue
             if isinstance(data, IncidentOpened | IncidentResolved):
                 await store_incident(tx.conn, event=event)
@@ -61,7 +63,11 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
             tx.conn, keys=touched, now=now, contracts=contracts, causes=causes
         )
         for out in replayed:
-            tx.emit(out)
+            # an SLA event continues the trace of its ticket's latest event in this batch
+            # (or of the contract that started its clock): `Tx.emit` looks the id up
+            ticket_causes = causes.get((out.customer_id, out.subject or ""))
+            cause = ticket_causes[-1] if ticket_causes else contract_of.get(out.customer_id)
+            tx.emit(out, cause=cause)
         if latest is not None:
             # Last: the single event_clock row is locked until commit, and several
             # consumers (in one process or several) must not queue on it for a whole batch.
