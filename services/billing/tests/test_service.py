@@ -24,6 +24,7 @@ from msp_events.topics import (
     DEAD_LETTER,
     TICKETS,
 )
+from msp_events.tracing import TraceContext, with_trace
 from msp_events.types.change_orders import ChangeOrderApproved, ChangeOrderRejected
 from msp_events.types.tickets import TicketCreated
 from msp_plumbing.migrations import migrate
@@ -367,3 +368,40 @@ async def test_classify_price_invoice_reclassify_and_credit(
     assert all(r["customerid"] in {"acme", "bob", "zed"} for r in lines + invoices)
     await db.close()
     _ = httpx, UTC
+
+
+async def test_line_items_continue_the_trace_of_their_time_entry(
+    kafka_bootstrap: str, database_url: str, namespace: str, schema: str
+) -> None:
+    await setup_topics(kafka_bootstrap, namespace)
+    await migrate(database_url, schema=schema, package="billing")
+    db = await connect(database_url, schema)
+    trace = TraceContext.new()
+    traced = entry(local(NY, 2026, 3, 10, 17), 120, "help_desk", ticket_id="B-1")
+    plain = entry(local(NY, 2026, 3, 11, 10), 30, "help_desk", ticket_id="B-2")
+    await produce(
+        kafka_bootstrap, CONTRACTS.named(namespace), [snapshot_event("bob", on_demand_ny())]
+    )
+    traced_event = with_trace(entry_event("bob", traced), trace)
+    await produce(
+        kafka_bootstrap, TICKETS.named(namespace), [traced_event, entry_event("bob", plain)]
+    )
+    try:
+        async with running(settings_for(kafka_bootstrap, database_url, namespace, schema)):
+            await wait_for_async(lambda: drained_lines(db, 2), timeout=60, message="2 entries")
+    finally:
+        await db.close()
+    items = [
+        e
+        for e in await events_on(kafka_bootstrap, BILLING_LINE_ITEMS.named(namespace))
+        if e["type"] == "msp.billing.line_item_recorded.v1"
+    ]
+    by_source = {e["data"]["source_event_ids"][0]: e for e in items}
+    ctx = TraceContext.parse(by_source[traced_event.id]["traceparent"])
+    assert ctx is not None and ctx.trace_id == trace.trace_id and ctx.span_id != trace.span_id
+    assert "traceparent" not in by_source[entry_event("bob", plain).id]
+
+
+async def drained_lines(db: asyncpg.Connection, entries: int) -> bool:
+    count = await db.fetchval("SELECT count(DISTINCT entry_id) FROM line_items")
+    return bool(count == entries) and await drained(db)
