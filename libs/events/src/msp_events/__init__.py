@@ -4,6 +4,7 @@
 - `types/`: the payloads, one module per domain.
 - `topics.TOPICS`: the topic registry.
 - `serde`: to and from Kafka records.
+- `tracing`: the W3C trace context an event carries, and how derived events keep it.
 - `catalogue`: writes docs/events (JSON Schemas, AsyncAPI, catalogue.md).
 """
 
