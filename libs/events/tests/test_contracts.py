@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from msp_events import serde
@@ -414,3 +417,48 @@ def test_terminated_may_come_before_a_future_version() -> None:
         contract_id="c1", versions=versions, effective_at=JAN + timedelta(days=20), reason="x"
     )
     assert ended.current.version == 2
+
+
+# --- the published schema of local times says exactly what is written ----------------
+
+
+def _published(field: str) -> str:
+    """The pattern docs/events publishes for TimeRange.<field>."""
+    from msp_events import catalogue
+
+    pattern: str = catalogue.model_schema(TimeRange)["properties"][field]["pattern"]
+    return pattern
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.times().map(lambda t: t.replace(second=0, microsecond=0)), data=st.data())
+def test_written_local_times_match_the_published_pattern_and_parse_back(
+    start: time, data: st.DataObject
+) -> None:
+    start_minute = start.hour * 60 + start.minute
+    end_minute = data.draw(st.integers(start_minute + 1, 24 * 60))
+    end = time(0) if end_minute == 24 * 60 else time(end_minute // 60, end_minute % 60)
+    written = TimeRange(start=start, end=end).model_dump(mode="json")
+    assert re.fullmatch(_published("start"), written["start"])
+    assert re.fullmatch(_published("end"), written["end"])
+    assert (written["end"] == "24:00") == (end_minute == 24 * 60)
+    assert TimeRange.model_validate(written) == TimeRange(start=start, end=end)
+
+
+@pytest.mark.parametrize("text", ["8:00", "08:00:00", "24:00", "08:60", "08:00Z", "25:00"])
+def test_start_pattern_refuses_what_is_never_written(text: str) -> None:
+    assert not re.fullmatch(_published("start"), text)
+
+
+def test_the_catalogue_refuses_a_bare_time_field() -> None:
+    """pydantic would publish `format: time` (RFC 3339: seconds and an offset) for a
+    naive time it writes as 08:00:00: the generator refuses instead of lying."""
+    from pydantic import BaseModel
+
+    from msp_events import catalogue
+
+    class Shift(BaseModel):
+        at: time
+
+    with pytest.raises(TypeError, match="WithJsonSchema"):
+        catalogue.model_schema(Shift)

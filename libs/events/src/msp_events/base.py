@@ -8,7 +8,9 @@ Conventions (read once, then every `types/` module follows them):
 * Unknown fields are rejected (`extra="forbid"`): a typo in a producer is an error
   naming the field, not silently dropped data.
 * Times are `UtcDatetime`: timezone-aware on input, normalised to UTC inside.
-  Customer-local time exists only at the edges that need it (calendars, invoices).
+  Customer-local time exists only at the edges that need it (calendars, invoices):
+  wall-clock times are written "HH:MM" ("24:00" ends a day) and published as a string
+  pattern, not JSON Schema's `format: time` (RFC 3339 wants seconds and an offset).
 * Money is `Money` (Decimal, serialised as a string), never float.
 """
 

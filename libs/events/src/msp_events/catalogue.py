@@ -40,7 +40,17 @@ KEY_WORDS = {"customer_id": "customer id", "original_key": "original record's ke
 
 
 class _WireJsonSchema(GenerateJsonSchema):
-    """Decimals (money) travel as strings: say so, not pydantic's number-or-string."""
+    """The schema of what is written. Decimals (money) travel as strings: say so, not
+    pydantic's number-or-string. A bare `time` is refused: pydantic would publish
+    `format: time` (RFC 3339 full-time, with seconds and a UTC offset) for values it
+    writes as ``08:00:00`` without one, so every record would fail a consumer that checks
+    formats. Such a field says what it writes itself (see `contracts.LocalTime`)."""
+
+    def time_schema(self, schema: core_schema.TimeSchema) -> JsonSchemaValue:
+        raise TypeError(
+            "a bare datetime.time field has no honest JSON Schema: annotate it with "
+            "WithJsonSchema (a pattern for what its serializer writes), as LocalTime does"
+        )
 
     def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
         out: JsonSchemaValue = {

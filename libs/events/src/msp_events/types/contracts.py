@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -75,10 +76,23 @@ def _minute_of_day(value: time) -> int:
     return value.hour * 60 + value.minute
 
 
+# The published schema says exactly what is written: "HH:MM". Not JSON Schema's
+# `format: time`, which is RFC 3339's full-time (seconds *and* a UTC offset): these are
+# wall-clock times in the contract's timezone, which have no fixed offset.
+HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+DAY_END_PATTERN = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
+
 LocalTime = Annotated[
     time,
     AfterValidator(_local_time),
     PlainSerializer(_hhmm, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": HHMM_PATTERN,
+            "description": "Local wall-clock time HH:MM (24-hour) in the contract's timezone",
+        }
+    ),
 ]
 """A wall-clock time "HH:MM" in the contract's timezone."""
 
@@ -98,6 +112,14 @@ DayEnd = Annotated[
     BeforeValidator(_parse_day_end),
     AfterValidator(_local_time),
     PlainSerializer(_write_day_end, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DAY_END_PATTERN,
+            "description": "Local wall-clock time HH:MM (24-hour) in the contract's timezone; "
+            '"24:00" is the end of the day',
+        }
+    ),
 ]
 """The end of a local range; ``"24:00"`` (stored as 00:00) means end of day."""
 
