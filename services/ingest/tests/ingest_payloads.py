@@ -128,3 +128,22 @@ def with_key(body: dict[str, Any], key: str) -> dict[str, Any]:
     out = copy.deepcopy(body)
     out["service_key" if "service_key" in out else "routing_key"] = key
     return out
+
+
+def heartbeat_event(customer: str, i: int = 0) -> dict[str, Any]:
+    """A valid structured CloudEvent (JSON object) of an inbound type."""
+    from datetime import UTC, datetime
+
+    from msp_events import make_event
+    from msp_events.serde import to_json_obj
+    from msp_events.types.monitoring import Heartbeat
+
+    sent = datetime(2026, 3, 10, 8, i % 60, tzinfo=UTC)
+    event = make_event(
+        Heartbeat(device_id=f"ws-{i}", agent="rmm/5.9", interval_seconds=300, sent_at=sent),
+        customer_id=customer,
+        source="/rmm",
+        time=sent,
+        id=f"hb-{customer}-{i}",
+    )
+    return to_json_obj(event)

@@ -31,7 +31,6 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from starlette.requests import Request
 
 from ingest import metrics
 from ingest.apikeys import ApiKey, KeyCache
@@ -52,16 +51,6 @@ class Accepted:
     ids: list[str]  # every event of the request, in order
     published: list[str]  # those new to the canonical topics
     duplicates: list[str]  # already accepted before: answered 202, not re-published
-
-
-def presented_key(request: Request) -> str | None:
-    """`Authorization: Bearer <key>` (what Alertmanager's http_config sends) or
-    `X-API-Key: <key>`."""
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.headers.get("x-api-key") or None
 
 
 class Intake:
@@ -92,7 +81,7 @@ class Intake:
             raise RequestRejected(
                 401,
                 "unauthorized",
-                "no API key: send Authorization: Bearer <key>",
+                "no API key: send Authorization: Bearer <key> (or Basic, the key as password)",
                 [ItemError("/headers/authorization", "missing")],
                 {"WWW-Authenticate": "Bearer"},
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -15,7 +17,7 @@ from ingest import metrics
 from ingest.adapters import alertmanager, pagerduty
 from ingest.errors import ItemError, RequestRejected
 from ingest.models import ERRORS, AcceptedRead, PagerDutyRead
-from ingest.pipeline import Intake, presented_key
+from ingest.pipeline import Intake
 from ingest.service import (
     BATCH,
     JSON,
@@ -103,11 +105,21 @@ def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str:
     return ""
 
 
-def presented_key_raw(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
-    """`pipeline.presented_key` on raw ASGI headers (lower-case names)."""
+def presented_key(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """The API key of a request (raw ASGI headers, lower-case names), for every route
+    and the fast path: `Authorization: Bearer <key>`, `Authorization: Basic` with the
+    key as the password and any user name (what Alertmanager's `basic_auth`, Grafana
+    contact points and many RMM webhooks send), or `X-API-Key: <key>`."""
     scheme, _, value = _header(headers, b"authorization").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
+    scheme, value = scheme.lower(), value.strip()
+    if scheme == "bearer" and value:
+        return value
+    if scheme == "basic" and value:
+        try:
+            user_pass = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user_pass.partition(":")[2] or None  # RFC 7617: the user has no ':'
     return _header(headers, b"x-api-key") or None
 
 
@@ -119,7 +131,7 @@ async def events_outcome(
 
     async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intake = _intake_of(state)
-        key = await intake.authenticate(presented_key_raw(headers))
+        key = await intake.authenticate(presented_key(headers))
         seen["source"] = key.source
         found = _header(headers, b"content-type").split(";", 1)[0].strip().lower()
         kind = check_media_type(found, (SINGLE, BATCH, JSON))
@@ -176,7 +188,7 @@ async def post_alertmanager(request: Request) -> JSONResponse:
 
     async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intake = _intake(request)
-        key = await intake.authenticate(presented_key(request))
+        key = await intake.authenticate(presented_key(request.scope["headers"]))
         seen["source"] = key.source
         require_media_type(request, (JSON,))
         document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
@@ -248,7 +260,7 @@ async def post_pagerduty(request: Request) -> JSONResponse:
         intake = _intake(request)
         require_media_type(request, (JSON,))
         document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
-        presented = presented_key(request)
+        presented = presented_key(request.scope["headers"])
         if presented is None and isinstance(document, dict):
             body_key = document.get("routing_key", document.get("service_key"))
             presented = body_key if isinstance(body_key, str) else None
