@@ -82,13 +82,13 @@ async def test_one_line_per_record_and_outputs_in_the_cause_trace(
     await runtime.start()
     try:
         await wait_for_async(
-            lambda: len(lines.lines) >= 5, timeout=60, message="5 event lines written"
+            lambda: len(lines.lines) >= 5, timeout=180, message="5 event lines written"
         )
         outputs = await wait_for_async(
-            lambda: _records(kafka_bootstrap, topics["out"], 2), timeout=30, message="2 outputs"
+            lambda: _records(kafka_bootstrap, topics["out"], 2), timeout=90, message="2 outputs"
         )
         letters = await wait_for_async(
-            lambda: _records(kafka_bootstrap, topics["dlq"], 2), timeout=30, message="2 letters"
+            lambda: _records(kafka_bootstrap, topics["dlq"], 2), timeout=90, message="2 letters"
         )
     finally:
         await runtime.stop()
