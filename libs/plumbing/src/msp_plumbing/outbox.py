@@ -9,7 +9,8 @@ Guarantees, and how:
   derived ids, which are dropped here). The one window left — Kafka acknowledged a
   batch, the process died before marking it sent — is closed at relay start-up:
   `recover()` reads the tail of each partition it was writing to and marks the rows
-  it finds there (records carry an `msp-outbox` header `schema:row-id`).
+  whose event id it finds there. The id is the record's own CloudEvents `id` (unique in
+  the table), so records carry no bookkeeping header: consumers see only content-type.
 * Order per customer: one relay per schema is active (a Postgres advisory lock
   elects it); rows go out in id order to the partition murmur2(key) picks, the same
   one Kafka's default partitioner would.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -31,12 +33,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from msp_events import Envelope, encode
+from msp_events.serde import HEADERS
 from msp_plumbing import metrics
 from msp_plumbing.crashpoints import crash_point
 
 log = logging.getLogger(__name__)
 
-HEADER = "msp-outbox"
 NOTIFY_CHANNEL = "msp_outbox"
 
 
@@ -202,10 +204,7 @@ class OutboxRelay:
         for row in rows:
             topic = row["topic"]
             partition = partition_for(row["key"], await self._partition_count(topic))
-            headers = [
-                ("content-type", b"application/cloudevents+json; charset=utf-8"),
-                (HEADER, f"{self.schema}:{row['id']}".encode()),
-            ]
+            headers = HEADERS  # content-type only, as every producer writes
             batch = open_batches.get((topic, partition))
             if batch is None:
                 batch = open_batches[(topic, partition)] = self.producer.create_batch()
@@ -229,26 +228,27 @@ class OutboxRelay:
         before marking). Returns how many rows were marked."""
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT id, topic, key FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+                "SELECT id, event_id, topic, key FROM outbox WHERE sent_at IS NULL "
+                "ORDER BY id LIMIT $1",
                 self.recovery_scan_limit,
             )
         metrics.OUTBOX_PENDING.labels(self.schema).set(len(rows))
         if not rows:
             return 0
-        wanted: dict[TopicPartition, set[int]] = defaultdict(set)
+        wanted: dict[TopicPartition, dict[str, int]] = defaultdict(dict)
         for row in rows:
             tp = TopicPartition(
                 row["topic"], partition_for(row["key"], await self._partition_count(row["topic"]))
             )
-            wanted[tp].add(row["id"])
+            wanted[tp][row["event_id"]] = row["id"]
         found: set[int] = set()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
         )
         await consumer.start()
         try:
-            for tp, ids in wanted.items():
-                found |= await self._scan_tail(consumer, tp, ids)
+            for tp, rows_by_event_id in wanted.items():
+                found |= await self._scan_tail(consumer, tp, rows_by_event_id)
         finally:
             await consumer.stop()
         if found:
@@ -265,45 +265,72 @@ class OutboxRelay:
         return len(found)
 
     async def _scan_tail(
-        self, consumer: AIOKafkaConsumer, tp: TopicPartition, ids: set[int]
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, wanted: dict[str, int]
     ) -> set[int]:
         """Read the partition backwards in windows until we pass below our oldest
-        unsent id (records of ours older than that prove the rest was never sent)."""
+        unsent row: a window holding a record of an older row of ours (sent earlier,
+        looked up by event id) proves the rows after it that are not on Kafka were
+        never sent. Returns the ids of the `wanted` rows (event id -> row id) found."""
         consumer.assign([tp])
         begin = (await consumer.beginning_offsets([tp]))[tp]
         end = (await consumer.end_offsets([tp]))[tp]
-        prefix = f"{self.schema}:".encode()
-        oldest = min(ids)
+        oldest = min(wanted.values())
         found: set[int] = set()
         window = 1000
         upper, scanned = end, 0
         while upper > begin and scanned < self.recovery_scan_limit:
             lower = max(begin, upper - window)
-            consumer.seek(tp, lower)
-            passed_oldest = False
-            position = lower
-            while position < upper:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                records = batch.get(tp, [])
-                if not records:
-                    break
-                for record in records:
-                    if record.offset >= upper:
-                        position = upper
-                        break
-                    position = record.offset + 1
-                    for name, value in record.headers or ():
-                        if name == HEADER and value.startswith(prefix):
-                            row_id = int(value[len(prefix) :])
-                            if row_id in ids:
-                                found.add(row_id)
-                            elif row_id < oldest:
-                                passed_oldest = True
+            seen = await self._event_ids_between(consumer, tp, lower, upper)
+            found |= {wanted[i] for i in seen if i in wanted}
             scanned += upper - lower
-            if passed_oldest:
+            if await self._any_sent_before(seen - wanted.keys(), oldest):
                 break
             upper = lower
         return found
+
+    @staticmethod
+    async def _event_ids_between(
+        consumer: AIOKafkaConsumer, tp: TopicPartition, lower: int, upper: int
+    ) -> set[str]:
+        """The CloudEvents ids of the records at offsets [lower, upper) of `tp`."""
+        consumer.seek(tp, lower)
+        ids: set[str] = set()
+        position = lower
+        while position < upper:
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            records = batch.get(tp, [])
+            if not records:
+                break
+            for record in records:
+                if record.offset >= upper:
+                    return ids
+                position = record.offset + 1
+                event_id = _event_id(record.value)
+                if event_id is not None:
+                    ids.add(event_id)
+        return ids
+
+    async def _any_sent_before(self, event_ids: set[str], oldest: int) -> bool:
+        """Whether any of `event_ids` is a row of this outbox older than `oldest`."""
+        if not event_ids:
+            return False
+        async with self.pool.acquire() as conn:
+            older: bool = await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE event_id = ANY($1::text[]) AND id < $2)",
+                list(event_ids),
+                oldest,
+            )
+        return older
+
+
+def _event_id(value: bytes | None) -> str | None:
+    """The `id` of a structured-mode CloudEvents record, None for anything else (a
+    record another producer wrote in another shape is simply not one of ours)."""
+    try:
+        event_id = json.loads(value or b"").get("id")
+    except (ValueError, AttributeError):
+        return None
+    return event_id if isinstance(event_id, str) else None
 
 
 def idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
