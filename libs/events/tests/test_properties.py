@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from msp_events import serde
+from msp_events.bounds import EARLIEST, LATEST, MAX_TIME_ENTRY
 from msp_events.registry import PAYLOADS
 from msp_events.samples import sample_events
 from msp_events.serde import EventValidationError, FieldError
@@ -114,20 +115,86 @@ def test_arbitrary_bytes_only_raise_validation_errors(value: bytes) -> None:
     assert errors is None or errors
 
 
-# Years are bounded away from 1 and 9999: converting such an instant to UTC can leave
-# the range `datetime` supports at all. Offsets are whole minutes, as RFC 3339 writes
-# them (historic local mean times such as +03:06:54 have no RFC 3339 spelling).
-aware_datetimes = st.datetimes(
-    min_value=datetime(1900, 1, 1),
-    max_value=datetime(2999, 12, 31),
-    timezones=st.timezones()
-    | st.builds(
-        lambda minutes: timezone(timedelta(minutes=minutes)),
-        st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
-    ),
-).filter(
-    lambda d: d.utcoffset() is not None and d.utcoffset() % timedelta(minutes=1) == timedelta(0)
+# Offsets are whole minutes, as RFC 3339 writes them (historic local mean times such
+# as +03:06:54 have no RFC 3339 spelling).
+_zones = st.timezones() | st.builds(
+    lambda minutes: timezone(timedelta(minutes=minutes)),
+    st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
 )
+
+
+def _whole_minutes(d: datetime) -> bool:
+    offset = d.utcoffset()
+    return offset is not None and offset % timedelta(minutes=1) == timedelta(0)
+
+
+# Any local time whose UTC instant is inside the contract's window (bounds.py).
+aware_datetimes = (
+    st.datetimes(min_value=datetime(1999, 12, 30), max_value=datetime(2100, 1, 2), timezones=_zones)
+    .filter(_whole_minutes)
+    .filter(lambda d: EARLIEST <= d.astimezone(UTC) < LATEST)
+)
+# Any instant outside it, down to year 1 and up to year 9999 (as far as UTC reaches).
+outside_datetimes = (
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9999, 12, 30), timezones=_zones)
+    .filter(_whole_minutes)
+    .filter(lambda d: not EARLIEST <= d.astimezone(UTC) < LATEST)
+)
+
+
+@PROPERTY_SETTINGS
+@given(event_type=st.sampled_from(TYPES), instant=outside_datetimes)
+def test_any_instant_outside_the_window_is_rejected_at_time(
+    event_type: str, instant: datetime
+) -> None:
+    obj = copy.deepcopy(SAMPLES[event_type])
+    obj["time"] = instant.isoformat()
+    errors = rejection(serde.parse_event, obj)
+    assert errors is not None
+    assert [(e.pointer, e.message.split(":")[0]) for e in errors] == [
+        ("/time", "Value error, instant out of range")
+    ]
+
+
+@PROPERTY_SETTINGS
+@given(
+    instant=st.one_of(aware_datetimes, outside_datetimes),
+    where=st.sampled_from(
+        [
+            ("msp.ticket.created.v1", "opened_at"),
+            ("msp.monitoring.alert_firing.v1", "starts_at"),
+            ("msp.change_order.rejected.v1", "rejected_at"),
+            ("msp.ticket.resolved.v1", "resolved_at"),
+        ]
+    ),
+)
+def test_a_payload_instant_is_accepted_exactly_inside_the_window(
+    instant: datetime, where: tuple[str, str]
+) -> None:
+    event_type, field = where
+    obj = copy.deepcopy(SAMPLES[event_type])
+    obj["data"][field] = instant.isoformat()
+    errors = rejection(serde.parse_event, obj)
+    if EARLIEST <= instant.astimezone(UTC) < LATEST:
+        assert errors is None
+    else:
+        assert errors is not None
+        assert [e.pointer for e in errors] == [f"/data/{field}"]
+
+
+@PROPERTY_SETTINGS
+@given(span=st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=3650)))
+def test_a_time_entry_spans_at_most_a_day(span: timedelta) -> None:
+    obj = copy.deepcopy(SAMPLES["msp.ticket.time_logged.v1"])
+    started = datetime.fromisoformat(obj["data"]["started_at"])
+    obj["data"]["ended_at"] = (started + span).isoformat()
+    errors = rejection(serde.parse_event, obj)
+    if span <= MAX_TIME_ENTRY:
+        assert errors is None
+    else:
+        assert errors is not None
+        assert [e.pointer for e in errors] == ["/data/ended_at"]
+        assert "at most 1 day" in errors[0].message
 
 
 @PROPERTY_SETTINGS

@@ -7,10 +7,12 @@ Conventions (read once, then every `types/` module follows them):
   an incompatible change is a new type, so old consumers never misread new data.
 * Unknown fields are rejected (`extra="forbid"`): a typo in a producer is an error
   naming the field, not silently dropped data.
-* Times are `UtcDatetime`: timezone-aware on input, normalised to UTC inside.
-  Customer-local time exists only at the edges that need it (calendars, invoices):
-  wall-clock times are written "HH:MM" ("24:00" ends a day) and published as a string
-  pattern, not JSON Schema's `format: time` (RFC 3339 wants seconds and an offset).
+* Times are `UtcDatetime`: timezone-aware on input, normalised to UTC inside, and
+  inside the contract's window (2000-01-01 to before 2100-01-01, `msp_events.bounds`),
+  so no instant can overflow arithmetic downstream. Customer-local time exists only
+  at the edges that need it (calendars, invoices): wall-clock times are written
+  "HH:MM" ("24:00" ends a day) and published as a string pattern, not JSON Schema's
+  `format: time` (RFC 3339 wants seconds and an offset).
 * Money is `Money` (Decimal, serialised as a string), never float.
 """
 
@@ -23,16 +25,31 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
+from msp_events.bounds import EARLIEST, INSTANT_RANGE, LATEST, check_instant
+
 
 def _to_utc(value: datetime) -> datetime:
     try:
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
-        raise ValueError("instant out of range") from None
+        raise ValueError(f"instant out of range: must be {INSTANT_RANGE}") from None
+    return check_instant(utc)
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timezone-aware instant, normalised to UTC. Naive datetimes are rejected."""
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    # ajv-formats keywords: a validator that knows them enforces the window, others
+    # keep them as documentation.
+    Field(
+        json_schema_extra={
+            "formatMinimum": EARLIEST.isoformat().replace("+00:00", "Z"),
+            "formatExclusiveMaximum": LATEST.isoformat().replace("+00:00", "Z"),
+        }
+    ),
+]
+"""A timezone-aware instant, normalised to UTC, inside the contract's window
+(`msp_events.bounds`). Naive datetimes are rejected."""
 
 
 def _check_zone(name: str) -> str:

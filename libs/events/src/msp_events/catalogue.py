@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from msp_events import base, envelope
+from msp_events import base, bounds, envelope
 from msp_events.envelope import Envelope, dataschema_for
 from msp_events.registry import ENVELOPES, PAYLOADS
 from msp_events.serde import CONTENT_TYPE, HEADERS, to_json_obj
@@ -344,6 +344,10 @@ Envelope attributes, the same on every event (`type` selects the payload in `dat
 
 {conventions}
 
+## Bounds
+
+{bounds}
+
 ## Topics
 
 | Topic | Key | Partitions | Cleanup | Retention | Producers → consumers |
@@ -357,6 +361,7 @@ def catalogue_markdown(components: dict[str, Schema]) -> str:
         envelope=doc(envelope),
         envelope_fields="\n".join(fields_table(model_schema(Envelope))),
         conventions=doc(base),
+        bounds=doc(bounds),
     ).splitlines()
     for topic in TOPICS:
         lines.append(

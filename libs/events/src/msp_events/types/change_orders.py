@@ -26,11 +26,13 @@ class ChangeOrderApproved(EventData):
 
     change_order_id: Identifier
     ticket_ids: list[Identifier] = Field(
-        default_factory=list, description="Tickets covered; may be empty when approved up front"
+        default_factory=list,
+        max_length=1000,
+        description="Tickets covered; may be empty when approved up front",
     )
     scope: str = Field(min_length=1, max_length=5000, description="The agreed work, in words")
     work_categories: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=list
+        default_factory=list, max_length=100
     )
     budget_amount: NonNegativeMoney | None = None
     budget_minutes: int | None = Field(default=None, gt=0)

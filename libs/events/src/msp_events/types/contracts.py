@@ -45,6 +45,7 @@ from msp_events.base import (
     TimeZoneName,
     UtcDatetime,
 )
+from msp_events.bounds import check_date
 from msp_events.types.monitoring import CheckKind, MaintenanceScope
 from msp_events.types.tickets import TicketStatus
 
@@ -56,6 +57,8 @@ Coverage = Literal["24x7", "business_hours"]
 """When a clock counts: around the clock, or only inside the calendar's business hours."""
 
 MINUTES_PER_DAY = 24 * 60
+MAX_TARGET_MINUTES = 366 * MINUTES_PER_DAY
+"""An SLA target is at most a year: deadlines stay computable from any valid instant."""
 
 
 def _local_time(value: time) -> time:
@@ -159,7 +162,7 @@ class TimeRange(Part):
 class Holiday(Part):
     """A local date on which business hours do not apply."""
 
-    date: dt.date
+    date: Annotated[dt.date, AfterValidator(check_date)]
     name: str = Field(min_length=1, max_length=128)
 
 
@@ -167,7 +170,7 @@ class BusinessCalendar(Part):
     """Business hours per weekday (a missing weekday is closed) and holidays."""
 
     weekly_hours: dict[Weekday, list[TimeRange]] = Field(default_factory=dict)
-    holidays: list[Holiday] = Field(default_factory=list)
+    holidays: list[Holiday] = Field(default_factory=list, max_length=5000)
 
     @field_validator("weekly_hours")
     @classmethod
@@ -204,8 +207,8 @@ class SlaTarget(Part):
     """The SLA targets for one priority."""
 
     priority: Priority
-    first_response_minutes: int = Field(gt=0)
-    resolution_minutes: int = Field(gt=0)
+    first_response_minutes: int = Field(gt=0, le=MAX_TARGET_MINUTES)
+    resolution_minutes: int = Field(gt=0, le=MAX_TARGET_MINUTES)
     coverage: Coverage
 
     @field_validator("resolution_minutes")
@@ -294,8 +297,12 @@ class Rates(Part):
     weekend_multiplier: Multiplier
     holiday_multiplier: Multiplier
     emergency_multiplier: Multiplier
-    minimum_minutes: int = Field(ge=0, description="Minimum billed per time entry")
-    increment_minutes: int = Field(ge=1, description="Billed time is rounded up to this")
+    minimum_minutes: int = Field(
+        ge=0, le=MINUTES_PER_DAY, description="Minimum billed per time entry"
+    )
+    increment_minutes: int = Field(
+        ge=1, le=MINUTES_PER_DAY, description="Billed time is rounded up to this"
+    )
 
 
 class FlatFee(Part):
@@ -406,9 +413,9 @@ class ContractVersion(Part):
     rates: Rates
     flat_fee: FlatFee | None = Field(default=None, description="Required for managed tiers")
     uptime_target_percent: Percent
-    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
-    escalation_plan: list[EscalationStep] = Field(default_factory=list)
-    excluded_assets: list[ExcludedAsset] = Field(default_factory=list)
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list, max_length=1000)
+    escalation_plan: list[EscalationStep] = Field(default_factory=list, max_length=100)
+    excluded_assets: list[ExcludedAsset] = Field(default_factory=list, max_length=10_000)
     runbooks: dict[CheckKind, Annotated[str, Field(min_length=1, max_length=2048)]] = Field(
         default_factory=dict, description="Runbook URL or reference per kind of check"
     )
@@ -519,7 +526,7 @@ class _ContractHistory(EventData):
     """A contract and its whole version history (see the module docstring for why)."""
 
     contract_id: Identifier
-    versions: list[ContractVersion] = Field(min_length=1)
+    versions: list[ContractVersion] = Field(min_length=1, max_length=1000)
 
     @field_validator("versions")
     @classmethod

@@ -66,8 +66,8 @@ class MaintenanceScope(Part):
     """What a maintenance window covers: listed devices, listed sites, or the whole
     customer. Also used by recurring windows in the contract."""
 
-    device_ids: list[Identifier] = Field(default_factory=list)
-    site_ids: list[Identifier] = Field(default_factory=list)
+    device_ids: list[Identifier] = Field(default_factory=list, max_length=10_000)
+    site_ids: list[Identifier] = Field(default_factory=list, max_length=1000)
     whole_customer: bool = False
 
     @model_validator(mode="after")
@@ -122,9 +122,11 @@ class AlertFiring(_AlertIdentity):
     summary: str = Field(min_length=1, max_length=1000)
     description: str | None = Field(default=None, max_length=20_000)
     labels: dict[str, str] = Field(
-        default_factory=dict, description="The source's labels, verbatim (for correlation)"
+        default_factory=dict,
+        max_length=256,
+        description="The source's labels, verbatim (for correlation)",
     )
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict, max_length=256)
     business_critical: bool = Field(
         default=False, description="The device or service is marked business-critical"
     )

@@ -7,11 +7,13 @@ All carry `ticket_id`; the envelope's `subject` is the ticket id too.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from msp_events.base import EventData, Identifier, Priority, UtcDatetime
+from msp_events.bounds import MAX_TIME_ENTRY
 
 TicketSource = Literal["phone", "email", "portal", "chat", "walk_in", "api", "proactive"]
 """How the ticket reached us. `proactive` means our monitoring opened it before the
@@ -142,11 +144,21 @@ class TimeLogged(EventData):
         default=None, description="Set when this entry redoes the MSP's own faulty work"
     )
 
-    @model_validator(mode="after")
-    def _ends_after_start(self) -> TimeLogged:
-        if self.ended_at <= self.started_at:
+    @field_validator("ended_at")
+    @classmethod
+    def _a_bounded_span(cls, value: datetime, info: ValidationInfo) -> datetime:
+        started = info.data.get("started_at")
+        if started is None:  # started_at itself failed; that error names its field
+            return value
+        if value <= started:
             raise ValueError("ended_at must be after started_at")
-        return self
+        if value - started > MAX_TIME_ENTRY:
+            # Billing prices an entry segment by segment: an unbounded span is an
+            # unbounded number of line items. Longer work is several entries.
+            raise ValueError(
+                f"an entry spans at most {MAX_TIME_ENTRY} (log longer work as several entries)"
+            )
+        return value
 
 
 class TicketResolved(EventData):
