@@ -6,14 +6,16 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from types import ModuleType
 
 import asyncpg
 import pytest
 
 from msp_devstack.testkit import produce, read_topic, wait_for_async
-from msp_events import Envelope, decode
+from msp_events import Envelope, decode, encode, make_event
 from msp_events.topics import TICKETS
+from msp_events.types.tickets import TicketCreated
 from msp_plumbing.consumer import Tx
 from msp_plumbing.runtime import ServiceRuntime
 from msp_plumbing.settings import ServiceSettings
@@ -183,3 +185,80 @@ async def test_batch_handler_applies_set_based_and_still_isolates_poison(
     assert max(calls) > 1, "the handler saw whole batches, not single events"
     (letter,) = [decode(r.value) for r in await read_topic(kafka_bootstrap, topics["dlq"])]
     assert "T3 is poison" in letter.data.reason  # type: ignore[attr-defined]
+
+
+async def test_a_parked_event_that_fails_on_release_is_dead_lettered_alone(
+    kafka_bootstrap: str,
+    db: asyncpg.Connection,
+    topics: dict[str, str],
+    settings: ServiceSettings,
+) -> None:
+    """Tickets W1 and WBAD wait for context; GO releases them. WBAD fails when applied:
+    it is dead-lettered with its own original bytes, GO and W1 are applied."""
+    await db.execute("CREATE TABLE waiting (event_id text PRIMARY KEY, ticket_id text)")
+
+    async def apply_all(tx: Tx, events: Sequence[Envelope]) -> None:
+        for event in events:
+            ticket = event.data.ticket_id  # type: ignore[attr-defined]
+            if ticket.startswith("W"):
+                await tx.conn.execute("INSERT INTO waiting VALUES ($1, $2)", event.id, ticket)
+                await tx.park([event.id])
+                continue
+            await tx.conn.execute("INSERT INTO seen VALUES ($1, $2)", ticket, event.id)
+            for row in await tx.conn.fetch("DELETE FROM waiting RETURNING *"):
+                if row["ticket_id"] == "WBAD":
+                    sent = await tx.dead_letter_parked([row["event_id"]], reason="WBAD is bad")
+                    assert sent == [row["event_id"]]
+                    continue
+                await tx.conn.execute(
+                    "INSERT INTO seen VALUES ($1, $2)", row["ticket_id"], row["event_id"]
+                )
+                await tx.unpark([row["event_id"]])
+
+    w1, bad, go = (ticket_on("cust-1", t) for t in ("W1", "WBAD", "GO"))
+    await produce(kafka_bootstrap, topics["in"], [w1, bad])
+    runtime = ServiceRuntime(settings)
+    runtime.add_consumer("main", [TICKETS], batch_handler=apply_all)
+    await runtime.start()
+    try:
+        await wait_for_async(
+            lambda: db.fetchval("SELECT count(*) = 2 FROM parked_records"),
+            timeout=30,
+            message="two parked records",
+        )
+        await produce(kafka_bootstrap, topics["in"], [go])
+        await until_seen(db, 2)
+        await until_records(kafka_bootstrap, topics["dlq"], 1)
+    finally:
+        await runtime.stop()
+    assert {r["ticket_id"] for r in await db.fetch("SELECT ticket_id FROM seen")} == {"W1", "GO"}
+    assert await db.fetchval("SELECT count(*) FROM parked_records") == 0
+    (record,) = await read_topic(kafka_bootstrap, topics["dlq"])
+    letter = decode(record.value).data
+    originals = {
+        (r.partition, r.offset): r for r in await read_topic(kafka_bootstrap, topics["in"])
+    }
+    assert letter.reason == "WBAD is bad"  # type: ignore[attr-defined]
+    original = originals[(letter.original_partition, letter.original_offset)]  # type: ignore[attr-defined]
+    assert letter.original_value() == original.value == encode(bad).value  # type: ignore[attr-defined]
+    assert letter.original_key() == b"cust-1"  # type: ignore[attr-defined]
+
+
+def ticket_on(customer_id: str, ticket_id: str) -> Envelope:
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    data = TicketCreated(
+        ticket_id=ticket_id,
+        title="printer jammed",
+        priority="P3",
+        category="help_desk",
+        source="phone",
+        opened_at=at,
+    )
+    return make_event(
+        data,
+        customer_id=customer_id,
+        source="/psa",
+        time=at,
+        subject=ticket_id,
+        id=f"evt-{ticket_id}",
+    )

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 async def test_plumbing_tables_created_once(database_url: str, schema: str) -> None:
     first = await migrate(database_url, schema=schema)
-    assert first == ["plumbing:0001_plumbing"]
+    assert first == ["plumbing:0001_plumbing", "plumbing:0002_parked_records"]
     assert await migrate(database_url, schema=schema) == []
     conn = await asyncpg.connect(database_url)
     try:

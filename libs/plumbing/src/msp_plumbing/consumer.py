@@ -17,6 +17,12 @@ with the reason, so one bad event never blocks a partition.
 Once a batch committed, each of its records gets one log line (`eventlog`: id, type,
 customer, outcome, trace id). Events a handler emits continue the trace of the event
 that caused them (`Tx.emit`).
+
+An event that has to wait for context (a ticket before its customer's contract) is
+*parked* by its handler (`Tx.park`): its original record is kept in `parked_records`.
+When the context arrives and applying the waiting event fails, the handler
+dead-letters that event alone with its own bytes (`Tx.dead_letter_parked`): the
+failure is the waiting event's, never the contract's that released it.
 """
 
 from __future__ import annotations
@@ -26,15 +32,16 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from msp_events import Envelope, EventValidationError, decode_record, derive_event_id, make_event
+from msp_events.bounds import EARLIEST, LATEST
 from msp_events.topics import DEAD_LETTER, Topic, topic_for
 from msp_events.tracing import TraceContext, continue_trace
 from msp_events.types.deadletter import DeadLetterRecorded, dead_letter_customer_id
@@ -72,10 +79,73 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 """Errors worth retrying the same batch for; anything else is a poison record."""
 
 
+@dataclass(frozen=True)
+class _Origin:
+    """Where a record came from, and its bytes: what a dead letter keeps."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class DeadLetters:
+    """How this consumer names its dead letters (group, service, output topic)."""
+
+    group_id: str
+    service: str
+    topic: str
+
+    def build(
+        self,
+        rec: Record | _Origin,
+        reason: str,
+        pointer: str | None,
+        cause: Envelope | None = None,
+    ) -> OutboxRecord:
+        """The dead letter of `rec`: its original bytes, the reason, the pointer."""
+        reason = (reason or "unknown")[:10_000]
+        # record time, not wall time: a replay must produce identical bytes; clamped
+        # into the contract's window (a producer may stamp records with any time)
+        at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
+        at = min(max(at, EARLIEST), LATEST - timedelta(seconds=1))
+        letter = DeadLetterRecorded.from_record(
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            key=rec.key,
+            value=rec.value,
+            headers=rec.headers,
+            reason=reason,
+            error_pointer=pointer,
+            consumer_group=self.group_id,
+            service=self.service,
+            failed_at=at,
+        )
+        event = make_event(
+            letter,
+            customer_id=dead_letter_customer_id(rec.key),
+            source=f"/{self.service}/{self.group_id}",
+            time=at,
+            id=derive_event_id(
+                "dead-letter", self.group_id, rec.topic, str(rec.partition), str(rec.offset)
+            ),
+            cause=cause,  # a poison event's trace leads to its dead letter
+        )
+        out = outbox_record(event, topic=self.topic)
+        # keep the original key so the dead letter lands next to the customer's data
+        return OutboxRecord(out.event_id, out.topic, rec.key or b"", out.value)
+
+
 @dataclass
 class Tx:
     """What a handler gets: the open connection (its transaction commits together with
-    the offsets) and `emit` to publish events through the outbox."""
+    the offsets), `emit` to publish events through the outbox, and `park` /
+    `dead_letter_parked` for events that wait for context."""
 
     conn: asyncpg.Connection
     namespace: str
@@ -84,6 +154,9 @@ class Tx:
     """The batch's new events by id (what `emit(..., cause=<id>)` looks up)."""
     cause: Envelope | None = None
     """The event a per-event `Handler` is applying: the default cause of what it emits."""
+    records: dict[str, Record] = field(default_factory=dict)
+    """The consumed record of each event of this batch, by event id."""
+    dead_letters: DeadLetters | None = None
 
     def emit(
         self,
@@ -108,6 +181,74 @@ class Tx:
         else:
             name = topic.named(self.namespace)
         self.outbox.append(outbox_record(event, topic=name))
+
+    async def park(self, event_ids: Iterable[str]) -> None:
+        """Keep the original records of these events of this batch: they wait for
+        context, and if applying them later fails they are dead-lettered with these
+        bytes (`dead_letter_parked`). Parking an event twice keeps the first record."""
+        group = self._letters().group_id
+        rows = [(group, eid, self.records[eid]) for eid in dict.fromkeys(event_ids)]
+        if not rows:
+            return
+        await self.conn.executemany(
+            """INSERT INTO parked_records (group_id, event_id, topic, partition, "offset",
+                                           timestamp_ms, key, value, header_names,
+                                           header_values)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING""",
+            [
+                (
+                    g,
+                    eid,
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.timestamp,
+                    r.key,
+                    r.value or b"",
+                    [k for k, _ in r.headers],
+                    [v for _, v in r.headers],
+                )
+                for g, eid, r in rows
+            ],
+        )
+
+    async def unpark(self, event_ids: Iterable[str]) -> None:
+        """Forget the parked records of these events: they have been applied."""
+        await self.conn.execute(
+            "DELETE FROM parked_records WHERE group_id = $1 AND event_id = ANY($2::text[])",
+            self._letters().group_id,
+            list(event_ids),
+        )
+
+    async def dead_letter_parked(self, event_ids: Iterable[str], *, reason: str) -> list[str]:
+        """Dead-letter the parked events `event_ids` with their own original bytes and
+        `reason`, and forget them. Returns the ids that were parked (the others were
+        never parked: nothing to send)."""
+        letters = self._letters()
+        rows = await self.conn.fetch(
+            """DELETE FROM parked_records WHERE group_id = $1 AND event_id = ANY($2::text[])
+               RETURNING event_id, topic, partition, "offset", timestamp_ms, key, value,
+                         header_names, header_values""",
+            letters.group_id,
+            list(event_ids),
+        )
+        for row in sorted(rows, key=lambda r: (r["topic"], r["partition"], r["offset"])):
+            origin = _Origin(
+                row["topic"],
+                row["partition"],
+                row["offset"],
+                row["timestamp_ms"],
+                row["key"],
+                row["value"],
+                list(zip(row["header_names"], row["header_values"], strict=True)),
+            )
+            self.outbox.append(letters.build(origin, reason, None))
+        return [r["event_id"] for r in rows]
+
+    def _letters(self) -> DeadLetters:
+        if self.dead_letters is None:
+            raise RuntimeError("parking needs a Tx built by TransactionalConsumer")
+        return self.dead_letters
 
 
 Handler = Callable[[Tx, Envelope], Awaitable[None]]
@@ -156,6 +297,7 @@ class TransactionalConsumer:
         self.batch_size = batch_size
         self.retry_backoff_s = retry_backoff_s
         self.dead_letter_topic = DEAD_LETTER.named(namespace)
+        self.dead_letters = DeadLetters(group_id, service, self.dead_letter_topic)
         self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         # next offset to apply per owned partition (seeked or committed): the lag base
@@ -224,6 +366,16 @@ class TransactionalConsumer:
                 await self._apply([item])
             except TRANSIENT_ERRORS:
                 raise
+            except EventValidationError as exc:  # a handler's own check, naming the field
+                log.warning(
+                    "invalid record sent to dead letters: %s",
+                    exc,
+                    extra={"event_id": item.event.id if item.event else None},
+                )
+                item.failed, item.event = item.event, None
+                item.error = f"invalid event: {exc}"
+                item.pointer = exc.errors[0].pointer if exc.errors else None
+                await self._apply([item])
             except Exception as exc:
                 log.exception(
                     "poison record sent to dead letters",
@@ -243,7 +395,11 @@ class TransactionalConsumer:
             handled: list[tuple[_Decoded, str]] = []
             for item in items:
                 if item.event is None:
-                    outbox.append(self._dead_letter(item))
+                    outbox.append(
+                        self.dead_letters.build(
+                            item.record, item.error or "", item.pointer, item.failed
+                        )
+                    )
                     outcome = "dead_lettered"
                     reason_kind = (item.error or "unknown").split(":", 1)[0]
                     dead_reasons[(item.record.topic, reason_kind)] += 1
@@ -255,7 +411,13 @@ class TransactionalConsumer:
                     outcome = "applied"
                 outcomes[(item.record.topic, outcome)] += 1
                 handled.append((item, outcome))
-            tx = Tx(conn=conn, namespace=self.namespace, inputs={e.id: e for e in new})
+            tx = Tx(
+                conn=conn,
+                namespace=self.namespace,
+                inputs={e.id: e for e in new},
+                records={e.id: i.record for i in items if (e := i.event) is not None},
+                dead_letters=self.dead_letters,
+            )
             if self.batch_handler is not None:
                 if new:
                     await self.batch_handler(tx, new)
@@ -342,38 +504,6 @@ class TransactionalConsumer:
         except EventValidationError as exc:
             pointer = exc.errors[0].pointer if exc.errors else None
             return _Decoded(record, None, f"invalid event: {exc}", pointer)
-
-    def _dead_letter(self, item: _Decoded) -> OutboxRecord:
-        rec = item.record
-        reason = (item.error or "unknown")[:10_000]
-        # record time, not wall time: a replay must produce identical bytes
-        at = datetime.fromtimestamp(rec.timestamp / 1000, UTC)
-        letter = DeadLetterRecorded.from_record(
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            key=rec.key,
-            value=rec.value,
-            headers=rec.headers,
-            reason=reason,
-            error_pointer=item.pointer,
-            consumer_group=self.group_id,
-            service=self.service,
-            failed_at=at,
-        )
-        event = make_event(
-            letter,
-            customer_id=dead_letter_customer_id(rec.key),
-            source=f"/{self.service}/{self.group_id}",
-            time=at,
-            id=derive_event_id(
-                "dead-letter", self.group_id, rec.topic, str(rec.partition), str(rec.offset)
-            ),
-            cause=item.failed,  # a poison event's trace leads to its dead letter
-        )
-        out = outbox_record(event, topic=self.dead_letter_topic)
-        # keep the original key so the dead letter lands next to the customer's data
-        return OutboxRecord(out.event_id, out.topic, rec.key or b"", out.value)
 
     # -- rebalancing ---------------------------------------------------------------
 
