@@ -23,6 +23,7 @@ from sla_clock.contracts import (
 from sla_clock.service import recompute, store_incident, store_transitions, transition_of
 from sla_clock.timesource import Now, advance_event_time
 from sla_clock.transitions import Transition
+from sla_clock.waiting import blame, park_uncontracted
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,17 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
                     causes[(event.customer_id, ticket_id)].append(event.id)
             latest = event.time if latest is None else max(latest, event.time)
         await store_transitions(tx.conn, entries=entries)
-        if new_contracts:
-            # Tickets that arrived before their customer's contract get their clocks now.
-            touched.update(await tickets_waiting_for_contract(tx.conn, customer_ids=new_contracts))
+        await park_uncontracted(tx, entries=entries)
         now = await clock.now(tx.conn)
         if clock.kind == "event_time" and latest is not None:
             now = max(now, latest)  # this batch's events count, as advanced below
+        if new_contracts:
+            # Tickets that arrived before their customer's contract get their clocks now;
+            # one that cannot is dead-lettered alone, never the contract (`waiting`).
+            waiting = await tickets_waiting_for_contract(tx.conn, customer_ids=new_contracts)
+            failed = await blame(tx, keys=waiting, now=now, contracts=contracts)
+            touched.update(k for k in waiting if k not in failed)
+            touched.difference_update(failed)
         replayed = await recompute(
             tx.conn, keys=touched, now=now, contracts=contracts, causes=causes
         )
