@@ -7,13 +7,14 @@ from decimal import Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import pytest
 from billing_factory import NY, at, contract, entry, local, managed_ny, on_demand_ny
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.classification import Decision
 from billing.line_items import build_line_items
-from billing.pricing import billed_minutes, price_entry
+from billing.pricing import billed_minutes, price_entry, split_entry
 from msp_events.types.billing import price
 
 ON_DEMAND = on_demand_ny()
@@ -242,3 +243,32 @@ def test_derived_ids_are_uuid5(parts: list[str]) -> None:
     from msp_events.serde import EVENT_ID_NAMESPACE
 
     assert derive_event_id(*parts) == str(uuid.uuid5(EVENT_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def test_an_entry_longer_than_the_contract_allows_is_refused_before_any_cut() -> None:
+    """A 1,000-year entry (from a producer older than the contract's bound) is refused
+    at once, naming the field: never one line item per after-hours stretch."""
+    from datetime import timedelta
+
+    from msp_events import EventValidationError
+    from msp_events.bounds import MAX_TIME_ENTRY
+
+    start = at(2026, 3, 10, 9)
+    with pytest.raises(EventValidationError) as refused:
+        split_entry(start, start + timedelta(days=365_000), ON_DEMAND, emergency=False)
+    assert [e.pointer for e in refused.value.errors] == ["/data/ended_at"]
+    assert split_entry(start, start + MAX_TIME_ENTRY, ON_DEMAND, emergency=False)
+
+
+@settings(deadline=None)
+@given(start=starts, minutes=st.integers(1, 24 * 60), emergency=st.booleans())
+def test_line_items_per_entry_are_bounded(start: object, minutes: int, emergency: bool) -> None:
+    """An entry of at most a day cuts into at most 8 segments (business hours open and
+    close on two local days, midnight, month end): line items cannot amplify."""
+    from datetime import UTC, timedelta
+
+    begin = start.replace(tzinfo=UTC)  # type: ignore[attr-defined]
+    segments = split_entry(
+        begin, begin + timedelta(minutes=minutes), ON_DEMAND, emergency=emergency
+    )
+    assert 1 <= len(segments) <= 8

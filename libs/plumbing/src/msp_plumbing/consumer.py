@@ -186,10 +186,11 @@ class Tx:
         """Keep the original records of these events of this batch: they wait for
         context, and if applying them later fails they are dead-lettered with these
         bytes (`dead_letter_parked`). Parking an event twice keeps the first record."""
-        group = self._letters().group_id
-        rows = [(group, eid, self.records[eid]) for eid in dict.fromkeys(event_ids)]
-        if not rows:
+        ids = list(dict.fromkeys(event_ids))
+        if not ids:
             return
+        group = self._letters().group_id
+        rows = [(group, eid, self.records[eid]) for eid in ids]
         await self.conn.executemany(
             """INSERT INTO parked_records (group_id, event_id, topic, partition, "offset",
                                            timestamp_ms, key, value, header_names,

@@ -3,7 +3,9 @@
 Per batch, in one transaction (the plumbing's; offsets and outbox included):
 1. context first: contracts, tickets, change orders (a late approval releases held
    scope creep; a rejection puts authorised, not-yet-invoiced work back to scope creep);
-2. entries that waited for a contract that has now arrived, in arrival order;
+2. entries that waited for a contract that has now arrived, in arrival order, each on
+   its own: one that fails is dead-lettered alone with its own bytes (it was parked,
+   `Tx.park`), never the contract that released it;
 3. the batch's new time entries, in order: classified, priced, stored, and emitted as
    `LineItemRecorded` (ids derived from the entry's event id).
 
@@ -17,6 +19,7 @@ first held as scope creep and then released by an audited `LineItemReclassified`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import asyncpg
@@ -37,7 +40,9 @@ from msp_events import Envelope
 from msp_events.types.change_orders import ChangeOrderApproved, ChangeOrderRejected
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_events.types.tickets import TicketCreated, TimeLogged
-from msp_plumbing.consumer import BatchHandler, Tx
+from msp_plumbing.consumer import TRANSIENT_ERRORS, BatchHandler, Tx
+
+log = logging.getLogger(__name__)
 
 
 def change_order(event: Envelope) -> ChangeOrder:
@@ -93,20 +98,58 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
         await service.apply_change_order(
             conn, sink, customer_id=event.customer_id, order=order, at=event.time
         )
-    todo = await store.take_pending_entries(conn, customer_ids=contracted) if contracted else []
+    released = await store.take_pending_entries(conn, customer_ids=contracted) if contracted else []
+    if released:
+        await record_released(conn, sink, entries=released)
+    todo: list[Entry] = []
     if entries:
         contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in entries})
         waiting = [e.customer_id not in contracts for e in entries]
         new = await store.insert_entries(conn, entries=entries, pending=waiting)
         metrics.PENDING_ENTRIES.inc(sum(waiting))
+        parked: list[str] = []
         for e, wait in zip(entries, waiting, strict=True):
             key = (e.customer_id, e.data.entry_id)
-            if not wait and key in new:
-                new.discard(key)  # a second copy in this batch is a re-send
+            if key not in new:
+                continue  # an entry id seen before is a re-send
+            new.discard(key)  # and so is a second copy in this batch
+            if wait:
+                parked.append(e.event_id)  # kept byte for byte until its contract arrives
+            else:
                 todo.append(e)
+        await sink.tx.park(parked)
     if todo:
         contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in todo})
         await record_entries(conn, sink, entries=todo, contracts=contracts)
+
+
+async def record_released(
+    conn: asyncpg.Connection, sink: Sink, *, entries: Sequence[Entry]
+) -> None:
+    """Record entries that waited for their contract, one at a time: one that fails is
+    its own fault, so it alone is dead-lettered (with its parked bytes) and forgotten
+    (a fixed replay from the dead-letter topic is then accepted as new)."""
+    contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in entries})
+    for entry in entries:
+        emitted = len(sink.tx.outbox)
+        try:
+            async with conn.transaction():  # a savepoint: a failure undoes this entry only
+                await record_entries(conn, sink, entries=[entry], contracts=contracts)
+        except TRANSIENT_ERRORS:
+            raise  # the whole batch is retried
+        except Exception as exc:
+            del sink.tx.outbox[emitted:]
+            reason = (
+                f"handler failed: time entry {entry.data.entry_id} could not be recorded "
+                f"once the contract of {entry.customer_id} arrived: {type(exc).__name__}: {exc}"
+            )
+            log.warning("waiting time entry dead-lettered: %s", reason)
+            await sink.tx.dead_letter_parked([entry.event_id], reason=reason)
+            await store.forget_entry(
+                conn, customer_id=entry.customer_id, entry_id=entry.data.entry_id
+            )
+            continue
+        await sink.tx.unpark([entry.event_id])
 
 
 async def record_entries(

@@ -29,6 +29,8 @@ from decimal import Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from msp_events import EventValidationError, FieldError
+from msp_events.bounds import MAX_TIME_ENTRY
 from msp_events.calendar import BusinessCalendar, calendar_for
 from msp_events.types.contracts import ContractVersion
 from msp_events.types.tickets import TimeLogged
@@ -132,7 +134,13 @@ def split_entry(
     start: dt.datetime, end: dt.datetime, version: ContractVersion, *, emergency: bool
 ) -> list[Segment]:
     """Worked time cut at every change of multiplier basis and at the customer-local
-    month end (adjacent equal pieces within a month merged)."""
+    month end (adjacent equal pieces within a month merged). An entry longer than the
+    contract allows (`MAX_TIME_ENTRY`) is refused before any cut: its line items would
+    grow with its length (a record from an older producer can still carry one)."""
+    if end - start > MAX_TIME_ENTRY:
+        raise EventValidationError(
+            [FieldError("/data/ended_at", f"an entry spans at most {MAX_TIME_ENTRY}")]
+        )
     plan = _plan(version)
     tz = plan.calendar.zone
     cuts = [start, *_boundaries(start, end, plan), end]

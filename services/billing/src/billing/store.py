@@ -223,6 +223,13 @@ async def take_pending_entries(
     return [_entry(r) for r in sorted(rows, key=lambda r: r["seq"])]
 
 
+async def forget_entry(conn: asyncpg.Connection, *, customer_id: str, entry_id: str) -> None:
+    """Drop an entry that was dead-lettered, so its fixed replay is accepted as new."""
+    await conn.execute(
+        "DELETE FROM entries WHERE customer_id = $1 AND entry_id = $2", customer_id, entry_id
+    )
+
+
 async def load_entry(conn: asyncpg.Connection, *, customer_id: str, entry_id: str) -> Entry:
     row = await conn.fetchrow(
         """SELECT customer_id, event_id, event_time, payload::text AS payload FROM entries
