@@ -61,3 +61,29 @@ async def test_dead_background_task_fails_liveness() -> None:
     app = create_app(runtime=runtime, title="apptest")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         assert (await c.get("/healthz")).status_code == 503
+
+
+async def test_a_nul_byte_in_a_path_or_query_parameter_is_a_422_naming_it() -> None:
+    """Every service's routes get the edge check (`edge.reject_nul_bytes`)."""
+    from fastapi import APIRouter
+
+    router = APIRouter()
+    reached: list[str] = []
+
+    @router.get("/things/{thing_id}")
+    async def thing(thing_id: str, owner: str | None = None) -> dict[str, str]:
+        reached.append(thing_id)
+        return {"thing_id": thing_id}
+
+    runtime = ServiceRuntime(make_settings("127.0.0.1:1", "postgresql://x@127.0.0.1:1/x", "s", ""))
+    app = create_app(runtime=runtime, title="apptest", routers=[router])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        in_path = await c.get("/things/a%00b")
+        in_query = await c.get("/things/a", params={"owner": "x\x00y"})
+        fine = await c.get("/things/a", params={"owner": "x"})
+    assert in_path.status_code == 422, in_path.text
+    assert [e["loc"] for e in in_path.json()["detail"]] == [["path", "thing_id"]]
+    assert in_query.status_code == 422, in_query.text
+    assert [e["loc"] for e in in_query.json()["detail"]] == [["query", "owner"]]
+    assert "NUL" in in_query.json()["detail"][0]["msg"]
+    assert fine.status_code == 200 and reached == ["a"]

@@ -18,8 +18,12 @@ Two layers, so that no input can overflow arithmetic or amplify without limit:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 """The earliest instant any event may carry (inclusive)."""
@@ -48,6 +52,30 @@ def check_date(value: date) -> date:
     if not EARLIEST.date() <= value < LATEST.date():
         raise ValueError("date out of range: must be from 2000-01-01 up to (excluding) 2100-01-01")
     return value
+
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def _check_month(value: str) -> str:
+    match = _MONTH.match(value)
+    if match is None:  # the pattern already said so; kept for direct callers
+        raise ValueError("must be YYYY-MM")
+    if not EARLIEST.year <= int(match[1]) < LATEST.year:
+        raise ValueError(f"month out of range: must be from 2000-01 to 2099-12, got {value}")
+    return value
+
+
+Month = Annotated[
+    str,
+    Field(
+        pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        description="A calendar month, YYYY-MM, from 2000-01 to 2099-12",
+    ),
+    AfterValidator(_check_month),
+]
+"""A month as the APIs and events write it (billing periods, SLA report months): the
+contract's window in months, so the month after the last one is still computable."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The FastAPI app factory every service uses: `/healthz` (the process and its
 background loops are alive), `/readyz` (Postgres and Kafka answer), `/metrics`
-(Prometheus), JSON logs, and the runtime started and stopped with the app."""
+(Prometheus), JSON logs, the edge checks of `edge.py` on every route, and the runtime
+started and stopped with the app."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from msp_plumbing.edge import reject_nul_bytes
 from msp_plumbing.jsonlog import configure_logging
 from msp_plumbing.runtime import ServiceRuntime
 
@@ -27,7 +29,8 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    # every route: a NUL byte in a path or query parameter is a 422 (msp_plumbing.edge)
+    app = FastAPI(title=title, lifespan=lifespan, dependencies=[Depends(reject_nul_bytes)])
     app.state.runtime = runtime
 
     @app.get("/healthz", tags=["ops"])

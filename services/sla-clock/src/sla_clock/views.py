@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from msp_events.bounds import Month
 from sla_clock.models import QueueItemRead, ReportRead, TicketSlaRead
 from sla_clock.queries import find_ticket, month_clocks, month_outages, ticket_clocks
 from sla_clock.queue import QUEUE_SQL
-from sla_clock.report import MONTH, build_report, month_bounds, to_csv, to_html
+from sla_clock.report import build_report, month_bounds, to_csv, to_html
 from sla_clock.runtime import SlaRuntime
 from sla_clock.service import clock_views
 
@@ -59,11 +60,11 @@ async def ticket_sla(
 async def sla_report(
     customer_id: str,
     request: Request,
-    month: Annotated[str, Query(description="YYYY-MM, in the contract's time zone")],
+    month: Annotated[
+        Month, Query(description="YYYY-MM (2000-01 to 2099-12), in the contract's time zone")
+    ],
     format: Annotated[str | None, Query(pattern="^(json|csv|html)$")] = None,
 ) -> Response | ReportRead:
-    if not MONTH.match(month):
-        raise HTTPException(422, detail={"field": "month", "error": "must be YYYY-MM"})
     rt = _runtime(request)
     async with rt.db().acquire() as conn:
         snapshots = await rt.contracts.load(conn, [customer_id])

@@ -24,6 +24,7 @@ from msp_events.base import (
     Part,
     UtcDatetime,
 )
+from msp_events.bounds import Month
 from msp_events.envelope import EventId
 
 Classification = Literal[
@@ -42,9 +43,8 @@ Classification = Literal[
 BILLED: frozenset[Classification] = frozenset({"project", "on_demand"})
 """Classifications that produce a charge; the others are recorded at zero."""
 
-Period = Annotated[
-    str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Billing month, YYYY-MM")
-]
+Period = Month
+"""Billing month, YYYY-MM (from 2000-01 to 2099-12, `msp_events.bounds.Month`)."""
 
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=4)]
 Multiplier = Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=4)]
