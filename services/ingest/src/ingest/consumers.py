@@ -17,12 +17,14 @@ issue asks for:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from ingest.service import INBOUND_TYPES, claim_ids
-from msp_events import Envelope
+from msp_events import Envelope, EventValidationError, FieldError
+from msp_events.bounds import EventTimeWindow
 from msp_events.topics import RAW_CHANGE_ORDERS, RAW_CONTRACTS, RAW_MONITORING, RAW_TICKETS
 from msp_events.tracing import TraceContext
-from msp_plumbing.consumer import Tx
+from msp_plumbing.consumer import BatchHandler, Tx
 
 RAW_TOPICS = (RAW_MONITORING, RAW_TICKETS, RAW_CONTRACTS, RAW_CHANGE_ORDERS)
 
@@ -31,13 +33,23 @@ class NotInbound(ValueError):
     """An event type outsiders may not publish (incidents, SLA, billing...)."""
 
 
-async def reemit(tx: Tx, events: Sequence[Envelope]) -> None:
-    """Re-publish each valid raw event unchanged on its canonical topic. An event of a
-    type outsiders may not publish fails the batch; the plumbing then re-applies it
-    record by record and dead-letters that one record with this reason."""
-    for event in events:
-        if event.type not in INBOUND_TYPES:
-            raise NotInbound(f"/type: {event.type!r} may not be published on a raw topic")
-    for event in await claim_ids(conn=tx.conn, events=events):
-        # a raw event without trace context starts a trace, as an HTTP request would
-        tx.emit(event, cause=None if event.traceparent else TraceContext.new())
+def make_reemit(window: EventTimeWindow) -> BatchHandler:
+    """The raw topics' handler, with the window of event times ingest accepts."""
+
+    async def reemit(tx: Tx, events: Sequence[Envelope]) -> None:
+        """Re-publish each valid raw event unchanged on its canonical topic. An event of
+        a type outsiders may not publish, or whose time is outside `window`, fails the
+        batch; the plumbing then re-applies it record by record and dead-letters that
+        one record with this reason (and, for the time, its pointer `/time`)."""
+        now = datetime.now(UTC)
+        for event in events:
+            if event.type not in INBOUND_TYPES:
+                raise NotInbound(f"/type: {event.type!r} may not be published on a raw topic")
+            reason = window.violation(event.time, now=now)
+            if reason is not None:
+                raise EventValidationError([FieldError("/time", reason)])
+        for event in await claim_ids(conn=tx.conn, events=events):
+            # a raw event without trace context starts a trace, as an HTTP request would
+            tx.emit(event, cause=None if event.traceparent else TraceContext.new())
+
+    return reemit

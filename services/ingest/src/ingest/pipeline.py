@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -37,9 +38,10 @@ from ingest.apikeys import ApiKey, KeyCache
 from ingest.claims import Claim, GroupClaims
 from ingest.errors import ItemError, RequestRejected
 from ingest.ratelimit import TokenBuckets, retry_after_header
-from ingest.service import check_tenancy, send
+from ingest.service import check_event_times, check_tenancy, send
 from ingest.tracing import REQUEST_TRACE, traced
 from msp_events import Envelope
+from msp_events.bounds import EventTimeWindow
 from msp_events.tracing import TraceContext
 from msp_plumbing import eventlog
 
@@ -64,6 +66,7 @@ class Intake:
         namespace: str,
         produce_timeout_s: float,
         event_lines: str = "request",
+        time_window: EventTimeWindow | None = None,
     ) -> None:
         # run `self.claims.run()` as background task(s) (the runtime does)
         self.claims = GroupClaims(
@@ -75,6 +78,7 @@ class Intake:
         self.namespace = namespace
         self.produce_timeout_s = produce_timeout_s
         self.event_lines = event_lines
+        self.time_window = time_window or EventTimeWindow()
 
     async def authenticate(self, presented: str | None) -> ApiKey:
         if not presented:
@@ -116,6 +120,7 @@ class Intake:
 
     async def accept(self, *, key: ApiKey, events: Sequence[Envelope], endpoint: str) -> Accepted:
         check_tenancy(key=key, events=events)
+        check_event_times(window=self.time_window, events=events, now=datetime.now(UTC))
         if not events:
             return Accepted([], [], [])
         trace = REQUEST_TRACE.get() or TraceContext.new()

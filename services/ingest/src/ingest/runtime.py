@@ -9,7 +9,7 @@ import logging
 from fastapi import FastAPI
 
 from ingest.apikeys import KeyCache
-from ingest.consumers import RAW_TOPICS, reemit
+from ingest.consumers import RAW_TOPICS, make_reemit
 from ingest.fastpath import EventsFastPath
 from ingest.pipeline import Intake
 from ingest.ratelimit import TokenBuckets
@@ -34,7 +34,9 @@ class IngestRuntime(ServiceRuntime):
     def __init__(self, settings: IngestSettings) -> None:
         super().__init__(settings)
         self.intake: Intake | None = None
-        self.add_consumer("raw", RAW_TOPICS, batch_handler=reemit)
+        self.add_consumer(
+            "raw", RAW_TOPICS, batch_handler=make_reemit(settings.event_time_window())
+        )
 
     async def start(self) -> None:
         await super().start()
@@ -52,6 +54,7 @@ class IngestRuntime(ServiceRuntime):
             namespace=s.topic_namespace,
             produce_timeout_s=s.produce_timeout_s,
             event_lines=s.event_lines,
+            time_window=s.event_time_window(),
         )
         for n in range(CLAIM_INSERTERS):
             self.spawn_task(f"claims-{n}", self.intake.claims.run())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,7 @@ from starlette.types import Receive
 from ingest.apikeys import ApiKey
 from ingest.errors import ItemError, Rejections, RequestRejected
 from msp_events import PAYLOADS, Envelope, EventValidationError, FieldError, parse_event
+from msp_events.bounds import EventTimeWindow
 from msp_events.registry import ANY_EVENT
 from msp_events.serde import HEADERS, encode_value
 from msp_events.topics import TOPICS, topic_for
@@ -203,6 +205,26 @@ def _type_of(item: Any) -> str:
     """A known event type named by an invalid item (metric label), else "unknown"."""
     value = item.get("type") if isinstance(item, dict) else None
     return value if isinstance(value, str) and value in PAYLOADS else "unknown"
+
+
+def check_event_times(
+    *, window: EventTimeWindow, events: Sequence[Envelope], now: datetime
+) -> None:
+    """422, naming each event whose `time` is outside the accepted window (nothing of
+    the request is published)."""
+    outside = [
+        ItemError("/time", reason, i)
+        for i, e in enumerate(events)
+        if (reason := window.violation(e.time, now=now)) is not None
+    ]
+    if outside:
+        raise RequestRejected(
+            422,
+            "invalid",
+            "an event's time is outside the accepted window; nothing was published",
+            outside,
+            rejected_types=[e.type for e in events],
+        )
 
 
 def check_tenancy(*, key: ApiKey, events: Sequence[Envelope]) -> None:

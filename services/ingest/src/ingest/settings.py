@@ -3,10 +3,12 @@ start-up by `ingest.__main__`, never at import."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr
 
+from msp_events.bounds import DEFAULT_MAX_FUTURE, EARLIEST, LATEST, EventTimeWindow
 from msp_plumbing.settings import ServiceSettings
 
 
@@ -43,6 +45,25 @@ class IngestSettings(ServiceSettings):
         description="Accepted events in the log (logger msp.events): one line per request "
         "with every id, or one line per event (costs CPU at high rates)",
     )
+    event_time_not_before: AwareDatetime = Field(
+        default=EARLIEST,
+        ge=EARLIEST,
+        lt=LATEST,
+        description="An event whose time is earlier is refused (422, dead letter on raw topics)",
+    )
+    event_time_max_future_s: float = Field(
+        default=DEFAULT_MAX_FUTURE.total_seconds(),
+        ge=0,
+        le=366 * 86400,
+        description="An event whose time is more than this past the ingest's clock is refused",
+    )
     accepted_ids_retention_days: int = Field(
         default=30, ge=1, description="How long a re-post of an accepted id is recognised"
     )
+
+    def event_time_window(self) -> EventTimeWindow:
+        """The window of event times this ingest accepts (`msp_events.bounds`)."""
+        return EventTimeWindow(
+            not_before=self.event_time_not_before,
+            max_future=timedelta(seconds=self.event_time_max_future_s),
+        )
