@@ -1,6 +1,7 @@
 """The scheduler against real Postgres: due deadlines are claimed with FOR UPDATE SKIP
-LOCKED (two instances never fire the same one and never wait on each other), and the
-event-time clock follows the stream, persisted."""
+LOCKED (two instances never fire the same one and never wait on each other), the
+event-time clock follows the stream, persisted, and what fires continues the trace of
+its ticket's latest event."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
+from msp_events import decode
+from msp_events.tracing import TraceContext, trace_id_of, with_trace
 from msp_events.types.sla import SlaBreached, SlaOutcomeCorrected
+from msp_events.types.tickets import TicketCreated
 from sla_clock.contracts import ContractCache, store_contract
 from sla_clock.scheduler import fire_due
 from sla_clock.service import recompute, store_transitions
 from sla_clock.timesource import EPOCH, EventTimeClock, WallClock, advance_event_time
+from sla_clock.traces import store_ticket_traces
 from sla_clock.transitions import Transition
 
-from .conftest import london, schema_of, snapshot
+from .conftest import london, schema_of, snapshot, ticket_event
 
 pytestmark = pytest.mark.integration
 
@@ -167,5 +172,49 @@ async def test_a_breach_withdrawn_by_a_late_pause_is_restated_when_due(
             )
         again = await recompute(conn, keys=[key], now=wednesday_18, contracts=ContractCache())
         assert not [e for e in again if isinstance(e.data, SlaOutcomeCorrected | SlaBreached)]
+    finally:
+        await conn.close()
+
+
+async def test_fired_deadlines_continue_their_ticket_trace(db: tuple[str, str]) -> None:
+    url, schema = db
+    conn = await connect(url, schema)
+    try:
+        opened = london(2026, 3, 10, 9)
+        await store_contract(conn, customer_id="c", contract=snapshot())
+        trace = TraceContext.new()
+        created = with_trace(
+            ticket_event(
+                TicketCreated(
+                    ticket_id="T-traced",
+                    title="server down",
+                    priority="P1",
+                    category="incident",
+                    source="phone",
+                    opened_at=opened,
+                ),
+                customer="c",
+                id="e-traced",
+            ),
+            trace,
+        )
+        await store_ticket_traces(conn, traced={("c", "T-traced"): created})
+        entries = [
+            ("c", t, Transition("created", opened, f"e-{t}", priority="P1"))
+            for t in ("T-traced", "T-plain")
+        ]
+        await store_transitions(conn, entries=entries)
+        keys = [("c", "T-traced"), ("c", "T-plain")]
+        await recompute(conn, keys=keys, now=opened, contracts=ContractCache())
+        async with conn.transaction():
+            fired = await fire_due(
+                conn, now=opened + timedelta(days=1), limit=100, schema=schema, namespace=""
+            )
+        by_ticket: dict[str, set[str | None]] = {"T-traced": set(), "T-plain": set()}
+        for event, *_ in fired:
+            by_ticket[event.data.ticket_id].add(trace_id_of(event))  # type: ignore[attr-defined]
+        assert by_ticket == {"T-traced": {trace.trace_id}, "T-plain": {None}}
+        published = [decode(r["value"]) for r in await conn.fetch("SELECT value FROM outbox")]
+        assert {trace_id_of(e) for e in published if e.subject == "T-traced"} == {trace.trace_id}
     finally:
         await conn.close()

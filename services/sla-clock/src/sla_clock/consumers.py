@@ -22,6 +22,7 @@ from sla_clock.contracts import (
 )
 from sla_clock.service import recompute, store_incident, store_transitions, transition_of
 from sla_clock.timesource import Now, advance_event_time
+from sla_clock.traces import store_ticket_traces
 from sla_clock.transitions import Transition
 from sla_clock.waiting import blame, park_uncontracted
 
@@ -55,6 +56,9 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
             latest = event.time if latest is None else max(latest, event.time)
         await store_transitions(tx.conn, entries=entries)
         await park_uncontracted(tx, entries=entries)
+        # for the deadlines the scheduler fires later (traces.py)
+        last_events = {k: tx.inputs[ids[-1]] for k, ids in causes.items() if ids[-1] in tx.inputs}
+        await store_ticket_traces(tx.conn, traced=last_events)
         now = await clock.now(tx.conn)
         if clock.kind == "event_time" and latest is not None:
             now = max(now, latest)  # this batch's events count, as advanced below

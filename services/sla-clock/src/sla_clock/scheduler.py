@@ -22,6 +22,7 @@ from sla_clock import metrics
 from sla_clock.emissions import Emission, threshold_emission
 from sla_clock.service import fresh_events, settle_fired
 from sla_clock.timesource import Now
+from sla_clock.traces import in_ticket_traces
 
 log = logging.getLogger(__name__)
 GAUGE_REFRESH_S = 5.0  # running/paused counts: one GROUP BY over the live-clock index
@@ -98,7 +99,7 @@ async def fire_due(
     # a statement a replay withdrew (a late pause moved the deadline) and now true again
     # is published as a correction of the withdrawal
     settled = await settle_fired(conn, candidates, now=now, identities=identities)
-    events = await fresh_events(conn, settled)
+    events = await in_ticket_traces(conn, await fresh_events(conn, settled))
     topic = SLA.named(namespace)
     await enqueue(conn, schema, [outbox_record(e, topic=topic) for e in events])
     fired = []
