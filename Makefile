@@ -30,13 +30,15 @@ kafka-fetch: .venv/.synced
 run: setup
 	$(RUN) python -m msp_devstack run $(ARGS)
 
-## deploy-tools: kustomize (built from the Go module proxy) and Prometheus (Debian's
-## package, unpacked, not installed system-wide) into .tools/, for the deploy tests
+## deploy-tools: kustomize (built from the Go module proxy), Prometheus and Alertmanager
+## (Debian's packages, unpacked, not installed system-wide) into .tools/, for the deploy,
+## dashboard and ingest real-client tests
 KUSTOMIZE_VERSION := v5.5.0
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 KUSTOMIZE := $(TOOLS)/bin/kustomize
 PROMETHEUS := $(TOOLS)/prometheus/usr/bin/prometheus
-deploy-tools: $(KUSTOMIZE) $(PROMETHEUS)
+ALERTMANAGER := $(TOOLS)/alertmanager/usr/bin/prometheus-alertmanager
+deploy-tools: $(KUSTOMIZE) $(PROMETHEUS) $(ALERTMANAGER)
 
 # Fallback when the Go module proxy cannot be reached: kubectl's built-in kustomize.
 $(KUSTOMIZE):
@@ -52,6 +54,13 @@ $(PROMETHEUS):
 	cd $(TOOLS)/debs && (apt-get download prometheus || (apt-get update -qq && apt-get download prometheus))
 	dpkg-deb -x $(TOOLS)/debs/prometheus_*.deb $(TOOLS)/prometheus
 	$(PROMETHEUS) --version | head -1
+
+$(ALERTMANAGER):
+	rm -rf $(TOOLS)/debs-alertmanager && mkdir -p $(TOOLS)/debs-alertmanager
+	cd $(TOOLS)/debs-alertmanager && (apt-get download prometheus-alertmanager \
+	  || (apt-get update -qq && apt-get download prometheus-alertmanager))
+	dpkg-deb -x $(TOOLS)/debs-alertmanager/prometheus-alertmanager_*.deb $(TOOLS)/alertmanager
+	$(ALERTMANAGER) --version | head -1
 
 ## test: the whole suite on a real broker and real Postgres (started by the fixtures)
 test: setup deploy-tools

@@ -147,3 +147,134 @@ def heartbeat_event(customer: str, i: int = 0) -> dict[str, Any]:
         id=f"hb-{customer}-{i}",
     )
     return to_json_obj(event)
+
+
+# Alertmanager's own `pagerduty_configs` (Events API v2, default `details`), as Debian's
+# Alertmanager 0.25.0 posted them (captured; routing_key replaced by the test's key
+# with `with_key`): two alerts of one group (group_by alertname, instance) that differ
+# only in `mountpoint`, then the group resolved. `source` is the sender, the alerts'
+# labels are only in the `custom_details` text.
+ALERTMANAGER_PD_TRIGGER: dict[str, Any] = {
+    "routing_key": "mspk_abc_secret",
+    "dedup_key": "a123dd64b65c8a1ad6281bbf5f4db267e5690980e50d07a955df6425715fab62",
+    "event_action": "trigger",
+    "payload": {
+        "summary": "[FIRING:2] NodeFilesystemAlmostOutOfSpace srv-dc01:9100"
+        " (disk_space cust-acme critical site-london)",
+        "source": "Alertmanager",
+        "severity": "error",
+        "custom_details": {
+            "firing": (
+                "Labels:\n"
+                " - alertname = NodeFilesystemAlmostOutOfSpace\n"
+                " - check_kind = disk_space\n"
+                " - customer = cust-acme\n"
+                " - instance = srv-dc01:9100\n"
+                " - mountpoint = /\n"
+                " - severity = critical\n"
+                " - site = site-london\n"
+                "Annotations:\n"
+                " - summary = Filesystem on srv-dc01 has less than 5% space left.\n"
+                "Source: http://prometheus.acme.internal:9090/graph?g0.expr=node_fs\n"
+                "Labels:\n"
+                " - alertname = NodeFilesystemAlmostOutOfSpace\n"
+                " - check_kind = disk_space\n"
+                " - customer = cust-acme\n"
+                " - instance = srv-dc01:9100\n"
+                " - mountpoint = /boot\n"
+                " - severity = critical\n"
+                " - site = site-london\n"
+                "Annotations:\n"
+                " - summary = Filesystem on srv-dc01 has less than 5% space left.\n"
+                "Source: http://prometheus.acme.internal:9090/graph?g0.expr=node_fs\n"
+            ),
+            "num_firing": "2",
+            "num_resolved": "0",
+            "resolved": "",
+        },
+    },
+    "client": "Alertmanager",
+    "client_url": "http://vm:19093/#/alerts?receiver=all",
+}
+
+ALERTMANAGER_PD_RESOLVE: dict[str, Any] = {
+    "routing_key": "mspk_abc_secret",
+    "dedup_key": "a123dd64b65c8a1ad6281bbf5f4db267e5690980e50d07a955df6425715fab62",
+    "event_action": "resolve",
+    "payload": {
+        "summary": "[RESOLVED] NodeFilesystemAlmostOutOfSpace srv-dc01:9100"
+        " (disk_space cust-acme critical site-london)",
+        "source": "Alertmanager",
+        "severity": "error",
+        "custom_details": {
+            "firing": "",
+            "num_firing": "0",
+            "num_resolved": "2",
+            "resolved": (
+                "Labels:\n"
+                " - alertname = NodeFilesystemAlmostOutOfSpace\n"
+                " - check_kind = disk_space\n"
+                " - customer = cust-acme\n"
+                " - instance = srv-dc01:9100\n"
+                " - mountpoint = /\n"
+                " - severity = critical\n"
+                " - site = site-london\n"
+                "Annotations:\n"
+                " - summary = Filesystem on srv-dc01 has less than 5% space left.\n"
+                "Source: http://prometheus.acme.internal:9090/graph?g0.expr=node_fs\n"
+                "Labels:\n"
+                " - alertname = NodeFilesystemAlmostOutOfSpace\n"
+                " - check_kind = disk_space\n"
+                " - customer = cust-acme\n"
+                " - instance = srv-dc01:9100\n"
+                " - mountpoint = /boot\n"
+                " - severity = critical\n"
+                " - site = site-london\n"
+                "Annotations:\n"
+                " - summary = Filesystem on srv-dc01 has less than 5% space left.\n"
+                "Source: http://prometheus.acme.internal:9090/graph?g0.expr=node_fs\n"
+            ),
+        },
+    },
+    "client": "Alertmanager",
+    "client_url": "http://vm:19093/#/alerts?receiver=all",
+}
+
+
+def alertmanager_pd_0_28(status: str = "firing") -> dict[str, Any]:
+    """The same group as Alertmanager 0.28+ sends it: its default details are
+    `{{ .Alerts.Firing | toJson }}` etc., decoded again into JSON (lists of alert
+    objects, counts as numbers). Built from Alertmanager's source, not captured."""
+    alerts = [
+        {
+            "status": status,
+            "labels": {**ALERTMANAGER_PD_LABELS, "mountpoint": mountpoint},
+            "annotations": {"summary": "Filesystem on srv-dc01 has less than 5% space left."},
+            "startsAt": "2026-03-10T02:15:31.512Z",
+            "endsAt": "0001-01-01T00:00:00Z" if status == "firing" else "2026-03-10T03:00:00Z",
+            "generatorURL": "http://prometheus.acme.internal:9090/graph?g0.expr=node_fs",
+            "fingerprint": fingerprint,
+        }
+        for mountpoint, fingerprint in (("/", "0b8f1c2d3e4a5b6c"), ("/boot", "1c9e2d3f4a5b6c7d"))
+    ]
+    body = copy.deepcopy(ALERTMANAGER_PD_TRIGGER if status == "firing" else ALERTMANAGER_PD_RESOLVE)
+    firing = alerts if status == "firing" else []
+    resolved = alerts if status == "resolved" else []
+    body["payload"]["custom_details"] = {
+        "firing": firing,
+        "resolved": resolved,
+        "num_firing": len(firing),
+        "num_resolved": len(resolved),
+    }
+    return body
+
+
+ALERTMANAGER_PD_LABELS = {
+    "alertname": "NodeFilesystemAlmostOutOfSpace",
+    "check_kind": "disk_space",
+    "customer": "cust-acme",
+    "instance": "srv-dc01:9100",
+    "severity": "critical",
+    "site": "site-london",
+}
+"""The labels both alerts of the group share."""

@@ -15,7 +15,7 @@ from ingest.pipeline import Intake
 from ingest.ratelimit import TokenBuckets
 from ingest.settings import IngestSettings
 from ingest.tracing import RequestTrace
-from ingest.views import router
+from ingest.views import pagerduty_router, router
 from msp_plumbing.app import create_app
 from msp_plumbing.runtime import ServiceRuntime
 
@@ -78,7 +78,7 @@ class IngestRuntime(ServiceRuntime):
 
 
 def create_ingest_app(runtime: IngestRuntime) -> FastAPI:
-    app = create_app(runtime=runtime, title="MSP ingest", routers=[router])
+    app = create_app(runtime=runtime, title="MSP ingest", routers=[router, pagerduty_router])
     app.state.max_body_bytes = runtime.settings.max_body_bytes
     app.state.max_batch_events = runtime.settings.max_batch_events
     return app

@@ -34,6 +34,9 @@ from ingest.service import (
 from msp_events import EventValidationError
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
+pagerduty_router = APIRouter(tags=["ingest"])
+"""PagerDuty's own path (`<base>/v2/enqueue`), for clients whose base URL is set to
+ingest: the PyPI `pagerduty`/`pdpyras` libraries, Alertmanager's `pagerduty_configs`."""
 
 _BODY = {
     "requestBody": {
@@ -240,21 +243,25 @@ def _pagerduty_error(exc: RequestRejected) -> tuple[int, dict[str, Any]]:
     }
 
 
-@router.post(
-    "/integrations/pagerduty",
-    status_code=202,
-    response_model=PagerDutyRead,
-    responses={
+_PAGERDUTY_ROUTE: dict[str, Any] = {
+    "status_code": 202,
+    "response_model": PagerDutyRead,
+    "responses": {
         400: {"model": PagerDutyRead},
         401: {"model": PagerDutyRead},
         429: {"model": PagerDutyRead},
     },
-    openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": {}}}}},
-)
+    "openapi_extra": {"requestBody": {"required": True, "content": {JSON: {"schema": {}}}}},
+}
+
+
+@pagerduty_router.post("/v2/enqueue", **_PAGERDUTY_ROUTE)
+@router.post("/integrations/pagerduty", **_PAGERDUTY_ROUTE)
 async def post_pagerduty(request: Request) -> JSONResponse:
-    """PagerDuty Events API v2 (`/v2/enqueue` shape; v1 `service_key` bodies too). The
-    API key goes in `routing_key` (or the Authorization header). Answers like PagerDuty:
-    202 `{status, message, dedup_key}`, 400 `{status: "invalid event", errors}`, 429."""
+    """PagerDuty Events API v2 (v1 `service_key` bodies too), at our path and at
+    PagerDuty's (`/v2/enqueue`). The API key goes in `routing_key` (or the Authorization
+    header). Answers like PagerDuty: 202 `{status, message, dedup_key}`, 400
+    `{status: "invalid event", errors}`, 429."""
 
     async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intake = _intake(request)

@@ -10,7 +10,14 @@ for PagerDuty can point at us.
 * Customer from `payload.custom_details[<customer label>]`, else the key's only
   customer (resolve/acknowledge carry no payload: a PagerDuty-style key should serve
   one customer, as a PagerDuty routing key serves one service). Device from
-  `payload.source` when it is a valid id (it stays in `labels["source"]` anyway).
+  `payload.source` when it is a valid id that names more than the sender (it stays in
+  `labels["source"]` anyway).
+* Alertmanager's `pagerduty_configs` send `source` = `client` = "Alertmanager" (one
+  source for every alert) and list the alerts of the group in `custom_details`
+  (`firing`/`resolved`, see `alert_labels`). The labels every listed alert shares
+  stand in for the fields we read from a webhook: customer, device (when `source` is
+  only the sender), site, check kind (`custom_details[<label>]` wins), and `alertname`
+  is the check, so trigger and resolve name the same check.
 * v1 aliases: service_key -> routing_key, event_type -> event_action, incident_key ->
   dedup_key, description -> payload.summary, details -> payload.custom_details,
   client -> payload.source when there is no better one; severity defaults to error.
@@ -19,6 +26,7 @@ for PagerDuty can point at us.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -126,6 +134,48 @@ def _details(payload: Payload | None) -> dict[str, Any]:
     return dict(payload.custom_details or {}) if payload else {}
 
 
+def alert_labels(details: Mapping[str, Any]) -> dict[str, str]:
+    """The labels shared by every alert that Alertmanager's default `custom_details`
+    list under `firing` (else `resolved`): up to 0.27 text blocks rendered by its
+    `__text_alert_list` template (`Labels:\n - name = value\n...Annotations:...`),
+    from 0.28 a list of alert objects with `labels`. Empty for any other shape."""
+    for part in ("firing", "resolved"):
+        found = _label_sets(details.get(part))
+        if found:
+            common = found[0]
+            for other in found[1:]:
+                common = {k: v for k, v in common.items() if other.get(k) == v}
+            return common
+    return {}
+
+
+def _label_sets(listed: Any) -> list[dict[str, str]]:
+    if isinstance(listed, list):
+        return [
+            {k: v for k, v in alert["labels"].items() if isinstance(v, str)}
+            for alert in listed
+            if isinstance(alert, dict) and isinstance(alert.get("labels"), dict)
+        ]
+    if not isinstance(listed, str):
+        return []
+    sets: list[dict[str, str]] = []
+    in_labels = False
+    for line in listed.splitlines():
+        if line == "Labels:":
+            sets.append({})
+            in_labels = True
+        elif in_labels and line.startswith(" - ") and " = " in line:
+            name, _, value = line[3:].partition(" = ")
+            sets[-1][name] = value
+        else:
+            in_labels = False
+    return sets
+
+
+def _identifier(value: Any) -> str | None:
+    return value if isinstance(value, str) and valid_identifier(value) else None
+
+
 def parse(
     event: PagerDutyEvent,
     *,
@@ -136,11 +186,24 @@ def parse(
     """Events to publish (none for acknowledge) and the dedup_key to answer with."""
     payload = event.payload
     details = _details(payload)
+    listed = alert_labels(details)
     customer = details.get(labels.customer)
-    if customer is not None and not (isinstance(customer, str) and valid_identifier(customer)):
+    if customer is not None and not _identifier(customer):
         raise EventValidationError(
             [FieldError(f"/payload/custom_details/{labels.customer}", "not a valid id")]
         )
+    if customer is None and labels.customer in listed:
+        customer = listed[labels.customer]
+        if not _identifier(customer):
+            part = "firing" if details.get("firing") else "resolved"
+            raise EventValidationError(
+                [
+                    FieldError(
+                        f"/payload/custom_details/{part}",
+                        f"label {labels.customer} is not a valid id",
+                    )
+                ]
+            )
     customer = customer or default_customer
     if customer is None:
         raise EventValidationError(
@@ -157,15 +220,20 @@ def parse(
     )
     if event.event_action == "acknowledge":
         return [], dedup_key
-    site = details.get(labels.site)
-    kind = details.get(labels.check_kind)
+
+    def label(name: str) -> Any:
+        return details[name] if name in details else listed.get(name)
+
+    kind = label(labels.check_kind)
     identity: dict[str, Any] = {
         "source_system": SOURCE_SYSTEM,
         "source_fingerprint": dedup_key,
-        "device_id": payload.source if payload and valid_identifier(payload.source) else None,
-        "site_id": site if isinstance(site, str) and valid_identifier(site) else None,
+        "device_id": _device(event, label(labels.device)),
+        "site_id": _identifier(label(labels.site)),
         "check": clip(
-            (payload.class_ or payload.component or payload.summary) if payload else "pagerduty",
+            (payload.class_ or payload.component or listed.get("alertname") or payload.summary)
+            if payload
+            else "pagerduty",
             256,
         ),
         "check_kind": kind if kind in CHECK_KINDS else "other",
@@ -178,7 +246,7 @@ def parse(
                 **identity,
                 severity=SEVERITIES[payload.severity],
                 summary=clip(payload.summary, 1000) or payload.summary[:1000],
-                labels=_labels(payload, event),
+                labels={**listed, **_labels(payload, event)},
                 annotations={k: _text(v) for k, v in details.items()},
                 starts_at=at,
                 generator_url=event.client_url
@@ -203,6 +271,16 @@ def parse(
         ], dedup_key
     except ValidationError as exc:
         raise EventValidationError(pydantic_errors(exc, prefix=("payload",))) from None
+
+
+def _device(event: PagerDutyEvent, labelled: Any) -> str | None:
+    """`payload.source` names the device unless it only names the sender (it equals
+    `client`, as Alertmanager's "Alertmanager" does) or is not an id; then the device
+    label (from `custom_details` or the listed alerts)."""
+    source = event.payload.source if event.payload else None
+    if source is not None and source != event.client and valid_identifier(source):
+        return source
+    return _identifier(labelled)
 
 
 def _text(value: Any) -> str:
