@@ -30,7 +30,7 @@ from incidents.settings import IncidentsSettings
 from ingest.runtime import IngestRuntime
 from ingest.settings import IngestSettings
 from msp_devstack.stack import SERVICES
-from msp_events.topics import CONTRACTS, MONITORING, by_name
+from msp_events.topics import by_name
 from msp_plumbing.runtime import ServiceRuntime
 from sla_clock.runtime import SlaRuntime
 from sla_clock.settings import SlaSettings
@@ -184,13 +184,9 @@ def _consumed() -> dict[str, set[tuple[str, str]]]:
         s = runtime.settings
         return {(s.group_id(spec.name), t.name) for spec in runtime.specs for t in spec.topics}
 
-    incidents_settings = IncidentsSettings(topic_namespace="")
-    # Faust's consumer group is its app id, `<namespace><service_name>` (faust_app.py)
-    faust_group = f"{incidents_settings.topic_namespace}{incidents_settings.service_name}"
     return {
         "ingest": groups(IngestRuntime(IngestSettings(topic_namespace=""))),
-        "incidents": groups(IncidentsRuntime(incidents_settings))
-        | {(faust_group, MONITORING.name), (faust_group, CONTRACTS.name)},
+        "incidents": groups(IncidentsRuntime(IncidentsSettings(topic_namespace=""))),
         "sla-clock": groups(SlaRuntime(SlaSettings(topic_namespace=""))),
         "billing": groups(build_billing(BillingSettings(topic_namespace=""))[1]),
     }

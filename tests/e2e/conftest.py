@@ -18,10 +18,8 @@ from msp_devstack.fleet import Fleet
 from msp_devstack.testing import new_namespace
 
 INCIDENTS_SETTINGS = {
-    # a killed Faust member leaves the group after 6 s instead of 30 s
-    "MSP_FAUST_SESSION_TIMEOUT_S": "6",
     # small batches, so the crash mid-storm can fall between two of them
-    "MSP_FAUST_BATCH_MAX": "4",
+    "MSP_CONSUMER_BATCH_SIZE": "4",
 }
 
 

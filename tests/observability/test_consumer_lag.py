@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from msp_devstack.testing import create_topics
 from msp_devstack.testkit import produce, wait_for_async
 from msp_events import Envelope, make_event
-from msp_events.topics import DEAD_LETTER, PARTITIONS, TICKETS
+from msp_events.topics import DEAD_LETTER, TICKETS
 from msp_events.types.tickets import TicketCreated
 from msp_plumbing.consumer import TransactionalConsumer, Tx
 from msp_plumbing.migrations import migrate
@@ -121,42 +121,3 @@ async def test_lag_is_high_watermark_minus_applied_and_drains_to_zero(
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await pool.close()
-
-
-async def test_faust_agent_lag_is_end_offset_minus_the_groups_committed_offset(
-    kafka_bootstrap: str, namespace: str
-) -> None:
-    """The incidents triage agent commits what is durable to Kafka; its lag is read
-    from there (incidents/lag.py)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from incidents.lag import export_once
-
-    names = await create_topics(kafka_bootstrap, [TICKETS], namespace=namespace)
-    topic = names[TICKETS.name]
-    await produce(kafka_bootstrap, topic, tickets(N))
-    group = f"{namespace}incidents"
-    committer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
-    )
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    offsets = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
-    await committer.start()
-    await admin.start()
-    await offsets.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        ends = await offsets.end_offsets(parts)
-        (tp,) = [p for p in parts if ends[p] == N]  # one key: one partition holds all
-        committer.assign([tp])
-        await committer.commit({tp: 3})
-        await export_once(admin, offsets, group=group, topics={topic})
-        assert lag(group, topic) == N - 3
-        await committer.commit({tp: N})
-        await export_once(admin, offsets, group=group, topics={topic})
-        assert lag(group, topic) == 0
-    finally:
-        await committer.stop()
-        await admin.close()
-        await offsets.stop()

@@ -125,12 +125,12 @@ def test_every_dashboard_query_returns_data_from_the_running_services(
             )
             report(prometheus, targets)
 
-            # consumer lag comes from every consuming service, the Faust agent included
+            # consumer lag comes from every consuming service
             lag = prometheus.query("count by (job, group) (msp_consumer_lag_records)")
             groups = {(s["metric"]["job"], s["metric"]["group"]) for s in lag}
             expected = {
                 ("ingest", f"{ns}ingest.raw"),
-                ("incidents", f"{ns}incidents"),  # the Faust triage agent
+                ("incidents", f"{ns}incidents.triage"),
                 ("incidents", f"{ns}incidents.projection"),
                 ("sla-clock", f"{ns}sla-clock.clocks"),
                 ("billing", f"{ns}billing.main"),

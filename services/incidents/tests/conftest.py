@@ -1,5 +1,5 @@
-"""Fixtures for the incidents tests: the whole service (Faust triage, projection
-consumer, outbox relay, HTTP API) started in-process on the real broker and Postgres,
+"""Fixtures for the incidents tests: the whole service (triage and projection
+consumers, outbox relay, HTTP API) started in-process on the real broker and Postgres,
 shared by a module's scenario tests (each test uses its own customers)."""
 
 from __future__ import annotations
@@ -28,16 +28,13 @@ from msp_plumbing.migrations import migrate
 TOPICS = [MONITORING, CONTRACTS, TICKETS, INCIDENTS, DEAD_LETTER]
 
 
-def service_settings(
-    kafka: str, db: str, ns: str, datadir: Path, **extra: Any
-) -> IncidentsSettings:
+def service_settings(kafka: str, db: str, ns: str, **extra: Any) -> IncidentsSettings:
     return IncidentsSettings(
         KAFKA_BOOTSTRAP_SERVERS=kafka,  # type: ignore[call-arg]
         DATABASE_URL=db,
         topic_namespace=ns,
         db_schema=ns.strip("_"),
         wall_clock_tick_s=0,  # tests drive time with event time
-        faust_datadir=str(datadir),
         **extra,
     )
 
@@ -123,12 +120,10 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-async def service(
-    kafka_bootstrap: str, database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Service]:
+async def service(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Service]:
     ns = new_namespace()
     await prepare(kafka_bootstrap, database_url, ns)
-    settings = service_settings(kafka_bootstrap, database_url, ns, tmp_path_factory.mktemp("faust"))
+    settings = service_settings(kafka_bootstrap, database_url, ns)
     app, runtime = build(settings)
     await runtime.start()
     db = await asyncpg.connect(database_url, server_settings={"search_path": settings.schema_name})

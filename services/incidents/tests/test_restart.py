@@ -1,25 +1,29 @@
-"""Crash safety: the whole service (`python -m incidents`) is SIGKILLed mid-stream,
-right after a batch's outputs were committed but before the Faust table changelog and
-offsets caught up. After a restart no incident is lost and downstream sees no id twice:
-every raw record on the tickets and incidents topics is distinct, and each incident has
-exactly one proactive ticket."""
+"""Crash safety of the whole service (`python -m incidents`) on the real broker and
+Postgres: SIGKILLed mid-stream right after a batch committed (state, offsets and outputs
+in Postgres, the Kafka offset mirror not yet written), and a Postgres restart while
+alerts flow. Afterwards every alert on the input topic is triaged (one triage-log row
+each), the lag reads 0 only then, and downstream sees no id twice."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from conftest import prepare
 from factory import contract, firing, t
 
-from msp_devstack.testing import new_namespace
+from msp_devstack.postgres import LocalPostgres
+from msp_devstack.testing import new_namespace, server_scratch_dir
 from msp_devstack.testkit import produce, read_topic, service_env, wait_for_async
-from msp_events import decode
+from msp_events import Envelope, decode
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +31,16 @@ CUSTOMERS = [f"restart-{i}" for i in range(4)]
 SITES = 3  # per customer: one incident per site
 
 
-def env(kafka: str, db: str, ns: str, datadir: Path, crash: str | None) -> dict[str, str]:
+def alerts(devices: range, run: str = "") -> list[Envelope]:
+    return [
+        firing(c, f"{c}-s{s}-d{d}{run}", t(d), device=f"{c}-s{s}-d{d}", site=f"{c}-s{s}")
+        for d in devices
+        for c in CUSTOMERS
+        for s in range(SITES)
+    ]
+
+
+def env(kafka: str, db: str, ns: str, crash: str | None) -> dict[str, str]:
     return service_env(
         kafka=kafka,
         database_url=db,
@@ -35,9 +48,7 @@ def env(kafka: str, db: str, ns: str, datadir: Path, crash: str | None) -> dict[
         namespace=ns,
         crash=crash,
         MSP_WALL_CLOCK_TICK_S="0",
-        MSP_FAUST_BATCH_MAX="10",
-        MSP_FAUST_DATADIR=str(datadir),
-        MSP_FAUST_SESSION_TIMEOUT_S="6",
+        MSP_CONSUMER_BATCH_SIZE="10",
     )
 
 
@@ -48,63 +59,133 @@ async def start(environ: dict[str, str], log: Path) -> asyncio.subprocess.Proces
         )
 
 
-async def test_restart_mid_stream_loses_no_incident_and_duplicates_no_id(
+async def stop(proc: asyncio.subprocess.Process, log: Path) -> None:
+    proc.send_signal(signal.SIGTERM)
+    rc = await asyncio.wait_for(proc.wait(), 60)
+    # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly
+    assert rc in (0, -signal.SIGTERM), tail(log)
+
+
+def tail(log: Path) -> str:
+    return log.read_text()[-3000:]
+
+
+def problems(log: Path, counts: dict[str, int]) -> str:
+    keep = ('"WARNING"', '"ERROR"', "Traceback", "assigned")
+    bad = [x[:400] for x in log.read_text().splitlines() if any(k in x for k in keep)]
+    return f"{counts}\n" + "\n".join(bad[-60:])
+
+
+async def triaged(db: asyncpg.Connection, counts: dict[str, int]) -> dict[str, int]:
+    for name, sql in (
+        ("triaged", "SELECT count(*) FROM triage_log"),
+        ("incidents", "SELECT count(*) FROM incidents"),
+        ("attached", "SELECT count(*) FROM incident_alerts"),
+        ("unsent", "SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
+    ):
+        counts[name] = int(await db.fetchval(sql))
+    return counts
+
+
+async def assert_no_id_twice(kafka: str, ns: str) -> None:
+    for topic in ("msp.tickets.v1", "msp.incidents.v1"):
+        records = await read_topic(kafka, f"{ns}{topic}")
+        ids = Counter(decode(r.value).id for r in records)
+        assert ids and max(ids.values()) == 1, f"{topic}: an id reached Kafka twice"
+
+
+def triage_lag(metrics: str, ns: str) -> int:
+    pattern = rf'msp_consumer_lag_records{{group="{ns}incidents.triage",[^}}]*}} (\S+)'
+    return int(sum(float(v) for v in re.findall(pattern, metrics)))
+
+
+async def test_sigkill_after_a_commit_loses_no_alert_and_duplicates_no_id(
     kafka_bootstrap: str, database_url: str, tmp_path: Path
 ) -> None:
     ns = new_namespace()
     await prepare(kafka_bootstrap, database_url, ns)
     await produce(kafka_bootstrap, f"{ns}msp.contracts.v1", [contract(c) for c in CUSTOMERS])
-    alerts = [
-        firing(c, f"{c}-s{s}-d{d}", t(d), device=f"{c}-s{s}-d{d}", site=f"{c}-s{s}")
-        for d in range(10)
-        for c in CUSTOMERS
-        for s in range(SITES)
-    ]
-    await produce(kafka_bootstrap, f"{ns}msp.monitoring.v1", alerts)
+    sent = alerts(range(10))
+    await produce(kafka_bootstrap, f"{ns}msp.monitoring.v1", sent)
     log = tmp_path / "service.log"
 
-    crashing = await start(
-        env(kafka_bootstrap, database_url, ns, tmp_path / "f1", "incidents.after_sink:4"), log
-    )
+    crashing = await start(env(kafka_bootstrap, database_url, ns, "consumer.after_commit:4"), log)
     rc = await asyncio.wait_for(crashing.wait(), 120)
-    assert rc == -signal.SIGKILL, f"the service should have crashed:\n{log.read_text()[-3000:]}"
+    assert rc == -signal.SIGKILL, f"the service should have crashed:\n{tail(log)}"
 
     db = await asyncpg.connect(database_url, server_settings={"search_path": ns.strip("_")})
-    healthy = await start(env(kafka_bootstrap, database_url, ns, tmp_path / "f2", None), log)
-    want = len(CUSTOMERS) * SITES
+    environ = env(kafka_bootstrap, database_url, ns, None)
+    port = environ["MSP_HTTP_PORT"]
+    healthy = await start(environ, log)
+    want = {"triaged": len(sent), "incidents": len(CUSTOMERS) * SITES, "attached": len(sent)}
     try:
         counts: dict[str, int] = {}
 
         async def done() -> bool:
-            for name, sql in (
-                ("incidents", "SELECT count(*) FROM incidents"),
-                ("attached", "SELECT count(*) FROM incident_alerts"),
-                ("unsent", "SELECT count(*) FROM outbox WHERE sent_at IS NULL"),
-            ):
-                counts[name] = int(await db.fetchval(sql))
-            return counts == {"incidents": want, "attached": len(alerts), "unsent": 0}
+            await triaged(db, counts)
+            return counts == {**want, "unsent": 0}
 
-        def problems() -> str:
-            lines = log.read_text().splitlines()
-            keep = ('"WARNING"', '"ERROR"', "Traceback", "triaged a batch", "Recovery", "assigned")
-            bad = [x[:400] for x in lines if any(k in x for k in keep)]
-            return f"{counts}\n" + "\n".join(bad[-80:])
-
-        await wait_for_async(done, timeout=120, message=problems)
+        await wait_for_async(done, timeout=120, message=lambda: problems(log, counts))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            # lag 0 once everything is triaged (exported every 5 s when idle)
+            await wait_for_async(
+                lambda: _lag(http, ns, 0), timeout=30, message="triage lag 0 on /metrics"
+            )
     finally:
-        healthy.send_signal(signal.SIGTERM)
-        rc = await asyncio.wait_for(healthy.wait(), 60)
+        await stop(healthy, log)
         await db.close()
-    # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly
-    assert rc in (0, -signal.SIGTERM), log.read_text()[-3000:]
-    assert "Application shutdown complete" in log.read_text()
-
-    for topic in ("msp.tickets.v1", "msp.incidents.v1"):
-        records = await read_topic(kafka_bootstrap, f"{ns}{topic}")
-        ids = Counter(decode(r.value).id for r in records)
-        assert ids and max(ids.values()) == 1, f"{topic}: an id reached Kafka twice"
-    changelog = await read_topic(kafka_bootstrap, f"{ns}incidents-triage-changelog")
-    assert {r.key.decode() for r in changelog} == set(CUSTOMERS), "state is changelog-backed"
+    await assert_no_id_twice(kafka_bootstrap, ns)
     tickets = [decode(r.value) for r in await read_topic(kafka_bootstrap, f"{ns}msp.tickets.v1")]
     created = Counter(e.data.incident_id for e in tickets if e.type == "msp.ticket.created.v1")
-    assert len(created) == want and set(created.values()) == {1}
+    assert len(created) == want["incidents"] and set(created.values()) == {1}
+
+
+async def _lag(http: httpx.AsyncClient, ns: str, want: int) -> bool:
+    text = (await http.get("/metrics")).text
+    return f'group="{ns}incidents.triage"' in text and triage_lag(text, ns) == want
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[LocalPostgres]:
+    """A Postgres of this test's own: it is restarted under the service."""
+    with (
+        server_scratch_dir("msp-incidents-pg-") as data_dir,
+        LocalPostgres(data_dir, durable=False) as postgres,
+    ):
+        yield postgres
+
+
+async def test_postgres_restart_while_alerts_flow_loses_no_alert(
+    kafka_bootstrap: str, own_postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    ns = new_namespace()
+    url = own_postgres.database_url
+    await prepare(kafka_bootstrap, url, ns)
+    await produce(kafka_bootstrap, f"{ns}msp.contracts.v1", [contract(c) for c in CUSTOMERS])
+    log = tmp_path / "service.log"
+    service = await start(env(kafka_bootstrap, url, ns, None), log)
+    sent: list[Envelope] = []
+    counts: dict[str, int] = {}
+    try:
+        for wave in range(4):  # alerts keep coming before, during and after the restart
+            batch = alerts(range(wave * 5, wave * 5 + 5))
+            await produce(kafka_bootstrap, f"{ns}msp.monitoring.v1", batch)
+            sent += batch
+            if wave == 1:
+                await asyncio.to_thread(own_postgres.stop)
+                await asyncio.sleep(3)  # the outage: alerts wait on the topic meanwhile
+                await asyncio.to_thread(own_postgres.start)
+        db = await asyncpg.connect(url, server_settings={"search_path": ns.strip("_")})
+        try:
+            want = {"triaged": len(sent), "incidents": len(CUSTOMERS) * SITES}
+
+            async def done() -> bool:
+                await triaged(db, counts)
+                return {k: counts[k] for k in want} == want and counts["unsent"] == 0
+
+            await wait_for_async(done, timeout=180, message=lambda: problems(log, counts))
+        finally:
+            await db.close()
+    finally:
+        await stop(service, log)
+    await assert_no_id_twice(kafka_bootstrap, ns)

@@ -178,8 +178,6 @@ class Fleet:
         extra: dict[str, str] = {}
         if self.event_time:
             extra.update(EVENT_TIME_SETTINGS.get(service.name, {}))
-        if service.name == "incidents":
-            extra["MSP_FAUST_DATADIR"] = str(self.data_dir / "faust")
         extra.update(self.settings.get(service.name, {}))
         env = service_env(
             kafka=self.kafka,

@@ -9,7 +9,7 @@ infrastructure last. Exit code 0 on a requested stop, 1 if anything failed.
 With a `Simulation` (the default of the command line), once everything answers the
 simulator (`msp_simulator`) plays a month through ingest, prints progress and the
 summary, and the stack then stays up as before. A simulated run starts from a fresh
-data dir (the previous run's Kafka, Postgres and Faust data are deleted first), so
+data dir (the previous run's Kafka and Postgres data are deleted first), so
 the summary is that month's alone; with KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL the
 servers are not ours to wipe, and replaying the same seed is a no-op there (every id
 is derived from the seed, so the services see duplicates only).
@@ -61,7 +61,7 @@ READY_LINE = "msp-devstack: ready"
 SIMULATED_LINE = "msp-devstack: simulation done"
 """Printed after the simulation's summary; the stack stays up until Ctrl-C."""
 SIMULATION_FAILED_LINE = "msp-devstack: simulation failed"
-FRESH_SUBDIRS = ("kafka", "postgres", "faust", "logs")
+FRESH_SUBDIRS = ("kafka", "postgres", "logs")
 """What a simulated run deletes from its data dir before it starts."""
 
 
@@ -311,11 +311,11 @@ def _fresh(data_dir: Path) -> None:
 
 
 def _service_settings(name: str, data_dir: Path, *, simulated: bool) -> dict[str, str]:
-    """Per-service environment: Faust keeps its local state under the data dir, and a
-    simulation makes every clock follow event time (a month plays in a minute)."""
+    """Per-service environment: a simulation makes every clock follow event time (a
+    month plays in a minute)."""
     from msp_devstack.fleet import EVENT_TIME_SETTINGS  # fleet imports this module
 
-    extra = {"MSP_FAUST_DATADIR": str(data_dir / "faust")} if name == "incidents" else {}
+    extra: dict[str, str] = {}
     if simulated:
         extra.update(EVENT_TIME_SETTINGS.get(name, {}))
     return extra

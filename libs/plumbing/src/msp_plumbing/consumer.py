@@ -157,6 +157,9 @@ class Tx:
     records: dict[str, Record] = field(default_factory=dict)
     """The consumed record of each event of this batch, by event id."""
     dead_letters: DeadLetters | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)
+    """What the handler did with an input (by event id), for its log line (`eventlog`);
+    "applied" when not set."""
 
     def emit(
         self,
@@ -438,6 +441,8 @@ class TransactionalConsumer:
             metrics.DEAD_LETTERS.labels(self.group_id, topic, reason_kind).inc(count)
         if eventlog.enabled():
             for item, outcome in handled:
+                if outcome == "applied" and item.event is not None:
+                    outcome = tx.outcomes.get(item.event.id, outcome)
                 self._log_handled(item, outcome)
 
     def _log_handled(self, item: _Decoded, outcome: str) -> None:

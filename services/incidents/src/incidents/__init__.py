@@ -1,2 +1,2 @@
 """The incidents service: triage of monitoring events into incidents and proactive
-tickets (Faust), with a Postgres query model and HTTP API. See README.md."""
+tickets (triage state in Postgres), with a Postgres query model and HTTP API. See README.md."""

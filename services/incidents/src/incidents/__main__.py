@@ -1,5 +1,5 @@
-"""`python -m incidents`: the whole service (Faust triage, projection consumer, outbox
-relay, HTTP API) in one process. Run the migrations first:
+"""`python -m incidents`: the whole service (triage and projection consumers,
+wall-clock scheduler, outbox relay, HTTP API) in one process. Run the migrations first:
 `python -m msp_plumbing.migrations --schema incidents --package incidents`."""
 
 from __future__ import annotations

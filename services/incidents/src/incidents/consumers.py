@@ -1,18 +1,65 @@
-"""The projection: a TransactionalConsumer over msp.incidents.v1 writes the query model
-(incidents, their alerts, their timeline) that the API reads. Idempotent by event id
-(the plumbing's processed_events) with offsets in the same transaction, so the query
-model can always be rebuilt from the topic."""
+"""The Kafka handlers, each run by a plumbing TransactionalConsumer: ONE Postgres
+transaction per batch holds the state change, the input offsets, the processed event
+ids and the output events (outbox), so nothing is committed past work not done.
+
+- `make_triage_handler`: msp.monitoring.v1 and msp.contracts.v1 (co-partitioned by
+  customer) -> the triage rules over the state the batch needs (`store.load`), then the
+  changed state, the triage log and the incident and ticket events. A handler failure
+  re-applies the batch record by record and dead-letters the one that fails, with its
+  reason (the plumbing), so one poison alert stops nothing.
+- `project_incidents`: msp.incidents.v1 -> the query model (incidents, their alerts,
+  their timeline) that the API reads; idempotent by event id, rebuildable from the topic.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from incidents import metrics, store, triage
+from incidents.config import TriageConfig
+from incidents.outputs import Effects
 from incidents.priority import TIER_RANK
 from msp_events import Envelope
+from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_events.types.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
-from msp_plumbing.consumer import Tx
+from msp_plumbing.consumer import BatchHandler, Tx
+from msp_plumbing.crashpoints import crash_point
+
+
+def make_triage_handler(cfg: TriageConfig) -> BatchHandler:
+    async def triage_batch(tx: Tx, events: Sequence[Envelope]) -> None:
+        started = time.perf_counter()
+        batch = await store.load(tx.conn, events=events)
+        effects = []
+        for event in events:  # partition order per customer
+            state = batch.states[event.customer_id]
+            if isinstance(event.data, ContractSnapshot | ContractTerminated):
+                batch.set_contract(event)
+                fx = triage.apply_contract(state, event.data, cfg)
+            else:
+                fx = triage.apply_event(state, batch.contract(event.customer_id), event, cfg)
+            # outputs continue the event's trace; its log line says what triage did
+            effects.append(fx.caused_by(event))
+            tx.outcomes[event.id] = fx.outcome()
+        await store.save(tx.conn, batch, cfg)
+        await write_effects(tx, effects)
+        crash_point("incidents.after_triage")
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    return triage_batch
+
+
+async def write_effects(tx: Tx, effects: Sequence[Effects]) -> None:
+    """The outputs (outbox, deterministic ids: a replay's copies are dropped) and the
+    triage log, in the caller's transaction."""
+    for fx in effects:
+        for event in fx.events:
+            tx.emit(event)
+    await store.record_log(tx.conn, [row for fx in effects for row in fx.log])
+    metrics.count(effects)
 
 
 async def project_incidents(tx: Tx, events: Sequence[Envelope]) -> None:

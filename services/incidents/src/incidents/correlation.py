@@ -140,7 +140,7 @@ def reassess(
     recount = inc.widened and bool(attached) and alert.check_kind in OFFLINE_KINDS
     if inc.site_id is not None and (inc.scope == "device" or recount):
         offline = len(offline_devices(state, inc))
-        known = len(state.site_devices.get(inc.site_id, []))
+        known = state.known_devices(inc.site_id)
         if inc.scope == "device" and site_unreachable(offline, known, cfg):
             new_scope, inc.scope, inc.widened = "site", "site", True
             reasons.append(f"site unreachable: {offline} of {known} known devices offline")

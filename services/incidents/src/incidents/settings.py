@@ -11,15 +11,8 @@ from msp_plumbing.settings import ServiceSettings
 class IncidentsSettings(ServiceSettings):
     service_name: str = "incidents"
     http_port: int = Field(default=8002, ge=1, le=65535)
-    # Faust
-    faust_batch_max: int = Field(default=1000, ge=1, description="Events per triage batch")
-    faust_batch_within_s: float = Field(default=0.1, gt=0)
-    faust_datadir: str = Field(default=".local/faust", description="Faust's data folder")
-    faust_session_timeout_s: float = Field(
-        default=30.0, ge=6, description="How soon a dead worker's partitions move on"
-    )
     wall_clock_tick_s: float = Field(
-        default=30.0, ge=0, description="Wall-clock timer period; 0 = event time only"
+        default=30.0, ge=0, description="Wall-clock scheduler period; 0 = event time only"
     )
     # triage rules (see config.TriageConfig for what each means)
     correlation_window_s: int = Field(default=300, gt=0)

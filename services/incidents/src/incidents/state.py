@@ -1,9 +1,10 @@
-"""Per-customer triage state, the value of the Faust `triage` table (key: customer).
+"""A customer's triage state as the rules see it.
 
-Everything triage needs about one customer lives in one value, so one event touches
-one table key and a replay re-derives the same state from the same input order. Only
-open incidents and alerts that can still matter are kept (`prune`), which bounds the
-size of a changelog record.
+The rules take a `CustomerState` and change it. In the service it is a partial view,
+built per batch by `store.load` from one Postgres row per alert identity, open
+incident, tombstone, device, window and waiting alert: the rows the batch's events
+name plus every row due by the batch's time, which is all the rules can touch. Only
+open incidents and alerts that can still matter are kept (`prune`).
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ class CustomerState(BaseModel):
     windows: dict[str, Window] = Field(default_factory=dict)
     beats: dict[str, DeviceBeat] = Field(default_factory=dict)
     site_devices: dict[str, list[str]] = Field(default_factory=dict)
+    """Known devices per site (in the service: those of the batch's events, if known)."""
+    site_known: dict[str, int] = Field(default_factory=dict)
+    """How many devices each site has known (from their events)."""
     pending: list[dict[str, Any]] = Field(default_factory=list)
     """Monitoring events (JSON) that arrived before the customer's contract."""
     wake_at: datetime | None = None
@@ -122,6 +126,10 @@ class CustomerState(BaseModel):
         devices = self.site_devices.setdefault(site_id, [])
         if device_id not in devices:
             devices.append(device_id)
+            self.site_known[site_id] = self.site_known.get(site_id, 0) + 1
+
+    def known_devices(self, site_id: str) -> int:
+        return self.site_known.get(site_id, 0)
 
     def prune(self, holddown: timedelta) -> None:
         """Forget resolved alerts whose hold-down is over and whose incident is gone."""

@@ -1,5 +1,5 @@
-"""Triage of one customer's monitoring events: the entry points the Faust agent and the
-wall-clock timer call. Pure: state in, state changed and effects out; time is the
+"""Triage of one customer's monitoring events: the entry points the triage consumer and
+the wall-clock scheduler call. Pure: state in, state changed and effects out; time is the
 event's time (or the timer's), never read from a clock here.
 
 Time model: each customer's clock is the latest event time seen for it. Before an event
@@ -19,7 +19,7 @@ from incidents import flapping, lifecycle
 from incidents.config import TriageConfig
 from incidents.coverage import not_monitored_reason
 from incidents.outputs import Effects
-from incidents.state import Alert, CustomerState, DeviceBeat, Window
+from incidents.state import Alert, CustomerState, DeviceBeat, Incident, Window
 from msp_events import Envelope, derive_event_id
 from msp_events.serde import parse_event, to_json_obj
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated, ContractVersion
@@ -186,24 +186,52 @@ def advance(
 def _next_due(state: CustomerState, pending: bool, cfg: TriageConfig) -> datetime:
     """The earliest instant at which `advance` could have something to do."""
     dues = [t.expires_at for t in state.tombstones.values()]
-    for a in state.alerts.values():
-        if a.status == "firing":
-            dues.append(a.last_seen + cfg.alert_timeout)
-            if a.suppressed_until is not None:
-                dues.append(a.suppressed_until)
-        if a.flapping and a.changes:
-            dues.append(a.changes[-1] + cfg.flap_window)
-        if a.status == "resolved" and a.resolved_at is not None:
-            dues.append(a.resolved_at + cfg.holddown)  # pruning
-    for b in state.beats.values():
-        if not b.silent:
-            dues.append(b.last_at + timedelta(seconds=b.interval_s + cfg.heartbeat_grace_s))
-    for inc in state.incidents.values():
-        if inc.quiet_since is not None:
-            dues.append(inc.quiet_since + cfg.holddown)
+    dues += [
+        due
+        for a in state.alerts.values()
+        if (due := alert_due(a, cfg, incident_open=a.incident_id in state.incidents))
+    ]
+    dues += [due for b in state.beats.values() if (due := beat_due(b, cfg))]
+    dues += [due for i in state.incidents.values() if (due := incident_due(i, cfg))]
     if pending:
-        dues.extend(parse_event(p).time + cfg.pending_ttl for p in state.pending)
+        dues.extend(pending_due(p, cfg) for p in state.pending)
     return min(dues, default=datetime.max.replace(tzinfo=UTC))
+
+
+# When each piece of state can next change by the passing of time alone (None: never).
+# `advance` acts on exactly these; the store indexes them (`due_at`).
+
+
+def alert_due(alert: Alert, cfg: TriageConfig, *, incident_open: bool) -> datetime | None:
+    dues = []
+    if alert.status == "firing":
+        dues.append(alert.last_seen + cfg.alert_timeout)
+        if alert.suppressed_until is not None:
+            dues.append(alert.suppressed_until)
+    if alert.flapping and alert.changes:
+        dues.append(alert.changes[-1] + cfg.flap_window)
+    if (
+        alert.status == "resolved"
+        and alert.resolved_at is not None
+        and not alert.flapping
+        and not incident_open  # pruned only once its incident is gone
+    ):
+        dues.append(alert.resolved_at + cfg.holddown)
+    return min(dues, default=None)
+
+
+def beat_due(beat: DeviceBeat, cfg: TriageConfig) -> datetime | None:
+    if beat.silent:
+        return None
+    return beat.last_at + timedelta(seconds=beat.interval_s + cfg.heartbeat_grace_s)
+
+
+def incident_due(inc: Incident, cfg: TriageConfig) -> datetime | None:
+    return None if inc.quiet_since is None else inc.quiet_since + cfg.holddown
+
+
+def pending_due(obj: dict[str, Any], cfg: TriageConfig) -> datetime:
+    return parse_event(obj).time + cfg.pending_ttl
 
 
 def _heartbeat(
@@ -221,7 +249,7 @@ def _heartbeat(
     if was_silent:
         lifecycle.on_resolved(
             state,
-            _silent_fp(data.device_id),
+            silent_fingerprint(data.device_id),
             event_id=event_id,
             at=data.sent_at,
             ends_at=data.sent_at,
@@ -231,7 +259,7 @@ def _heartbeat(
         )
 
 
-def _silent_fp(device_id: str) -> str:
+def silent_fingerprint(device_id: str) -> str:
     return f"heartbeat:{device_id}"
 
 
@@ -249,12 +277,12 @@ def _silent_devices(
             fx.record(
                 event_id=event_id,
                 at=due,
-                fingerprint=_silent_fp(device_id),
+                fingerprint=silent_fingerprint(device_id),
                 outcome="not_monitored",
                 reason=why_not,
             )
             continue
-        fp = _silent_fp(device_id)
+        fp = silent_fingerprint(device_id)
         alert = Alert(
             alert_id=derive_event_id("alert", state.customer_id, fp, event_id),
             fingerprint=fp,

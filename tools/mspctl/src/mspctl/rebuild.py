@@ -14,8 +14,7 @@ Per service:
   the invoice runs to repeat (same period, customer and issue time, hence the same
   invoice ids and totals), and refuses without `--force` when the old state holds credit
   notes or people's reclassifications (those would have to be redone by hand).
-- incidents: schema (projection, triage log, outbox), Faust's changelog topics, its
-  consumer group offsets (reset to the beginning) and its data folder. Its input
+- incidents: schema only (triage state, projection, triage log, outbox). Its input
   `msp.monitoring.v1` is kept 7 days only: a rebuild reproduces incidents whose alerts
   are still on the topic.
 - ingest: refused. Its state (API keys, accepted-id claims) is not derived from any
@@ -25,23 +24,17 @@ Per service:
 from __future__ import annotations
 
 import asyncio
-import shutil
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import asyncpg
 import typer
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from aiokafka.structs import OffsetAndMetadata
 
 from msp_events import decode
-from msp_events.topics import BILLING_LINE_ITEMS, CONTRACTS, MONITORING, TOPICS
+from msp_events.topics import BILLING_LINE_ITEMS, TOPICS
 from msp_events.types.billing import LineItemReclassified
 from msp_plumbing.migrations import migrate
 from mspctl.common import answers, fail, load_settings
@@ -133,53 +126,6 @@ def invoice_run_commands(closed: list[asyncpg.Record]) -> list[str]:
     return commands
 
 
-async def reset_incidents_kafka(settings: CtlSettings, plan: Plan) -> None:
-    """Faust's state: delete its changelog topics (recreated empty at start) and move its
-    consumer group back to the beginning of its inputs."""
-    ns = settings.topic_namespace
-    app_id = f"{ns}incidents"
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        changelogs = sorted(
-            t
-            for t in await admin.list_topics()
-            if t.startswith(f"{app_id}-") and t.endswith("-changelog")
-        )
-        if changelogs:
-            await admin.delete_topics(changelogs)
-            # deletion is asynchronous: Faust must not find them half-deleted at start
-            deadline = time.monotonic() + 60
-            while set(changelogs) & set(await admin.list_topics()):
-                if time.monotonic() > deadline:
-                    raise KafkaError(f"topics {changelogs} still exist 60 s after deletion")
-                await asyncio.sleep(0.5)
-        plan.done.append(f"deleted Faust changelog topics: {', '.join(changelogs) or 'none'}")
-    finally:
-        await admin.close()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=app_id,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        tps = []
-        for name in (MONITORING.name, CONTRACTS.name):
-            topic = settings.topic(name)
-            consumer._client.add_topic(topic)
-            await consumer._client.force_metadata_update()
-            tps += [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(tps)  # a commit needs assigned partitions (no group membership)
-        first = await consumer.beginning_offsets(tps)
-        await consumer.commit({tp: OffsetAndMetadata(first[tp], "") for tp in tps})
-        plan.done.append(
-            f"consumer group {app_id}: offsets of {len(tps)} partitions reset to the beginning"
-        )
-    finally:
-        await consumer.stop()
-
-
 def rebuild(
     service: Annotated[Service, typer.Argument(help="sla-clock, billing or incidents")],
     force: Annotated[
@@ -189,15 +135,11 @@ def rebuild(
     drop_old: Annotated[
         bool, typer.Option("--drop-old", help="drop the old schema instead of keeping it renamed")
     ] = False,
-    faust_datadir: Annotated[
-        Path | None,
-        typer.Option(help="incidents: Faust data folder to remove (default MSP_FAUST_DATADIR)"),
-    ] = None,
 ) -> None:
     """Rebuild a stopped service's state from the topics (disaster recovery).
 
-    Resets the service's state (a fresh schema; for incidents also Faust's changelogs,
-    group offsets and data folder); the service then replays its inputs when restarted.
+    Resets the service's state (a fresh schema); the service then replays its inputs
+    when restarted.
 
     Examples:
 
@@ -205,7 +147,7 @@ def rebuild(
 
       mspctl rebuild billing --drop-old
 
-      mspctl rebuild incidents --faust-datadir /var/lib/incidents/faust
+      mspctl rebuild incidents
     """
     if service is Service.ingest:
         fail(
@@ -224,14 +166,6 @@ def rebuild(
         )
     try:
         plan = Plan()
-        if name == "incidents":  # Kafka first: if it fails, Postgres is still untouched
-            asyncio.run(reset_incidents_kafka(settings, plan))
-            folder = faust_datadir or Path(settings.faust_datadir)
-            if folder.exists():
-                shutil.rmtree(folder)
-                plan.done.append(f"removed Faust data folder {folder}")
-            else:
-                plan.done.append(f"Faust data folder {folder} did not exist")
         asyncio.run(_rebuild(settings, name, plan, force=force, drop_old=drop_old))
     except (ConnectionError, asyncpg.PostgresError, KafkaError, OSError) as exc:
         fail(f"rebuild of {name} failed: {exc}")

@@ -48,11 +48,6 @@ class CtlSettings(BaseSettings):
         validation_alias=_env("MSPCTL_API_KEY_PEPPER", "MSP_API_KEY_PEPPER"),
         description="ingest's HMAC pepper: keys made with another pepper do not verify",
     )
-    faust_datadir: str = Field(
-        default=".local/faust",
-        validation_alias=_env("MSPCTL_FAUST_DATADIR", "MSP_FAUST_DATADIR"),
-        description="incidents' Faust data folder (removed by `rebuild incidents`)",
-    )
     http_timeout_s: float = Field(default=30.0, gt=0)
 
     def topic(self, registry_name: str) -> str:
