@@ -24,6 +24,7 @@ from incidents.scheduler import TriageScheduler
 from incidents.state import CustomerState
 from msp_devstack.testing import new_namespace
 from msp_events import Envelope, decode, make_event
+from msp_events.tracing import TraceContext, trace_of, with_trace
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_plumbing.consumer import Tx
 from msp_plumbing.migrations import migrate
@@ -121,6 +122,24 @@ async def test_a_batch_of_a_big_customer_loads_only_what_it_names(pg: asyncpg.Po
     # the alert it names, and the other alerts of the incident it can join (its site's)
     assert set(state.alerts) == {f"fp-{i}" for i in range(5, 10)}
     assert len(state.incidents) == 1
+
+
+async def test_outputs_continue_the_alert_trace_and_the_log_line_says_the_outcome(
+    pg: asyncpg.Pool,
+) -> None:
+    c = "trace-co"
+    trace = TraceContext.new()
+    alert = with_trace(firing(c, "a", t(0)), trace)
+    async with pg.acquire() as conn, conn.transaction():
+        tx = Tx(conn=conn, namespace="")
+        await HANDLE(tx, [contract(c), alert])
+    outputs = [decode(o.value) for o in tx.outbox]
+    assert {e.type for e in outputs} >= {"msp.incident.opened.v1", "msp.ticket.created.v1"}
+    for event in outputs:
+        ctx = trace_of(event)
+        assert ctx is not None and ctx.trace_id == trace.trace_id, event.type
+        assert ctx.span_id != trace.span_id
+    assert tx.outcomes[alert.id] == "opened"  # the consumer's log line for the alert
 
 
 # -- the store gives what the rules give over the whole state ----------------------

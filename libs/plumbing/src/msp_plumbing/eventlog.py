@@ -6,7 +6,8 @@
      "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"}
 
 `outcome` says what the service did with it (the transactional consumer: applied,
-duplicate, dead_lettered; incidents: its triage outcome, `Tx.outcomes`; ingest: accepted, duplicate).
+duplicate, dead_lettered, or what the handler set in `Tx.outcomes`, e.g. incidents'
+triage outcome; ingest: accepted, duplicate).
 `trace_id` is the W3C trace the event belongs to (`msp_events.tracing`), the same in
 every service the event and what it caused pass through: grep one id to follow an
 alert from ingest to its incident, ticket and SLA events.
