@@ -4,6 +4,7 @@ shared by a module's scenario tests (each test uses its own customers)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -121,9 +122,16 @@ class Service:
 
 @pytest.fixture(scope="module")
 async def service(kafka_bootstrap: str, database_url: str) -> AsyncIterator[Service]:
+    async with running(kafka_bootstrap, database_url) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def running(kafka_bootstrap: str, database_url: str, **extra: Any) -> AsyncIterator[Service]:
+    """The service in this process on a namespace of its own (`extra`: settings)."""
     ns = new_namespace()
     await prepare(kafka_bootstrap, database_url, ns)
-    settings = service_settings(kafka_bootstrap, database_url, ns)
+    settings = service_settings(kafka_bootstrap, database_url, ns, **extra)
     app, runtime = build(settings)
     await runtime.start()
     db = await asyncpg.connect(database_url, server_settings={"search_path": settings.schema_name})

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -23,10 +24,10 @@ from incidents.outputs import Effects
 from incidents.scheduler import TriageScheduler
 from incidents.state import CustomerState
 from msp_devstack.testing import new_namespace
-from msp_events import Envelope, decode, make_event
+from msp_events import Envelope, decode, encode, make_event
 from msp_events.tracing import TraceContext, trace_of, with_trace
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
-from msp_plumbing.consumer import Tx
+from msp_plumbing.consumer import DeadLetters, Tx
 from msp_plumbing.migrations import migrate
 
 pytestmark = pytest.mark.integration
@@ -68,7 +69,7 @@ async def test_wall_clock_scheduler_resolves_without_new_events(pg: asyncpg.Pool
     c = "sched-co"
     out = await run(pg, [contract(c), firing(c, "a", t(0)), resolved(c, "a", t(10))])
     assert [e.type for e in out][-1] == "msp.ticket.created.v1"
-    scheduler = TriageScheduler(pool=pg, cfg=CFG, schema="", namespace="", interval_s=1)
+    scheduler = TriageScheduler(pool=pg, cfg=CFG, schema="", namespace="", group="g", interval_s=1)
     assert await scheduler.run_once(t(10) + timedelta(seconds=CFG.holddown_s - 1)) == 0
     assert await scheduler.run_once(t(10) + timedelta(seconds=CFG.holddown_s)) == 1
     rows = await pg.fetch("SELECT value FROM outbox WHERE key = $1 ORDER BY id", c.encode())
@@ -140,6 +141,59 @@ async def test_outputs_continue_the_alert_trace_and_the_log_line_says_the_outcom
         assert ctx is not None and ctx.trace_id == trace.trace_id, event.type
         assert ctx.span_id != trace.span_id
     assert tx.outcomes[alert.id] == "opened"  # the consumer's log line for the alert
+
+
+@dataclass
+class _Record:
+    """A consumed record as the plumbing's consumer hands it over."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+# an alert timeout that overflows the calendar for an alert dated 2099, not for 2026
+OVERFLOWING = TriageConfig(alert_timeout_s=int(7950 * 365.25 * 86400))
+
+
+async def test_a_waiting_alert_that_fails_when_its_contract_comes_is_dead_lettered_alone(
+    pg: asyncpg.Pool,
+) -> None:
+    c = "waiting-co"
+    handle = make_triage_handler(OVERFLOWING)
+    letters = DeadLetters(group_id="g", service="incidents", topic="dlq")
+    bad = firing(c, "far", datetime(2099, 12, 31, 23, tzinfo=UTC), device="d9", id="bad-1")
+    good = firing(c, "near", t(0), device="d1", id="good-1")
+    records = {}
+    for offset, e in enumerate([bad, good]):
+        r = encode(e)
+        records[e.id] = _Record("mon", 0, offset, 0, r.key, r.value)
+    async with pg.acquire() as conn, conn.transaction():
+        tx = Tx(conn=conn, namespace="", records=records, dead_letters=letters)
+        await handle(tx, [bad, good])
+    assert await outcomes(pg, c) == ["pending", "pending"]
+    assert await pg.fetchval("SELECT count(*) FROM parked_records") == 2
+    async with pg.acquire() as conn, conn.transaction():
+        tx = Tx(conn=conn, namespace="", dead_letters=letters)
+        await handle(tx, [contract(c)])
+    out = [decode(o.value) for o in tx.outbox]
+    dead = [e for e in out if e.type == "msp.deadletter.recorded.v1"]
+    assert len(dead) == 1
+    assert dead[0].data.original_value() == records["bad-1"].value  # type: ignore[attr-defined]
+    assert dead[0].data.reason.startswith("handler failed: OverflowError")  # type: ignore[attr-defined]
+    assert "msp.incident.opened.v1" in {e.type for e in out}  # the good one, on the contract
+    rows = dict(
+        await pg.fetch("SELECT event_id, outcome FROM triage_log WHERE customer_id = $1", c)
+    )
+    assert rows == {"bad-1": "dead_lettered", "good-1": "opened"}
+    assert await pg.fetchval("SELECT count(*) FROM parked_records") == 0
+    assert await pg.fetchval(
+        "SELECT contract IS NOT NULL FROM triage_customers WHERE customer_id = $1", c
+    )
 
 
 # -- the store gives what the rules give over the whole state ----------------------

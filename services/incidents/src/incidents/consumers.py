@@ -14,6 +14,7 @@ ids and the output events (outbox), so nothing is committed past work not done.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -28,6 +29,8 @@ from msp_events.types.incidents import IncidentOpened, IncidentResolved, Inciden
 from msp_plumbing.consumer import BatchHandler, Tx
 from msp_plumbing.crashpoints import crash_point
 
+log = logging.getLogger(__name__)
+
 
 def make_triage_handler(cfg: TriageConfig) -> BatchHandler:
     async def triage_batch(tx: Tx, events: Sequence[Envelope]) -> None:
@@ -38,18 +41,42 @@ def make_triage_handler(cfg: TriageConfig) -> BatchHandler:
             state = batch.states[event.customer_id]
             if isinstance(event.data, ContractSnapshot | ContractTerminated):
                 batch.set_contract(event)
-                fx = triage.apply_contract(state, event.data, cfg)
+                failed: list[tuple[Envelope, str]] = []
+                fx = triage.apply_contract(state, event.data, cfg, failed=failed)
+                await blame(tx, fx, failed)
             else:
                 fx = triage.apply_event(state, batch.contract(event.customer_id), event, cfg)
             # outputs continue the event's trace; its log line says what triage did
             effects.append(fx.caused_by(event))
             tx.outcomes[event.id] = fx.outcome()
+        parked = [r.event_id for fx in effects for r in fx.log if r.outcome == "pending"]
+        await tx.park(i for i in parked if i in tx.records)  # kept byte for byte
+        released = store.released(batch)  # applied, expired or dead-lettered
+        if released:
+            await tx.unpark(released)
         await store.save(tx.conn, batch, cfg)
         await write_effects(tx, effects)
         crash_point("incidents.after_triage")
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     return triage_batch
+
+
+async def blame(tx: Tx, fx: Effects, failed: list[tuple[Envelope, str]]) -> None:
+    """Alerts that waited for the contract and whose triage failed: each is
+    dead-lettered alone with its own record and reason (never the contract), logged."""
+    for event, reason in failed:
+        log.error(
+            "a waiting alert failed when its contract came: dead-lettered",
+            extra={"event_id": event.id, "reason": reason},
+        )
+        await tx.dead_letter_parked([event.id], reason=f"handler failed: {reason}")
+        fx.record(
+            event_id=event.id,
+            outcome="dead_lettered",
+            reason=f"failed when the contract came: {reason}",
+            at=event.time,
+        )
 
 
 async def write_effects(tx: Tx, effects: Sequence[Effects]) -> None:

@@ -30,6 +30,7 @@ class IncidentsRuntime(ServiceRuntime):
                 cfg=s.triage_config(),
                 schema=s.schema_name,
                 namespace=s.topic_namespace,
+                group=s.group_id("triage"),
                 interval_s=s.wall_clock_tick_s,
             )
             self.spawn_task("triage-scheduler", self.scheduler.run())

@@ -25,7 +25,8 @@ from incidents import metrics, store, triage
 from incidents.config import TriageConfig
 from incidents.consumers import write_effects
 from incidents.outputs import Effects
-from msp_plumbing.consumer import TRANSIENT_ERRORS, Tx
+from msp_events.topics import DEAD_LETTER
+from msp_plumbing.consumer import TRANSIENT_ERRORS, DeadLetters, Tx
 from msp_plumbing.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class TriageScheduler:
         cfg: TriageConfig,
         schema: str,
         namespace: str,
+        group: str,
         interval_s: float,
         batch_size: int = 200,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -47,6 +49,9 @@ class TriageScheduler:
         self.cfg = cfg
         self.schema = schema
         self.namespace = namespace
+        self.dead_letters = DeadLetters(
+            group_id=group, service="incidents", topic=DEAD_LETTER.named(namespace)
+        )
         self.interval_s = interval_s
         self.batch_size = batch_size
         self.clock = clock
@@ -76,7 +81,11 @@ class TriageScheduler:
             for customer in parked:
                 await store.park(conn, customer)
                 metrics.SCHEDULER_PARKED.inc()
-            tx = Tx(conn=conn, namespace=self.namespace)
+            tx = Tx(conn=conn, namespace=self.namespace, dead_letters=self.dead_letters)
+            # waiting alerts that expired ("not monitored") keep no parked record
+            released = store.released(batch, skip=parked)
+            if released:
+                await tx.unpark(released)
             await write_effects(tx, effects)
             await enqueue(conn, self.schema, tx.outbox)
         return len(customers)

@@ -417,6 +417,16 @@ async def _load_sites(conn: asyncpg.Connection, batch: Batch, wants: dict[str, W
 # -- saving -------------------------------------------------------------------------
 
 
+def released(batch: Batch, *, skip: Iterable[str] = ()) -> list[str]:
+    """Ids of the waiting events that no longer wait (applied, expired, dead-lettered),
+    except those of the customers in `skip` (not saved)."""
+    skipped = set(skip)
+    present = {
+        c: {str(o["id"]) for o in s.pending} for c, s in batch.states.items() if c not in skipped
+    }
+    return [key for _, key in _gone(batch, "pending", present)]
+
+
 def _changed(batch: Batch, kind: str, customer: str, key: str, model: BaseModel) -> str | None:
     """The row's new JSON if it differs from what was loaded (None: unchanged)."""
     obj = model.model_dump(mode="json")

@@ -117,13 +117,32 @@ def apply_event(
     return fx
 
 
-def apply_contract(state: CustomerState, contract: Contract, cfg: TriageConfig) -> Effects:
-    """The customer's contract arrived or changed: apply the events that waited for it."""
+def apply_contract(
+    state: CustomerState,
+    contract: Contract,
+    cfg: TriageConfig,
+    *,
+    failed: list[tuple[Envelope, str]] | None = None,
+) -> Effects:
+    """The customer's contract arrived or changed: apply the events that waited for it.
+    With `failed`, a waiting event whose triage raises is the failure's cause, not the
+    contract: the state is put back as it was before that event, and (event, reason) is
+    appended; the contract and the other waiting events apply."""
     fx = Effects(state.customer_id)
     state.wake_at = None  # coverage and windows may have changed: scan at the next event
     waiting, state.pending = state.pending, []
     for obj in waiting:
-        fx.extend(apply_event(state, contract, parse_event(obj), cfg))
+        if failed is None:
+            fx.extend(apply_event(state, contract, parse_event(obj), cfg))
+            continue
+        event = parse_event(obj)
+        before = state.model_copy(deep=True)
+        try:
+            fx.extend(apply_event(state, contract, event, cfg))
+        except Exception as exc:  # this waiting event's failure, not the contract's
+            for name in CustomerState.model_fields:
+                setattr(state, name, getattr(before, name))
+            failed.append((event, f"{type(exc).__name__}: {exc}"))
     return fx
 
 
