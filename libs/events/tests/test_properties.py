@@ -227,7 +227,7 @@ def test_line_amount_helper_agrees_with_the_invoice_line_rule(
         description="d",
         quantity=quantity,
         unit_amount=unit,
-        line_amount=line_amount(quantity, unit),
+        line_amount=line_amount(quantity, unit, "GBP"),
         currency="GBP",
         classification="flat_fee",
     )

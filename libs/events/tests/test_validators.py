@@ -282,12 +282,16 @@ INVOICE = "msp.billing.invoice_issued.v1"
 CREDIT = "msp.billing.credit_note_issued.v1"
 
 
-def test_rounding_is_half_up_to_cents() -> None:
-    assert round_money(Decimal("0.125")) == Decimal("0.13")  # half-even would give 0.12
-    assert round_money(Decimal("-0.125")) == Decimal("-0.13")
-    assert line_amount(Decimal("3"), Decimal("0.335")) == Decimal("1.01")  # 1.005
-    assert price(Decimal("95.00"), Decimal("1.5"), 50) == Decimal("118.75")
-    assert price(Decimal("100"), Decimal("1"), 1) == Decimal("1.67")  # 1.666...
+def test_rounding_is_half_up_to_the_minor_unit() -> None:
+    assert round_money(Decimal("0.125"), "GBP") == Decimal("0.13")  # half-even: 0.12
+    assert round_money(Decimal("-0.125"), "GBP") == Decimal("-0.13")
+    assert line_amount(Decimal("3"), Decimal("0.335"), "USD") == Decimal("1.01")  # 1.005
+    assert price(Decimal("95.00"), Decimal("1.5"), 50, "GBP") == Decimal("118.75")
+    assert price(Decimal("100"), Decimal("1"), 1, "USD") == Decimal("1.67")  # 1.666...
+    assert price(Decimal("12750"), Decimal("1.5"), 15, "JPY") == Decimal("4781")  # .25
+    assert price(Decimal("12750"), Decimal("1"), 30, "JPY") == Decimal("6375")
+    assert price(Decimal("12750"), Decimal("1.75"), 15, "JPY") == Decimal("5578")  # .125
+    assert line_amount(Decimal("1"), Decimal("0.0005"), "KWD") == Decimal("0.001")
 
 
 def test_huge_amounts_are_validation_errors_not_crashes(expect_error: ExpectError) -> None:

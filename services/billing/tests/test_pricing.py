@@ -150,8 +150,8 @@ def test_segments_add_up(start: object, minutes: int, emergency: bool) -> None:
     for a, b in pairwise(segs):  # cut only where the rate or the local month changes
         months = {(s.started_at.astimezone(ZoneInfo(NY)).month) for s in (a, b)}
         assert a.multiplier != b.multiplier or a.basis != b.basis or len(months) == 2
-    total = sum(price(Decimal(100), s.multiplier, s.minutes_billed) for s in segs)
-    assert total >= price(Decimal(100), Decimal(1), minutes)
+    total = sum(price(Decimal(100), s.multiplier, s.minutes_billed, "USD") for s in segs)
+    assert total >= price(Decimal(100), Decimal(1), minutes, "USD")
 
 
 DECISIONS = [

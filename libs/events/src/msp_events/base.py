@@ -13,7 +13,10 @@ Conventions (read once, then every `types/` module follows them):
   at the edges that need it (calendars, invoices): wall-clock times are written
   "HH:MM" ("24:00" ends a day) and published as a string pattern, not JSON Schema's
   `format: time` (RFC 3339 wants seconds and an offset).
-* Money is `Money` (Decimal, serialised as a string), never float.
+* Money is `Money` (Decimal, serialised as a string), never float. On the billing
+  events every amount is written at its currency's ISO 4217 minor unit (JPY "74250",
+  USD "300.00", KWD "1.250"), rounded half-up once per line; unit prices keep up to 4
+  places (`msp_events/money.py`).
 """
 
 from __future__ import annotations

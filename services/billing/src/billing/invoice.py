@@ -10,7 +10,7 @@ period and the line items billed in it.
 * Each line maps 1:1 onto QuickBooks `SalesItemLineDetail` / Xero `LineItems`
   (see `InvoiceLine`). Quantity is hours when the billed minutes are a whole number of
   hundredths of an hour (a multiple of 3 minutes), else 1 x the line amount, so
-  quantity x unit amount always equals the line item's amount to the cent.
+  quantity x unit amount always equals the line item's amount exactly.
 * Tax is left to the accounting system (tax_total 0, the configured `tax_code` on
   every line).
 """

@@ -60,7 +60,9 @@ def build_line_items(
     for index, segment in enumerate(price_entry(entry, version, billed=billed)):
         work_date = local_date(segment.started_at, version.timezone)
         period, prior = billing_period(work_date, last_closed)
-        amount = _price(rates.standard_hourly, segment.multiplier, segment.minutes_billed)
+        amount = _price(
+            rates.standard_hourly, segment.multiplier, segment.minutes_billed, rates.currency
+        )
         reason = decision.reason
         if billed and segment.basis != "standard":
             reason = f"{reason}; {segment.basis.replace('_', ' ')} rate x{segment.multiplier}"
@@ -91,7 +93,8 @@ def build_line_items(
 
 ZERO = Decimal(0)
 # The same few (rate, multiplier, minutes) come up again and again. Equal Decimals give
-# the same result (it is quantized to cents, so even its exponent is fixed).
+# the same result (it is quantized to the currency's minor unit, so even its exponent is
+# fixed).
 _price = functools.lru_cache(maxsize=65_536)(price)
 _MAX_AMOUNT = Decimal("1e14")  # Money: 18 digits, 4 after the point
 

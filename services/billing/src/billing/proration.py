@@ -5,9 +5,9 @@ force at that day's local start (00:00); a version taking effect during a day go
 from the next day. A version (or a termination) changing at local midnight, the usual
 case, therefore splits the month exactly at that date. Consecutive days under the same
 version form one portion. A portion covering the whole month bills the full monthly
-fee; otherwise it bills monthly fee x days / days in the month, rounded to cents
-half-up once per portion. Days under an on-demand version, before the first version or
-from the termination on carry no fee.
+fee; otherwise it bills monthly fee x days / days in the month, rounded half-up to the
+currency's minor unit once per portion (`msp_events.money`). Days under an on-demand
+version, before the first version or from the termination on carry no fee.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def prorate_flat_fee(contract: ContractState, period: str, timezone: str) -> lis
         assert version.flat_fee is not None
         monthly = version.flat_fee.monthly_amount()
         whole = len(run) == len(days)
-        amount = round_money(monthly if whole else monthly * len(run) / len(days))
+        currency = version.rates.currency
+        amount = round_money(monthly if whole else monthly * len(run) / len(days), currency)
         portions.append(FeePortion(version, run[0], run[-1], len(run), len(days), amount))
     return portions

@@ -5,7 +5,7 @@ every line); amounts are strings (Decimal on the wire)."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import asyncpg
@@ -14,6 +14,8 @@ from billing import store
 from billing.proration import prorate_flat_fee
 from billing.store import money
 from msp_events.types.billing import round_money
+
+HUNDREDTH = Decimal("0.01")
 
 
 def _line(row: asyncpg.Record) -> dict[str, Any]:
@@ -28,7 +30,7 @@ def _line(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def _hours(minutes: int) -> str:
-    return money(round_money(Decimal(minutes) / 60))
+    return money((Decimal(minutes) / 60).quantize(HUNDREDTH, ROUND_HALF_UP))  # hours
 
 
 _COLUMNS = "customer_id, work_category, revision, invoice_id, payload::text AS payload"
@@ -150,6 +152,8 @@ async def hours(
             minutes = covered_minutes.get(customer_id, 0)
             customer["flat_fee"] = money(fee)
             customer["flat_fee_per_covered_hour"] = (
-                money(round_money(fee * 60 / minutes)) if minutes else None
+                money(round_money(fee * 60 / minutes, contract.versions[-1].rates.currency))
+                if minutes
+                else None
             )
     return list(report.values())

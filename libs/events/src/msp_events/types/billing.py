@@ -3,17 +3,26 @@
 Emitted by the billing service; consumed by finance (and its accounting system).
 Every unit of work is classified and priced into a `LineItemRecorded`, with the rule
 and reason that decided it; the monthly run turns them (plus the flat fee) into an
-`InvoiceIssued`. Money is Decimal; amounts are rounded to cents, half-up, once per line,
-so a line's amount is reproducible from its own fields.
+`InvoiceIssued`. Money is Decimal, written as a string by the rule of `msp_events.money`:
+every amount at its currency's ISO 4217 minor unit (JPY "74250", USD "300.00"), rounded
+half-up once per line, so a line's amount is reproducible from its own fields and totals
+are exact sums; unit prices (`rate`, `unit_amount`) carry up to 4 decimal places.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
-from typing import Annotated, ClassVar, Literal
+from decimal import Decimal, localcontext
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from msp_events.base import (
     Currency,
@@ -26,6 +35,16 @@ from msp_events.base import (
 )
 from msp_events.bounds import Month
 from msp_events.envelope import EventId
+from msp_events.money import (
+    AMOUNT_DESCRIPTION,
+    UNIT_PRICE_DESCRIPTION,
+    WIDE,
+    amount_error,
+    amount_text,
+    currency_rules,
+    round_amount,
+    unit_price_text,
+)
 
 Classification = Literal[
     "covered", "project", "on_demand", "warranty", "scope_creep", "held_review"
@@ -52,30 +71,32 @@ Multiplier = Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=4)]
 MAX_MINUTES = 31 * 24 * 60
 """No single unit of work exceeds a month; larger values are input errors."""
 
-CENT = Decimal("0.01")
 
-# Wide enough that products of two Money-sized values (18 digits each) are exact, so
-# the only rounding is the explicit one to cents (the default context has 28 digits).
-_WIDE = Context(prec=80, rounding=ROUND_HALF_UP)
-
-
-def round_money(value: Decimal) -> Decimal:
-    """Round to cents, half-up: the one rounding rule of every amount billing emits."""
-    with localcontext(_WIDE):
-        return value.quantize(CENT)
+def round_money(value: Decimal, currency: str) -> Decimal:
+    """Round half-up to `currency`'s minor unit: the one rounding rule of every amount
+    billing emits (`msp_events.money.round_amount`)."""
+    return round_amount(value, currency)
 
 
-def line_amount(quantity: Decimal, unit_amount: Decimal) -> Decimal:
-    """An invoice line's amount: quantity x unit amount, rounded to cents half-up."""
-    with localcontext(_WIDE):
-        return round_money(quantity * unit_amount)
+def line_amount(quantity: Decimal, unit_amount: Decimal, currency: str) -> Decimal:
+    """An invoice line's amount: quantity x unit amount, rounded half-up to the
+    currency's minor unit."""
+    with localcontext(WIDE):
+        return round_amount(quantity * unit_amount, currency)
 
 
-def price(rate: Decimal, multiplier: Decimal, minutes: int) -> Decimal:
+def price(rate: Decimal, multiplier: Decimal, minutes: int, currency: str) -> Decimal:
     """The amount for `minutes` of work at an hourly `rate` times `multiplier`, rounded
-    to cents half-up (rounding once, at the end)."""
-    with localcontext(_WIDE):
-        return round_money(rate * multiplier * minutes / 60)
+    half-up to the currency's minor unit (rounding once, at the end)."""
+    with localcontext(WIDE):
+        return round_amount(rate * multiplier * minutes / 60, currency)
+
+
+def _amounts_error(model: Any, fields: tuple[str, ...]) -> None:
+    for name in fields:
+        error = amount_error(getattr(model, name), model.currency)
+        if error is not None:
+            raise ValueError(f"{name}: {error}")
 
 
 class LineItemRecorded(EventData):
@@ -86,6 +107,9 @@ class LineItemRecorded(EventData):
     audit. `prior_period` marks work from an earlier month billed late."""
 
     event_type: ClassVar[str] = "msp.billing.line_item_recorded.v1"
+    model_config = ConfigDict(
+        json_schema_extra={"allOf": currency_rules(amounts=("amount",), unit_prices=("rate",))}
+    )
 
     line_item_id: Identifier
     source_event_ids: list[EventId] = Field(
@@ -102,9 +126,11 @@ class LineItemRecorded(EventData):
         ge=0, le=MAX_MINUTES, description="After minimum and rounding increments"
     )
     currency: Currency
-    rate: NonNegativeMoney = Field(description="Hourly rate applied")
+    rate: NonNegativeMoney = Field(description=f"Hourly rate applied. {UNIT_PRICE_DESCRIPTION}")
     multiplier: Multiplier = Field(description="After-hours / weekend / emergency multiplier")
-    amount: NonNegativeMoney
+    amount: NonNegativeMoney = Field(
+        description=f"rate x multiplier x minutes_billed / 60. {AMOUNT_DESCRIPTION}"
+    )
     period: Period
     contract_id: Identifier | None = None
     contract_version: int | None = Field(default=None, ge=1)
@@ -118,7 +144,7 @@ class LineItemRecorded(EventData):
         if (self.contract_id is None) != (self.contract_version is None):
             raise ValueError("contract_id and contract_version go together")
         if self.classification in BILLED:
-            expected = price(self.rate, self.multiplier, self.minutes_billed)
+            expected = price(self.rate, self.multiplier, self.minutes_billed, self.currency)
             if self.amount != expected:
                 raise ValueError(
                     f"amount {self.amount} != rate x multiplier x minutes_billed / 60 = {expected}"
@@ -138,6 +164,14 @@ class LineItemRecorded(EventData):
             )
         return self
 
+    @field_serializer("rate", when_used="json")
+    def _write_rate(self, value: Decimal) -> str:
+        return unit_price_text(value, self.currency)
+
+    @field_serializer("amount", when_used="json")
+    def _write_amount(self, value: Decimal) -> str:
+        return amount_text(value, self.currency)
+
 
 InvoiceLineKind = Literal[Classification, "flat_fee"]
 """A Classification, or `flat_fee` (one Literal, so errors point at the field)."""
@@ -155,12 +189,18 @@ class InvoiceLine(Part):
     else the classification of the line items it sums, listed in `source_line_item_ids`.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": currency_rules(amounts=("line_amount",), unit_prices=("unit_amount",))
+        }
+    )
+
     line_id: Identifier
     description: str = Field(min_length=1, max_length=4000)
-    quantity: Quantity
-    unit_amount: Money
-    line_amount: Money
     currency: Currency
+    quantity: Quantity
+    unit_amount: Money = Field(description=UNIT_PRICE_DESCRIPTION)
+    line_amount: Money = Field(description=f"quantity x unit_amount, rounded. {AMOUNT_DESCRIPTION}")
     item_code: str | None = Field(default=None, max_length=64)
     account_code: str | None = Field(default=None, max_length=64)
     tax_code: str | None = Field(default=None, max_length=64)
@@ -172,13 +212,23 @@ class InvoiceLine(Part):
     @classmethod
     def _amount_is_quantity_times_unit(cls, value: Decimal, info: ValidationInfo) -> Decimal:
         quantity, unit = info.data.get("quantity"), info.data.get("unit_amount")
-        if quantity is not None and unit is not None:
-            expected = line_amount(quantity, unit)
+        currency = info.data.get("currency")
+        if quantity is not None and unit is not None and currency is not None:
+            expected = line_amount(quantity, unit, currency)
             if value != expected:
                 raise ValueError(
-                    f"line_amount {value} != quantity x unit_amount rounded half-up = {expected}"
+                    f"line_amount {value} != quantity x unit_amount rounded half-up to "
+                    f"{currency}'s minor unit = {expected}"
                 )
         return value
+
+    @field_serializer("unit_amount", when_used="json")
+    def _write_unit_amount(self, value: Decimal) -> str:
+        return unit_price_text(value, self.currency)
+
+    @field_serializer("line_amount", when_used="json")
+    def _write_line_amount(self, value: Decimal) -> str:
+        return amount_text(value, self.currency)
 
     @model_validator(mode="after")
     def _traceable(self) -> InvoiceLine:
@@ -202,19 +252,23 @@ class InvoiceIssued(EventData):
     billable line items of the period. Finance books it in its accounting system."""
 
     event_type: ClassVar[str] = "msp.billing.invoice_issued.v1"
+    model_config = ConfigDict(
+        json_schema_extra={"allOf": currency_rules(amounts=("subtotal", "tax_total", "total"))}
+    )
 
     invoice_id: Identifier
     period: Period
     currency: Currency
     issued_at: UtcDatetime
     lines: list[InvoiceLine] = Field(min_length=1)
-    subtotal: Money
-    tax_total: NonNegativeMoney
-    total: Money
+    subtotal: Money = Field(description=f"Sum of the line amounts. {AMOUNT_DESCRIPTION}")
+    tax_total: NonNegativeMoney = Field(description=AMOUNT_DESCRIPTION)
+    total: Money = Field(description=f"subtotal + tax_total. {AMOUNT_DESCRIPTION}")
 
     @model_validator(mode="after")
     def _adds_up(self) -> InvoiceIssued:
         _check_lines(self.lines, self.currency)
+        _amounts_error(self, ("tax_total",))  # the others are sums of checked amounts
         line_sum = sum((line.line_amount for line in self.lines), Decimal(0))
         if self.subtotal != line_sum:
             raise ValueError(f"subtotal {self.subtotal} != sum of line amounts {line_sum}")
@@ -224,12 +278,17 @@ class InvoiceIssued(EventData):
             )
         return self
 
+    @field_serializer("subtotal", "tax_total", "total", when_used="json")
+    def _write_amounts(self, value: Decimal) -> str:
+        return amount_text(value, self.currency)
+
 
 class CreditNoteIssued(EventData):
     """A credit note against an issued invoice (e.g. an SLA service credit or a billing
     correction). Emitted by billing. Amounts are positive: what is credited."""
 
     event_type: ClassVar[str] = "msp.billing.credit_note_issued.v1"
+    model_config = ConfigDict(json_schema_extra={"allOf": currency_rules(amounts=("total",))})
 
     credit_note_id: Identifier
     invoice_id: Identifier
@@ -237,7 +296,7 @@ class CreditNoteIssued(EventData):
     issued_at: UtcDatetime
     currency: Currency
     lines: list[InvoiceLine] = Field(min_length=1)
-    total: NonNegativeMoney
+    total: NonNegativeMoney = Field(description=f"Sum of the line amounts. {AMOUNT_DESCRIPTION}")
 
     @model_validator(mode="after")
     def _adds_up(self) -> CreditNoteIssued:
@@ -246,6 +305,10 @@ class CreditNoteIssued(EventData):
         if self.total != line_sum:
             raise ValueError(f"total {self.total} != sum of line amounts {line_sum}")
         return self
+
+    @field_serializer("total", when_used="json")
+    def _write_total(self, value: Decimal) -> str:
+        return amount_text(value, self.currency)
 
 
 class LineItemReclassified(EventData):
