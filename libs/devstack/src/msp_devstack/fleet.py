@@ -36,6 +36,8 @@ EVENT_TIME_SETTINGS: Mapping[str, Mapping[str, str]] = {
     # follow event time, never the wall clock of the machine.
     "incidents": {"MSP_WALL_CLOCK_TICK_S": "0"},
     "sla-clock": {"MSP_SCHEDULER_CLOCK": "event_time"},
+    # a simulated month may lie ahead of the machine's clock (up to a year)
+    "ingest": {"MSP_EVENT_TIME_MAX_FUTURE_S": str(366 * 86400)},
 }
 """Per-service settings that make a service follow event time only."""
 
