@@ -242,6 +242,30 @@ def test_a_thousand_year_time_entry_is_refused(client: Client) -> None:
 # -- size, NUL bytes, months -------------------------------------------------------------
 
 
+def test_an_extreme_but_valid_ticket_under_contract_is_one_dead_letter(client: Client) -> None:
+    """Inside the window, its SLA deadline is not: sla-clock dead-letters that ticket
+    alone (the plumbing's record-by-record retry) and moves on."""
+    edge = ticket(POISONER, "P-edge", opened_at=datetime(2099, 12, 31, 23, tzinfo=UTC))
+    client.publish(edge)
+    letters = wait_for(
+        lambda: [d for d in client.dead_letters() if decode(d.original_value()).id == edge.id],
+        "the extreme ticket's dead letter",
+    )
+    assert [d.service for d in letters] == ["sla-clock"]
+    assert letters[0].reason.startswith("handler failed")
+    assert_good_customer_served(client)
+
+
+def test_a_nul_character_in_an_event_is_a_422_naming_it(client: Client) -> None:
+    firing = next(e for e in sample_events() if e.type == "msp.monitoring.alert_firing.v1")
+    poison = to_json_obj(firing.model_copy(update={"customer_id": POISONER, "id": "a-nul"}))
+    poison["data"]["summary"] = "disk\u0000full"
+    r = client.post(poison, content_type=CE)
+    assert r.status_code == 422, r.text
+    assert [e["pointer"] for e in r.json()["errors"]] == ["/data/summary"]
+    assert_good_customer_served(client)
+
+
 @pytest.mark.parametrize(
     ("service", "path", "params", "field"),
     [

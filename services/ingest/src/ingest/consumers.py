@@ -16,10 +16,11 @@ issue asks for:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from ingest.service import INBOUND_TYPES, claim_ids
+from ingest.service import INBOUND_TYPES, NUL_ESCAPE, claim_ids, nul_pointers
 from msp_events import Envelope, EventValidationError, FieldError
 from msp_events.bounds import EventTimeWindow
 from msp_events.topics import RAW_CHANGE_ORDERS, RAW_CONTRACTS, RAW_MONITORING, RAW_TICKETS
@@ -38,7 +39,8 @@ def make_reemit(window: EventTimeWindow) -> BatchHandler:
 
     async def reemit(tx: Tx, events: Sequence[Envelope]) -> None:
         """Re-publish each valid raw event unchanged on its canonical topic. An event of
-        a type outsiders may not publish, or whose time is outside `window`, fails the
+        a type outsiders may not publish, whose time is outside `window` or that holds a
+        NUL character (Postgres cannot store it downstream), fails the
         batch; the plumbing then re-applies it record by record and dead-letters that
         one record with this reason (and, for the time, its pointer `/time`)."""
         now = datetime.now(UTC)
@@ -48,6 +50,14 @@ def make_reemit(window: EventTimeWindow) -> BatchHandler:
             reason = window.violation(event.time, now=now)
             if reason is not None:
                 raise EventValidationError([FieldError("/time", reason)])
+            value = tx.records[event.id].value or b""
+            if NUL_ESCAPE in value:  # what Postgres cannot store downstream
+                nul = [
+                    FieldError(p, "must not contain a NUL character")
+                    for p in nul_pointers(json.loads(value))
+                ]
+                if nul:
+                    raise EventValidationError(nul)
         for event in await claim_ids(conn=tx.conn, events=events):
             # a raw event without trace context starts a trace, as an HTTP request would
             tx.emit(event, cause=None if event.traceparent else TraceContext.new())

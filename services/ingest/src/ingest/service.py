@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -71,7 +71,7 @@ async def read_body(request: Request, *, limit: int) -> bytes:
             chunks.append(chunk)
     except ClientDisconnect:
         raise _disconnected() from None
-    return b"".join(chunks)
+    return check_no_nul(b"".join(chunks))
 
 
 async def receive_body(receive: Receive, *, declared: str, limit: int) -> bytes:
@@ -90,7 +90,44 @@ async def receive_body(receive: Receive, *, declared: str, limit: int) -> bytes:
             raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return check_no_nul(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+NUL_ESCAPE = b"\\u0000"
+
+
+def check_no_nul(body: bytes) -> bytes:
+    """`body`, or a 422 naming every string (or key) that holds a NUL character: Postgres
+    text and jsonb cannot store one, so downstream it would fail a consumer. A raw NUL
+    byte is not JSON at all (the parser says so); the escape is found by one scan of
+    the bytes, and only then is the document walked for the pointers."""
+    if NUL_ESCAPE not in body:
+        return body
+    found = list(nul_pointers(parse_json(body)))
+    if found:
+        raise RequestRejected(
+            422,
+            "invalid",
+            "a string holds a NUL character (\\u0000); nothing was published",
+            [ItemError(pointer, "must not contain a NUL character (\\u0000)") for pointer in found],
+        )
+    return body  # an escaped backslash followed by "u0000": text, not a NUL
+
+
+def nul_pointers(node: Any, pointer: str = "") -> Iterator[str]:
+    """JSON pointers (RFC 6901) of the strings and keys in `node` holding a NUL."""
+    if isinstance(node, str):
+        if "\x00" in node:
+            yield pointer
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            child = f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}"
+            if "\x00" in key:
+                yield child
+            yield from nul_pointers(value, child)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from nul_pointers(value, f"{pointer}/{i}")
 
 
 def _disconnected() -> RequestRejected:

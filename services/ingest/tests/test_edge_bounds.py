@@ -1,8 +1,10 @@
-"""Event times outside the accepted window (`msp_events.bounds`): a 422 naming `/time`
-over HTTP, one dead letter with the pointer on a raw topic (real broker and Postgres)."""
+"""Input ingest refuses at the edge, over HTTP (a 422 naming the field) and on raw
+topics (one dead letter with the pointer), on the real broker and Postgres: event
+times outside the accepted window (`msp_events.bounds`) and NUL characters."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,3 +89,47 @@ async def test_a_raw_event_ahead_of_the_clock_is_dead_lettered_with_its_pointer(
     assert await wait_for_async(canonical, timeout=60, message="fine one re-published") == [
         "raw-fine"
     ]
+
+
+async def test_a_nul_character_in_any_string_is_a_422_naming_it(ingest: Ingest) -> None:
+    """Postgres cannot store U+0000: refused at the door, every such field named."""
+    key = await ingest.key("cust-acme")
+    obj = firing("nul-1", datetime(2026, 3, 10, tzinfo=UTC))
+    obj["data"]["summary"] = "disk\u0000full"  # type: ignore[index]
+    obj["data"]["labels"] = {"a/b\u0000": "x"}  # type: ignore[index]
+    r = await ingest.client.post(
+        "/v1/events",
+        content=json.dumps([obj]).encode(),
+        headers={"authorization": f"Bearer {key}", "content-type": BATCH},
+    )
+    assert r.status_code == 422, r.text
+    assert sorted(e["pointer"] for e in r.json()["errors"]) == [
+        "/0/data/labels/a~1b\u0000",
+        "/0/data/summary",
+    ]
+    literal = firing("nul-2", datetime(2026, 3, 10, tzinfo=UTC))
+    literal["data"]["summary"] = "path C:\\u0000 is text"  # type: ignore[index]
+    r = await ingest.client.post(
+        "/v1/events",
+        content=json.dumps(literal).encode(),
+        headers={"authorization": f"Bearer {key}", "content-type": CE},
+    )
+    assert r.status_code == 202, r.text
+
+
+async def test_a_raw_event_with_a_nul_character_is_dead_lettered_naming_it(
+    ingest: Ingest,
+) -> None:
+    sample = next(e for e in sample_events() if e.type == "msp.monitoring.alert_firing.v1")
+    poisoned = sample.model_copy(
+        update={"id": "raw-nul", "data": sample.data.model_copy(update={"summary": "a\u0000b"})}
+    )
+    await produce(ingest.bootstrap, ingest.topic(RAW_MONITORING.name), [poisoned])
+
+    async def dead() -> list[DeadLetterRecorded] | None:
+        letters = [decode(r.value).data for r in await ingest.read(DEAD_LETTER.name)]
+        return letters or None  # type: ignore[return-value]
+
+    (letter,) = await wait_for_async(dead, timeout=60, message="one dead letter")
+    assert letter.error_pointer == "/data/summary"
+    assert letter.original_value() == encode(poisoned).value
