@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: deploy-tools setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-ingest bench-incidents bench-sla bench-billing
+.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-ingest bench-incidents bench-sla bench-billing
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -32,13 +32,22 @@ run: setup
 
 ## deploy-tools: kustomize (built from the Go module proxy), Prometheus and Alertmanager
 ## (Debian's packages, unpacked, not installed system-wide) into .tools/, for the deploy,
-## dashboard and ingest real-client tests
+## dashboard and ingest real-client tests; the npm AsyncAPI parser into
+## tests/asyncapi/node_modules (from its package-lock.json) when node is installed
 KUSTOMIZE_VERSION := v5.5.0
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 KUSTOMIZE := $(TOOLS)/bin/kustomize
 PROMETHEUS := $(TOOLS)/prometheus/usr/bin/prometheus
 ALERTMANAGER := $(TOOLS)/alertmanager/usr/bin/prometheus-alertmanager
-deploy-tools: $(KUSTOMIZE) $(PROMETHEUS) $(ALERTMANAGER)
+ASYNCAPI_PARSER := tests/asyncapi/node_modules/@asyncapi/parser/package.json
+deploy-tools: $(KUSTOMIZE) $(PROMETHEUS) $(ALERTMANAGER) asyncapi-parser
+
+# Without npm there is nothing to install: tests/test_asyncapi_parser.py then skips,
+# saying node is missing.
+asyncapi-parser:
+	@if ! command -v npm >/dev/null; then echo "npm not found: the AsyncAPI parser test will skip"; \
+	elif [ ! -f $(ASYNCAPI_PARSER) ] || [ tests/asyncapi/package-lock.json -nt $(ASYNCAPI_PARSER) ]; then \
+	  cd tests/asyncapi && npm ci --no-audit --no-fund --loglevel=error; fi
 
 # Fallback when the Go module proxy cannot be reached: kubectl's built-in kustomize.
 $(KUSTOMIZE):
