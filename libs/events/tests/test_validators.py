@@ -489,3 +489,26 @@ def test_dead_letter_rules(
     values: dict[str, Any], pointer: str, message: str, expect_error: ExpectError
 ) -> None:
     expect_error(DEAD, setter(**values), pointer, message)
+
+
+def test_an_amount_finer_than_the_minor_unit_is_refused_naming_the_field(
+    expect_error: ExpectError,
+) -> None:
+    expect_error(INVOICE, lambda d: d.update(tax_total="0.005"), "/data/tax_total", "minor unit")
+
+    def yen_line(data: dict[str, Any]) -> None:  # 1 x 0.5 JPY rounds to 1 yen, not 0.50
+        data["currency"] = "JPY"
+        data["lines"] = [_invoice_line(currency="JPY", unit_amount="0.5", line_amount="0.50")]
+
+    expect_error(CREDIT, yen_line, "/data/lines/0/line_amount", "JPY's minor unit = 1")
+
+
+def test_amounts_at_another_scale_are_accepted_and_written_at_the_minor_unit(
+    sample_obj: Callable[[str], dict[str, Any]],
+) -> None:
+    """What was written before the rule ("300.000", "0") still parses, unchanged in
+    value, and is written back at the currency's scale."""
+    obj = sample_obj(LINE_ITEM)
+    obj["data"].update(classification="covered", minutes_billed=0, amount="0", rate="95.000")
+    data = serde.to_json_obj(serde.parse_event(obj))["data"]
+    assert (data["amount"], data["rate"]) == ("0.00", "95.00")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, localcontext
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     ConfigDict,
@@ -90,13 +90,6 @@ def price(rate: Decimal, multiplier: Decimal, minutes: int, currency: str) -> De
     half-up to the currency's minor unit (rounding once, at the end)."""
     with localcontext(WIDE):
         return round_amount(rate * multiplier * minutes / 60, currency)
-
-
-def _amounts_error(model: Any, fields: tuple[str, ...]) -> None:
-    for name in fields:
-        error = amount_error(getattr(model, name), model.currency)
-        if error is not None:
-            raise ValueError(f"{name}: {error}")
 
 
 class LineItemRecorded(EventData):
@@ -265,10 +258,19 @@ class InvoiceIssued(EventData):
     tax_total: NonNegativeMoney = Field(description=AMOUNT_DESCRIPTION)
     total: Money = Field(description=f"subtotal + tax_total. {AMOUNT_DESCRIPTION}")
 
+    @field_validator("tax_total")
+    @classmethod
+    def _tax_in_minor_units(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        # subtotal and total are sums of checked amounts; tax is the one given outright
+        currency = info.data.get("currency")
+        error = None if currency is None else amount_error(value, currency)
+        if error is not None:
+            raise ValueError(error)
+        return value
+
     @model_validator(mode="after")
     def _adds_up(self) -> InvoiceIssued:
         _check_lines(self.lines, self.currency)
-        _amounts_error(self, ("tax_total",))  # the others are sums of checked amounts
         line_sum = sum((line.line_amount for line in self.lines), Decimal(0))
         if self.subtotal != line_sum:
             raise ValueError(f"subtotal {self.subtotal} != sum of line amounts {line_sum}")
