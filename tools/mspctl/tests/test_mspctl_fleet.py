@@ -47,7 +47,6 @@ class Ctl:
             "MSPCTL_INCIDENTS_URL": fleet.url("incidents"),
             "MSPCTL_SLA_URL": fleet.url("sla-clock"),
             "MSPCTL_BILLING_URL": fleet.url("billing"),
-            "MSP_FAUST_DATADIR": fleet.env("incidents")["MSP_FAUST_DATADIR"],
             "MSPCTL_API_KEY": "",
         }
 

@@ -12,8 +12,7 @@ app = typer.Typer(
     "Configuration comes from the environment (defaults match `make run`): "
     "KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, MSP_TOPIC_NAMESPACE, MSP_API_KEY_PEPPER, "
     "MSPCTL_API_KEY, MSPCTL_INGEST_URL (:8080), MSPCTL_INCIDENTS_URL (:8081), "
-    "MSPCTL_SLA_URL (:8082), MSPCTL_BILLING_URL (:8083), MSPCTL_SCHEMA_PREFIX, "
-    "MSP_FAUST_DATADIR.",
+    "MSPCTL_SLA_URL (:8082), MSPCTL_BILLING_URL (:8083), MSPCTL_SCHEMA_PREFIX.",
     epilog="Examples: mspctl tail msp.tickets.v1 --from-beginning;  "
     "mspctl sla report cust-acme --month 2026-03;  mspctl rebuild sla-clock",
     no_args_is_help=True,
