@@ -16,6 +16,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from billing.line_items import build_line_items
 from msp_events import Envelope, make_event
 from msp_events.registry import ENVELOPES
 from msp_events.samples import sample_events
-from msp_events.serde import to_json_obj
+from msp_events.serde import parse_event, to_json_obj
 from msp_events.types.change_orders import ChangeOrderApproved, ChangeOrderRejected
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_events.types.tickets import TimeLogged
@@ -171,3 +172,26 @@ def test_billing_output_for_the_month_conforms(
     checked, errors = failures(validators, billed)
     print(f"billing of the month: {checked} events in {sorted(currencies)}, {len(errors)} failures")
     assert errors == [], f"{len(errors)} failures in {checked} events:\n" + "\n".join(errors[:50])
+
+
+def test_decimals_given_in_exponent_form_are_written_positionally(
+    validators: dict[str, Draft202012Validator],
+) -> None:
+    """A producer may send 1E+1; we write 10, for every kind of decimal (multipliers,
+    percentages, quantities, money), as money always was: one form on the wire."""
+    samples = {e.type: to_json_obj(e) for e in sample_events()}
+    contract = copy.deepcopy(samples["msp.contract.snapshot.v1"])
+    version = contract["data"]["versions"][0]
+    version["rates"].update(weekend_multiplier="1E+1", standard_hourly="9.5E+1")
+    version["uptime_target_percent"] = "9.95E+1"
+    invoice = copy.deepcopy(samples["msp.billing.invoice_issued.v1"])
+    line = invoice["data"]["lines"][0]
+    line["quantity"] = format(Decimal(line["quantity"]).normalize(), "E")  # e.g. 4.4E+1
+    events = [parse_event(contract), parse_event(invoice)]
+    checked, errors = failures(validators, events)
+    assert checked == 2 and errors == [], errors
+    written = to_json_obj(events[0])["data"]["versions"][0]
+    assert written["rates"]["weekend_multiplier"] == "10"
+    assert written["rates"]["standard_hourly"] == "95"
+    assert written["uptime_target_percent"] == "99.5"
+    assert "E" not in to_json_obj(events[1])["data"]["lines"][0]["quantity"]

@@ -66,11 +66,11 @@ def _check_zone(name: str) -> str:
 TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 """An IANA time zone name such as ``Europe/London``."""
 
-Money = Annotated[
-    Decimal,
-    Field(max_digits=18, decimal_places=4),
-    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),  # never "1E+2",
-]
+PLAIN_DECIMAL = PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")
+"""How every Decimal is written: positional, never "1E+2" (which the published decimal
+pattern, and many consumers, would not accept)."""
+
+Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4), PLAIN_DECIMAL]
 """An amount of money in the contract's currency. Decimal, serialised as a string."""
 
 NonNegativeMoney = Annotated[Money, Field(ge=0)]

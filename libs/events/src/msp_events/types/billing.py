@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from msp_events.base import (
+    PLAIN_DECIMAL,
     Currency,
     EventData,
     Identifier,
@@ -65,8 +66,8 @@ BILLED: frozenset[Classification] = frozenset({"project", "on_demand"})
 Period = Month
 """Billing month, YYYY-MM (from 2000-01 to 2099-12, `msp_events.bounds.Month`)."""
 
-Quantity = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=4)]
-Multiplier = Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=4)]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=4), PLAIN_DECIMAL]
+Multiplier = Annotated[Decimal, Field(gt=0, max_digits=8, decimal_places=4), PLAIN_DECIMAL]
 
 MAX_MINUTES = 31 * 24 * 60
 """No single unit of work exceeds a month; larger values are input errors."""

@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from msp_events.base import (
+    PLAIN_DECIMAL,
     Currency,
     EventData,
     Identifier,
@@ -283,7 +284,7 @@ class MonitoringCoverage(Part):
     )
 
 
-Multiplier = Annotated[Decimal, Field(ge=1, max_digits=8, decimal_places=4)]
+Multiplier = Annotated[Decimal, Field(ge=1, max_digits=8, decimal_places=4), PLAIN_DECIMAL]
 
 
 class Rates(Part):
@@ -385,7 +386,7 @@ class ExcludedAsset(Part):
 Category = Annotated[str, Field(min_length=1, max_length=64)]
 """A work category, as in `TicketCreated.category` / `TimeLogged.work_category`."""
 
-Percent = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=4)]
+Percent = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=4), PLAIN_DECIMAL]
 
 
 class ContractVersion(Part):
