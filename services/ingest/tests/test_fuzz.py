@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ingest_payloads import PAGERDUTY_TRIGGER, PAGERDUTY_V1_TRIGGER, alertmanager_group
 from ingest_testkit import Ingest
@@ -20,7 +20,12 @@ from msp_events.serde import to_json_obj
 
 pytestmark = pytest.mark.integration
 
-ENDPOINTS = ["/v1/events", "/v1/integrations/alertmanager", "/v1/integrations/pagerduty"]
+ENDPOINTS = [
+    "/v1/events",
+    "/v1/integrations/alertmanager",
+    "/v1/integrations/pagerduty",
+    "/v2/enqueue",
+]
 CONTENT_TYPES = [
     "application/json",
     "application/cloudevents+json",
@@ -136,3 +141,60 @@ async def test_mutated_golden_payloads_never_5xx(
         "authorization": f"Bearer {key}",
     }
     await post(ingest, endpoint, json.dumps(mutated).encode(), headers)
+
+
+def binary_heartbeat() -> tuple[dict[str, str], Any]:
+    """A valid binary-mode request's `ce-*` headers and JSON data (CloudEvents HTTP
+    binding: attributes as headers, percent-encoded, the data as the body)."""
+    from urllib.parse import quote
+
+    event = to_json_obj(heartbeats(1)[0])
+    headers = {f"ce-{k}": quote(str(v), safe="") for k, v in event.items() if k not in ("data",)}
+    headers.pop("ce-datacontenttype")
+    return headers, event["data"]
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    drop=st.lists(st.sampled_from(sorted(binary_heartbeat()[0])), max_size=3),
+    extra=st.dictionaries(
+        st.from_regex(r"ce-[a-z0-9_-]{0,12}", fullmatch=True), st.text(max_size=30), max_size=3
+    ),
+    content_type=st.sampled_from(["application/json", "", "text/plain"]) | st.text(max_size=20),
+    value=json_values,
+    raw_body=st.none() | st.binary(max_size=200),
+)
+async def test_binary_mode_headers_and_bodies_never_5xx(
+    ingest: Ingest,
+    data: st.DataObject,
+    drop: list[str],
+    extra: dict[str, str],
+    content_type: str,
+    value: Any,
+    raw_body: bytes | None,
+) -> None:
+    """Binary content mode (`ce-*` headers): headers dropped, replaced by random text
+    or octets, unknown ones added, the body mutated. Never 5xx; a 422 names a header
+    (`/headers/ce-...`) or a pointer into the body."""
+    key = ingest.keys.get("binary") or ingest.keys.setdefault("binary", await ingest.key("cust-0"))
+    ce_headers, body_doc = binary_heartbeat()
+    for name in drop:
+        ce_headers.pop(name, None)
+    headers: dict[str, str | bytes] = {**ce_headers}
+    for name, text in extra.items():
+        headers[name] = header_bytes(text)
+    if data.draw(st.booleans()):
+        path = data.draw(st.sampled_from(paths(body_doc)))
+        body_doc = replace(body_doc, path, value)
+    body = raw_body if raw_body is not None else json.dumps(body_doc).encode()
+    if content_type:
+        headers["content-type"] = header_bytes(content_type)
+    headers["authorization"] = f"Bearer {key}"
+    r = await ingest.client.post("/v1/events", content=body, headers=headers)
+    assert r.status_code < 500, (headers, body[:300], r.status_code, r.text)
+    answer = r.json()
+    assert isinstance(answer, dict)
+    event(f"HTTP {r.status_code}")
+    if r.status_code == 422:
+        assert answer["errors"], answer

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive
 
+from ingest.adapters.common import escape, unescape
 from ingest.apikeys import ApiKey
 from ingest.errors import ItemError, Rejections, RequestRejected
 from msp_events import PAYLOADS, Envelope, EventValidationError, FieldError, parse_event
@@ -236,6 +238,88 @@ def parse_cloudevents(document: Any, *, batch: bool, max_events: int) -> list[En
         events.append(event)
     rejections.raise_if_any("no event was accepted: fix the listed items and re-send all")
     return events
+
+
+CE_HEADER = b"ce-"
+
+
+def binary_attributes(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str] | None:
+    """The attributes of a CloudEvents HTTP binary-mode request: each `ce-<name>` header
+    (raw ASGI headers, lower-case names) as attribute `<name>`, its value UTF-8 and
+    percent-decoded (HTTP binding 3.1.3). None when there is no `ce-` header (not binary
+    mode). The first of repeated headers counts. A value that is not UTF-8 is a 422
+    naming its header."""
+    attributes: dict[str, str] = {}
+    for name, raw in headers:
+        if not name.startswith(CE_HEADER):
+            continue
+        attribute = name[len(CE_HEADER) :].decode("latin-1")
+        if attribute in attributes:
+            continue
+        try:
+            attributes[attribute] = unquote(raw.decode("utf-8"), errors="strict")
+        except UnicodeDecodeError:
+            raise RequestRejected(
+                422,
+                "invalid",
+                "invalid CloudEvents attribute header",
+                [ItemError(_header_pointer(attribute), "not UTF-8 (percent-encoded or raw)")],
+            ) from None
+    return attributes or None
+
+
+def parse_binary(attributes: dict[str, str], body: bytes) -> Envelope:
+    """One event in CloudEvents HTTP binary content mode: the attributes from the `ce-`
+    headers, the data is the body (JSON; its media type, the Content-Type, is the event's
+    `datacontenttype`). Every failing field is named: an attribute by its header
+    (`/headers/ce-type`), a data field by its pointer into the body (`/priority`)."""
+    for reserved, use in (("data", "the body"), ("datacontenttype", "Content-Type")):
+        if reserved in attributes:
+            raise RequestRejected(
+                422,
+                "invalid",
+                "invalid binary-mode CloudEvent",
+                [ItemError(_header_pointer(reserved), f"binary mode carries it in {use}")],
+            )
+    etype = attributes.get("type", "")
+    if etype in PAYLOADS and etype not in INBOUND_TYPES:  # before the data: the real cause
+        raise RequestRejected(
+            422,
+            "invalid",
+            "invalid binary-mode CloudEvent: nothing was accepted",
+            [ItemError("/headers/ce-type", f"{etype!r} is not accepted from outside ingest")],
+            rejected_types=[etype],
+        )
+    document = {**attributes, "datacontenttype": JSON, "data": parse_json(body)}
+    try:
+        event = parse_event(document)
+    except EventValidationError as exc:
+        raise RequestRejected(
+            422,
+            "invalid",
+            "invalid binary-mode CloudEvent: nothing was accepted",
+            [ItemError(e.pointer, e.message) for e in map(_binary_error, exc.errors)],
+            rejected_types=[_type_of(document)],
+        ) from None
+    assert event.type in INBOUND_TYPES  # checked above; parse_event knows no other types
+    return event
+
+
+def _header_pointer(attribute: str) -> str:
+    return "/headers/" + escape(f"ce-{attribute}")
+
+
+def _binary_error(error: FieldError) -> FieldError:
+    """A structured-mode pointer (`/type`, `/data/priority`) as binary mode sent it."""
+    if error.pointer == "/data" or error.pointer.startswith("/data/"):
+        return FieldError(error.pointer[len("/data") :], error.message)
+    attribute = error.pointer.split("/")[1] if error.pointer else ""
+    if not attribute:
+        return error
+    name = unescape(attribute)
+    return FieldError(
+        _header_pointer(name), f"{error.message} (the ce-{name} header of binary mode)"
+    )
 
 
 def _type_of(item: Any) -> str:

@@ -22,8 +22,10 @@ from ingest.service import (
     BATCH,
     JSON,
     SINGLE,
+    binary_attributes,
     check_media_type,
     count_events,
+    parse_binary,
     parse_cloudevents,
     parse_json,
     parse_single_fast,
@@ -38,7 +40,18 @@ pagerduty_router = APIRouter(tags=["ingest"])
 """PagerDuty's own path (`<base>/v2/enqueue`), for clients whose base URL is set to
 ingest: the PyPI `pagerduty`/`pdpyras` libraries, Alertmanager's `pagerduty_configs`."""
 
+_BINARY_HEADERS = ("specversion", "id", "source", "type", "time", "subject", "customerid")
 _BODY = {
+    "parameters": [
+        {
+            "name": f"ce-{name}",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": f"Binary content mode: the event's `{name}` attribute",
+        }
+        for name in _BINARY_HEADERS
+    ],
     "requestBody": {
         "required": True,
         "content": {
@@ -46,7 +59,7 @@ _BODY = {
             BATCH: {"schema": {"type": "array", "items": {"type": "object"}}},
             JSON: {"schema": {}},
         },
-    }
+    },
 }
 
 
@@ -137,14 +150,22 @@ async def events_outcome(
         key = await intake.authenticate(presented_key(headers))
         seen["source"] = key.source
         found = _header(headers, b"content-type").split(";", 1)[0].strip().lower()
-        kind = check_media_type(found, (SINGLE, BATCH, JSON))
+        # The media type decides structured/batch mode; otherwise `ce-` headers mean
+        # binary mode, whose body is the event's JSON data (Content-Type may be absent).
+        binary = None if found in (SINGLE, BATCH) else binary_attributes(headers)
+        if binary is not None:
+            check_media_type(found or JSON, (JSON,))
+        kind = check_media_type(found, (SINGLE, BATCH, JSON)) if binary is None else JSON
         body = await receive_body(
             receive, declared=_header(headers, b"content-length"), limit=state.max_body_bytes
         )
-        event = None if kind == BATCH else parse_single_fast(body)
+        event = None if kind == BATCH or binary is not None else parse_single_fast(body)
         if event is not None:  # the common case: one valid event, parsed once
             intake.admit(key, 1)
             events = [event]
+        elif binary is not None:
+            intake.admit(key, 1)
+            events = [parse_binary(binary, body)]
         else:  # batches and anything invalid: full parse, every failing field reported
             document = parse_json(body)
             batch = kind == BATCH or (kind == JSON and isinstance(document, list))
@@ -166,9 +187,11 @@ async def events_outcome(
     "/events", status_code=202, response_model=AcceptedRead, responses=ERRORS, openapi_extra=_BODY
 )
 async def post_events(request: Request) -> JSONResponse:
-    """CloudEvents structured JSON: one event (`application/cloudevents+json`, or
-    `application/json` with an object) or a batch (`application/cloudevents-batch+json`,
-    or `application/json` with an array). All or nothing: 202 only when every event is
+    """CloudEvents over HTTP. Structured mode: one event (`application/cloudevents+json`,
+    or `application/json` with an object) or a batch (`application/cloudevents-batch+json`,
+    or `application/json` with an array). Binary mode: the attributes as `ce-*` headers
+    (`ce-id`, `ce-type`, `ce-source`, `ce-time`, `ce-customerid`, ...) and the event's
+    data as the `application/json` body. All or nothing: 202 only when every event is
     valid, for the key's customers, and acknowledged by Kafka."""
     # Served by `fastpath.EventsFastPath` in the app; this route documents it and
     # answers the same way when the router is mounted without the middleware.

@@ -42,6 +42,10 @@ def escape(part: object) -> str:
     return str(part).replace("~", "~0").replace("/", "~1")
 
 
+def unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
 def pointer(*parts: object) -> str:
     return "".join(f"/{escape(p)}" for p in parts)
 
