@@ -235,7 +235,7 @@ def in_memory(events: list[Envelope]) -> tuple[list[str], list[tuple[str, str]]]
 
 
 @settings(
-    max_examples=25,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
