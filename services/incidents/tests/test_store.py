@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from factory import contract, firing, heartbeat, maintenance, resolved, t
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from incidents import store, triage
@@ -240,6 +240,15 @@ def in_memory(events: list[Envelope]) -> tuple[list[str], list[tuple[str, str]]]
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(events=histories(), cuts=st.lists(st.integers(0, 25), max_size=5))
+@example(  # two devices fall silent at once: their alerts in a fixed order, not load order
+    events=[
+        heartbeat(C, "d2", t(0), site="s1"),
+        heartbeat(C, "d1", t(0), site="s1"),
+        firing(C, "a", t(0), device="d1", site="s1", id="x1"),
+        firing(C, "a", t(120), device="d1", site="s1", id="x2"),
+    ],
+    cuts=[3],
+)
 async def test_batches_over_postgres_equal_the_rules_over_the_whole_state(
     database_url: str, events: list[Envelope], cuts: list[int]
 ) -> None:

@@ -162,7 +162,9 @@ def advance(
     if contract is None:
         _expire_pending(state, clock, cfg, fx)
     version = contract.version_at(clock) if contract is not None else None
-    for alert in sorted(state.alerts.values(), key=lambda a: a.started_at):
+    # Every loop below goes in time order, then by key: never in the order the state
+    # happens to hold (the store loads a batch's rows in no particular order).
+    for alert in sorted(state.alerts.values(), key=lambda a: (a.started_at, a.fingerprint)):
         if (
             version is not None
             and alert.status == "firing"
@@ -180,7 +182,7 @@ def advance(
                 cfg=cfg,
                 fx=fx,
             )
-    for alert in list(state.alerts.values()):
+    for alert in sorted(state.alerts.values(), key=lambda a: (a.last_seen, a.fingerprint)):
         due = alert.last_seen + cfg.alert_timeout
         if alert.status == "firing" and due <= clock:
             lifecycle.on_resolved(
@@ -285,7 +287,10 @@ def silent_fingerprint(device_id: str) -> str:
 def _silent_devices(
     state: CustomerState, version: ContractVersion, clock: datetime, cfg: TriageConfig, fx: Effects
 ) -> None:
-    for device_id, beat in state.beats.items():
+    by_due = sorted(
+        state.beats.items(), key=lambda b: (b[1].last_at + timedelta(seconds=b[1].interval_s), b[0])
+    )
+    for device_id, beat in by_due:
         due = beat.last_at + timedelta(seconds=beat.interval_s + cfg.heartbeat_grace_s)
         if beat.silent or due > clock:
             continue
@@ -324,7 +329,7 @@ def _silent_devices(
 
 
 def _flapping_over(state: CustomerState, clock: datetime, cfg: TriageConfig, fx: Effects) -> None:
-    for alert in state.alerts.values():
+    for alert in sorted(state.alerts.values(), key=lambda a: (a.changes[-1:], a.fingerprint)):
         if not alert.flapping:
             continue
         calm_at = flapping.flapping_over(alert.changes, clock, cfg.flap_window)
