@@ -21,7 +21,7 @@ from incidents import store, triage
 from incidents.config import TriageConfig
 from incidents.consumers import make_triage_handler
 from incidents.outputs import Effects
-from incidents.scheduler import TriageScheduler
+from incidents.scheduler import TriageScheduler, advance_due
 from incidents.state import CustomerState
 from msp_devstack.testing import new_namespace
 from msp_events import Envelope, decode, encode, make_event
@@ -34,6 +34,7 @@ pytestmark = pytest.mark.integration
 
 CFG = TriageConfig()
 HANDLE = make_triage_handler(CFG)
+LETTERS = DeadLetters(group_id="g", service="incidents", topic="dlq")
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +166,7 @@ async def test_a_waiting_alert_that_fails_when_its_contract_comes_is_dead_letter
 ) -> None:
     c = "waiting-co"
     handle = make_triage_handler(OVERFLOWING)
-    letters = DeadLetters(group_id="g", service="incidents", topic="dlq")
+    letters = LETTERS
     bad = firing(c, "far", datetime(2099, 12, 31, 23, tzinfo=UTC), device="d9", id="bad-1")
     good = firing(c, "near", t(0), device="d1", id="good-1")
     records = {}
@@ -224,13 +225,14 @@ def histories(draw: st.DrawFn) -> list[Envelope]:
     return events
 
 
-def in_memory(events: list[Envelope]) -> tuple[list[str], list[tuple[str, str]]]:
+def in_memory(events: list[Envelope], until: datetime) -> tuple[list[str], list[tuple[str, str]]]:
     state = CustomerState(customer_id=C)
     snap = contract(C).data
     assert isinstance(snap, ContractSnapshot)
     fx = Effects(C)
     for e in events:
         fx.extend(triage.apply_event(state, snap, e, CFG))
+    fx.extend(triage.advance(state, snap, until, CFG))  # the wall clock, no more events
     return [e.id for e in fx.events], [(r.event_id, r.outcome) for r in fx.log]
 
 
@@ -239,7 +241,11 @@ def in_memory(events: list[Envelope]) -> tuple[list[str], list[tuple[str, str]]]
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(events=histories(), cuts=st.lists(st.integers(0, 25), max_size=5))
+@given(
+    events=histories(),
+    cuts=st.lists(st.integers(0, 25), max_size=5),
+    later=st.sampled_from([60, 700, 4 * 3600 + 60]),
+)
 @example(  # two devices fall silent at once: their alerts in a fixed order, not load order
     events=[
         heartbeat(C, "d2", t(0), site="s1"),
@@ -248,10 +254,15 @@ def in_memory(events: list[Envelope]) -> tuple[list[str], list[tuple[str, str]]]
         firing(C, "a", t(120), device="d1", site="s1", id="x2"),
     ],
     cuts=[3],
+    later=60,
 )
 async def test_batches_over_postgres_equal_the_rules_over_the_whole_state(
-    database_url: str, events: list[Envelope], cuts: list[int]
+    database_url: str, events: list[Envelope], cuts: list[int], later: int
 ) -> None:
+    """Batches (cut anywhere) and then the wall-clock scheduler `later` seconds after
+    the last event, over the Postgres state, give the outputs and log of the rules
+    applied to one whole in-memory state."""
+    until = max(e.time for e in events) + timedelta(seconds=later)
     schema = new_namespace().strip("_")
     await migrate(database_url, schema=schema, package="incidents")
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
@@ -263,11 +274,17 @@ async def test_batches_over_postgres_equal_the_rules_over_the_whole_state(
         for lo, hi in itertools.pairwise(bounds):
             async with conn.transaction():
                 ids += [e.id for e in await _run_conn(conn, events[lo:hi])]
+        async with conn.transaction():
+            await advance_due(
+                conn, now=until, cfg=CFG, schema="", namespace="", dead_letters=LETTERS, limit=10
+            )
+            fired = await conn.fetch("SELECT value FROM outbox ORDER BY id")
+        ids += [decode(r["value"]).id for r in fired]
         log = await conn.fetch("SELECT event_id, outcome FROM triage_log")
     finally:
         await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await conn.close()
-    want_ids, want_log = in_memory(events)
+    want_ids, want_log = in_memory(events, until)
     assert ids == want_ids
     first: dict[str, str] = {}  # the log keeps one outcome per event: its first
     for event_id, outcome in want_log:

@@ -59,36 +59,16 @@ class TriageScheduler:
     async def run_once(self, now: datetime | None = None) -> int:
         """Advance up to `batch_size` due customers to `now` (default: the clock);
         returns how many were claimed."""
-        now = now or self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
-            customers = await store.claim_due(conn, now=now, limit=self.batch_size)
-            if not customers:
-                return 0
-            batch = await store.load(conn, advance=customers, now=now)
-            effects: list[Effects] = []
-            parked: list[str] = []
-            for customer in customers:
-                state = batch.states[customer]
-                try:
-                    effects.append(triage.advance(state, batch.contract(customer), now, self.cfg))
-                except Exception:
-                    log.exception(
-                        "could not advance a customer: parked until its next event",
-                        extra={"customer_id": customer},
-                    )
-                    parked.append(customer)
-            await store.save(conn, batch, self.cfg, skip=parked)
-            for customer in parked:
-                await store.park(conn, customer)
-                metrics.SCHEDULER_PARKED.inc()
-            tx = Tx(conn=conn, namespace=self.namespace, dead_letters=self.dead_letters)
-            # waiting alerts that expired ("not monitored") keep no parked record
-            released = store.released(batch, skip=parked)
-            if released:
-                await tx.unpark(released)
-            await write_effects(tx, effects)
-            await enqueue(conn, self.schema, tx.outbox)
-        return len(customers)
+            return await advance_due(
+                conn,
+                now=now or self.clock(),
+                cfg=self.cfg,
+                schema=self.schema,
+                namespace=self.namespace,
+                dead_letters=self.dead_letters,
+                limit=self.batch_size,
+            )
 
     async def run(self) -> None:
         while True:
@@ -99,3 +79,44 @@ class TriageScheduler:
                 claimed = 0
             if claimed < self.batch_size:
                 await asyncio.sleep(self.interval_s)
+
+
+async def advance_due(
+    conn: asyncpg.Connection,
+    *,
+    now: datetime,
+    cfg: TriageConfig,
+    schema: str,
+    namespace: str,
+    dead_letters: DeadLetters,
+    limit: int,
+) -> int:
+    """One round in the caller's transaction: claim, load, advance, save, emit."""
+    customers = await store.claim_due(conn, now=now, limit=limit)
+    if not customers:
+        return 0
+    batch = await store.load(conn, advance=customers, now=now)
+    effects: list[Effects] = []
+    parked: list[str] = []
+    for customer in customers:
+        state = batch.states[customer]
+        try:
+            effects.append(triage.advance(state, batch.contract(customer), now, cfg))
+        except Exception:
+            log.exception(
+                "could not advance a customer: parked until its next event",
+                extra={"customer_id": customer},
+            )
+            parked.append(customer)
+    await store.save(conn, batch, cfg, skip=parked)
+    for customer in parked:
+        await store.park(conn, customer)
+        metrics.SCHEDULER_PARKED.inc()
+    tx = Tx(conn=conn, namespace=namespace, dead_letters=dead_letters)
+    # waiting alerts that expired ("not monitored") keep no parked record
+    released = store.released(batch, skip=parked)
+    if released:
+        await tx.unpark(released)
+    await write_effects(tx, effects)
+    await enqueue(conn, schema, tx.outbox)
+    return len(customers)
