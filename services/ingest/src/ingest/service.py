@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.types import Receive
 
 from ingest.adapters.common import escape, unescape
@@ -59,25 +59,15 @@ def check_media_type(found: str, allowed: Sequence[str]) -> str:
 
 
 async def read_body(request: Request, *, limit: int) -> bytes:
-    """The body, refusing (413) anything over `limit` bytes without reading it all."""
+    """The body of a routed request: `receive_body` on its ASGI `receive`, so the routes
+    and the /v1/events fast path share one reader and one 413 check."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise _disconnected() from None
-    return check_no_nul(b"".join(chunks))
+    return await receive_body(request.receive, declared=declared, limit=limit)
 
 
 async def receive_body(receive: Receive, *, declared: str, limit: int) -> bytes:
-    """`read_body` on a bare ASGI `receive` (the /v1/events fast path)."""
+    """The body, refusing (413) anything over `limit` bytes (`declared` is the
+    Content-Length header) without reading it all; a client gone mid-body is a 400."""
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
