@@ -111,3 +111,23 @@ def test_settings_name_the_log_switches(monkeypatch: pytest.MonkeyPatch) -> None
     assert not eventlog.enabled()
     configure_logging(s.service_name, s.log_level)
     assert eventlog.enabled()
+
+
+def test_warnings_are_rate_limited_with_a_count_of_what_was_held_back() -> None:
+    from msp_plumbing.jsonlog import ThrottleFilter
+
+    throttle = ThrottleFilter(every_s=0.2)
+
+    def record(msg: str, level: int = logging.WARNING) -> logging.LogRecord:
+        return logging.LogRecord("ingest.claims", level, __file__, 1, msg, ("x",), None)
+
+    outage = [record("produce failed: %r") for _ in range(1000)]
+    passed = [r for r in outage if throttle.filter(r)]
+    assert len(passed) == 1  # one line for a thousand identical failures
+    assert throttle.filter(record("claiming ids failed: %r"))  # another kind: its own line
+    assert all(throttle.filter(record("applied %r", logging.INFO)) for _ in range(5))
+    import time
+
+    time.sleep(0.25)  # the throttle window itself is what is tested
+    later = record("produce failed: %r")
+    assert throttle.filter(later) and later.suppressed == 999

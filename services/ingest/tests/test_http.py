@@ -272,10 +272,11 @@ async def test_kafka_failure_is_503_and_the_retry_is_published(ingest: Ingest) -
     assert intake is not None
     key = await ingest.key("cust-a")
     event = heartbeat("cust-a", 11, id="hb-retry")
-    intake.namespace, intake.produce_timeout_s = "no_such_topics_", 1.0  # real broker refuses
+    claims = intake.claims
+    claims.namespace, claims.produce_timeout_s = "no_such_topics_", 1.0  # real broker refuses
     r = await ingest.client.post("/v1/events", json=event, headers=auth(key))
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
-    intake.namespace, intake.produce_timeout_s = ingest.namespace, 15.0
+    claims.namespace, claims.produce_timeout_s = ingest.namespace, 15.0
     r = await ingest.client.post("/v1/events", json=event, headers=auth(key))
     assert r.status_code == 202 and r.json()["published"] == ["hb-retry"], r.text
     records = await ingest.read(MONITORING.name)

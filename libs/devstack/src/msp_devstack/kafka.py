@@ -354,6 +354,27 @@ class LocalKafka:
         )
         self._proc = None
 
+    def restart(self, *, down_s: float = 0.0) -> None:
+        """Stop the broker (SIGTERM: a controlled shutdown), `down_s` seconds with
+        nothing listening, then start it again on the same ports and log dirs."""
+        self.stop()
+        if down_s > 0:
+            time.sleep(down_s)  # the outage itself: nothing to wait for
+        self.start()
+
+    def freeze(self) -> None:
+        """SIGSTOP the broker's JVM: connections stay open and nothing answers."""
+        self._signal_group(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT what `freeze` stopped."""
+        self._signal_group(signal.SIGCONT)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self._proc is None:
+            raise RuntimeError("LocalKafka is not started")
+        os.killpg(self._proc.pid, sig)
+
     def __enter__(self) -> LocalKafka:
         return self.start()
 

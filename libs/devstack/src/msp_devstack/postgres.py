@@ -8,6 +8,7 @@ refuses to run as root: as root, the server runs as the system user `embedded_po
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -269,6 +270,33 @@ class LocalPostgres:
                 sig = signal.SIGQUIT
         stop_process_group(proc, "Postgres", sig=sig, timeout=self.stop_timeout)
 
+    def restart(self, *, down_s: float = 0.0) -> None:
+        """A Postgres restart as an operator does it: fast shutdown (`pg_ctl stop -m
+        fast`: sessions are terminated with "admin shutdown"), `down_s` seconds with
+        nothing listening, then the same cluster on the same port."""
+        self.stop()
+        if down_s > 0:
+            time.sleep(down_s)  # the outage itself: nothing to wait for
+        self.start()
+
+    def freeze(self) -> None:
+        """SIGSTOP the postmaster and every backend: connections stay open and nothing
+        answers, like a stalled host."""
+        self._signal_all(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT what `freeze` stopped."""
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, sig: signal.Signals) -> None:
+        # Backends call setsid(): they are not in the postmaster's process group, so
+        # they are found as its children instead.
+        if self._proc is None:
+            raise RuntimeError("LocalPostgres is not started")
+        for pid in (self._proc.pid, *children_of(self._proc.pid)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
     def __enter__(self) -> LocalPostgres:
         return self.start()
 
@@ -279,6 +307,23 @@ class LocalPostgres:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_line = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so split after its ')'
+        fields = stat_line.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 async def _select_one(url: str) -> None:

@@ -38,7 +38,11 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """True when a server could listen on `port` now. With SO_REUSEADDR, as servers
+    (Postgres, Kafka, uvicorn) bind: connections of a stopped server lingering in
+    TIME_WAIT do not make its port look busy for a minute."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

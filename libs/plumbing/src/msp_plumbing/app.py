@@ -1,17 +1,25 @@
 """The FastAPI app factory every service uses: `/healthz` (the process and its
 background loops are alive), `/readyz` (Postgres and Kafka answer), `/metrics`
 (Prometheus), JSON logs, the edge checks of `edge.py` on every route, and the runtime
-started and stopped with the app."""
+started and stopped with the app. `/readyz` is also red while a background loop has
+been retrying for more than a few seconds.
+
+`serve` ends the process with exit code 1 when a background loop died for good, and
+bounds the shutdown: requests in flight get `GRACEFUL_SHUTDOWN_S`, each runtime step
+`runtime.STOP_TIMEOUT_S`."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp
 
 from msp_plumbing.edge import reject_nul_bytes
 from msp_plumbing.jsonlog import configure_logging
@@ -56,8 +64,14 @@ def create_app(
     return app
 
 
-def serve(app: FastAPI, runtime: ServiceRuntime) -> None:
-    """Run the app with uvicorn on the settings' host/port (blocking)."""
+GRACEFUL_SHUTDOWN_S = 5
+"""How long uvicorn lets requests in flight finish after SIGTERM (every request path
+wait has a shorter deadline of its own)."""
+
+
+def serve(app: ASGIApp, runtime: ServiceRuntime, **uvicorn_options: Any) -> None:
+    """Run the app with uvicorn on the settings' host/port (blocking). Exits with code
+    1 when a background loop died for good (after a bounded shutdown)."""
     s = runtime.settings
     configure_logging(
         s.service_name,
@@ -65,5 +79,20 @@ def serve(app: FastAPI, runtime: ServiceRuntime) -> None:
         event_level=s.event_log_level,
         probe_requests=s.log_probe_requests,
     )
-    config = uvicorn.Config(app, host=s.http_host, port=s.http_port, log_config=None)
-    uvicorn.Server(config).run()
+    options: dict[str, Any] = {"log_config": None, **uvicorn_options}
+    options.setdefault("timeout_graceful_shutdown", GRACEFUL_SHUTDOWN_S)
+    config = uvicorn.Config(app, host=s.http_host, port=s.http_port, **options)
+    server = uvicorn.Server(config)
+    exit_when_dead(runtime, server)
+    server.run()
+    if runtime.failure is not None:
+        sys.exit(1)
+
+
+def exit_when_dead(runtime: ServiceRuntime, server: uvicorn.Server) -> None:
+    """When a supervised loop dies for good, uvicorn stops serving (as on SIGTERM)."""
+
+    def stop() -> None:
+        server.should_exit = True
+
+    runtime.on_fatal = stop

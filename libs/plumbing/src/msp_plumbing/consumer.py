@@ -45,7 +45,7 @@ from msp_events.bounds import EARLIEST, LATEST
 from msp_events.topics import DEAD_LETTER, Topic, topic_for
 from msp_events.tracing import TraceContext, continue_trace
 from msp_events.types.deadletter import DeadLetterRecorded, dead_letter_customer_id
-from msp_plumbing import eventlog, metrics
+from msp_plumbing import eventlog, metrics, supervise
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import OutboxRecord, enqueue, outbox_record
 
@@ -68,13 +68,10 @@ class Record(Protocol):
 
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
+    *supervise.TRANSIENT_ERRORS,
     asyncio.TimeoutError,
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
-    asyncpg.exceptions.CannotConnectNowError,
 )
 """Errors worth retrying the same batch for; anything else is a poison record."""
 
@@ -286,6 +283,7 @@ class TransactionalConsumer:
         namespace: str = "",
         batch_size: int = 500,
         retry_backoff_s: float = 1.0,
+        retry_for_s: float = 30.0,
     ) -> None:
         self.pool = pool
         self.bootstrap_servers = bootstrap_servers
@@ -300,6 +298,8 @@ class TransactionalConsumer:
         self.namespace = namespace
         self.batch_size = batch_size
         self.retry_backoff_s = retry_backoff_s
+        self.retry_for_s = retry_for_s  # then the error goes to the supervisor (restart)
+        self._assign_error: BaseException | None = None
         self.dead_letter_topic = DEAD_LETTER.named(namespace)
         self.dead_letters = DeadLetters(group_id, service, self.dead_letter_topic)
         self._lock = asyncio.Lock()
@@ -308,7 +308,10 @@ class TransactionalConsumer:
         self._next: dict[TopicPartition, int] = {}
 
     async def run(self) -> None:
-        """Consume until cancelled."""
+        """Consume until cancelled. A batch hit by a transient error is retried here for
+        `retry_for_s`; after that, or when the partitions could not be positioned from
+        Postgres, the error leaves `run` and the runtime's supervisor starts it again
+        (a fresh Kafka consumer that seeks to the offsets in Postgres)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=self.group_id,
@@ -324,6 +327,9 @@ class TransactionalConsumer:
         try:
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                if self._assign_error is not None:
+                    error, self._assign_error = self._assign_error, None
+                    raise error
                 if batch:
                     async with self._lock:
                         await self._handle_batch(consumer, batch)
@@ -333,7 +339,11 @@ class TransactionalConsumer:
                     lag_due = time.monotonic() + LAG_REFRESH_S
         finally:
             self._consumer = None
-            await consumer.stop()
+            try:
+                async with asyncio.timeout(5):  # leaving the group needs the broker
+                    await consumer.stop()
+            except Exception as exc:
+                log.info("consumer %s did not stop cleanly: %r", self.group_id, exc)
 
     # -- one batch ---------------------------------------------------------------
 
@@ -346,6 +356,7 @@ class TransactionalConsumer:
             return
         decoded = [self._decode(r) for recs in batch.values() for r in recs]
         started = time.perf_counter()
+        attempt, failing_since = 0, time.monotonic()
         while True:
             try:
                 try:
@@ -357,9 +368,13 @@ class TransactionalConsumer:
                     await self._apply_one_by_one(decoded)
                 break
             except TRANSIENT_ERRORS as exc:
+                if time.monotonic() - failing_since > self.retry_for_s:
+                    raise  # the supervisor restarts the consumer, with its own backoff
                 metrics.CONSUMER_RETRIES.labels(self.group_id).inc()
-                log.warning("transient error, retrying batch: %r", exc)
-                await asyncio.sleep(self.retry_backoff_s)
+                if attempt == 0:  # one line per outage, not one per retry
+                    log.warning("transient error, retrying batch: %r", exc)
+                await asyncio.sleep(min(self.retry_backoff_s * 2**attempt, 5.0))
+                attempt += 1
         metrics.BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items()}
         await self._after_commit(consumer, offsets)
@@ -540,7 +555,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         consumer = self.runner._consumer
         assert consumer is not None
-        stored = await self.runner._load_offsets(set(assigned))
+        try:
+            async with asyncio.timeout(10):
+                stored = await _retrying(lambda: self.runner._load_offsets(set(assigned)))
+        except Exception as exc:  # aiokafka would only log it: hand it to `run`
+            log.warning("could not load offsets for the assignment: %r", exc)
+            self.runner._assign_error = exc
+            consumer.pause(*assigned)  # nothing is read from unpositioned partitions
+            return
         # No row in Postgres means no state yet: start from the beginning, even if
         # Kafka remembers a committed offset (e.g. after a rebuild).
         fresh = [tp for tp in assigned if tp not in stored]
@@ -549,3 +571,16 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             consumer.seek(tp, stored[tp] if tp in stored else first[tp])
             self.runner._next[tp] = stored[tp] if tp in stored else first[tp]
         log.info("assigned %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
+
+
+async def _retrying(
+    step: Callable[[], Awaitable[dict[TopicPartition, int]]],
+) -> dict[TopicPartition, int]:
+    """`step()` again after a transient error, until it succeeds or is cancelled."""
+    delay = 0.2
+    while True:
+        try:
+            return await step()
+        except TRANSIENT_ERRORS:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

@@ -5,17 +5,23 @@ caused it; the per-event lines are `msp_plumbing.eventlog`).
 uvicorn's access log lines for `/healthz`, `/readyz` and `/metrics` are dropped unless
 asked for (`MSP_LOG_PROBE_REQUESTS=true`): probes and scrapes arrive every few seconds
 from every kubelet and Prometheus and said nothing an operator looks for, yet were most
-of the lines of a quiet service."""
+of the lines of a quiet service.
+
+Warnings and errors are rate-limited (`ThrottleFilter`): one line per logger and
+message template per `THROTTLE_S` seconds, the next line carrying `suppressed` (how
+many were held back). A broker outage then costs a few lines, not one per request."""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 ACCESS_LOGGER = "uvicorn.access"
+THROTTLE_S = 10.0
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -51,6 +57,30 @@ class ProbeAccessFilter(logging.Filter):
         return True
 
 
+class ThrottleFilter(logging.Filter):
+    def __init__(self, every_s: float = THROTTLE_S) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._next: dict[tuple[str, object], float] = {}
+        self._held: dict[tuple[str, object], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        if now < self._next.get(key, 0.0):
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        if len(self._next) > 10_000:  # bounded: templates are few, but be safe
+            self._next.clear()
+        self._next[key] = now + self.every_s
+        held = self._held.pop(key, 0)
+        if held:
+            record.suppressed = held
+        return True
+
+
 def configure_logging(
     service: str,
     level: str = "INFO",
@@ -62,6 +92,7 @@ def configure_logging(
     `event_level`; probe and scrape access lines only with `probe_requests`."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(ThrottleFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -130,7 +130,9 @@ class OutboxRelay:
         self._partitions: dict[str, int] = {}
 
     async def run(self) -> None:
-        """Elect, recover, then relay until cancelled."""
+        """Elect, recover, then relay until cancelled or a dependency fails (the
+        runtime's supervisor calls `run` again: re-elect, recover, relay). Recovery on
+        every start also marks rows Kafka acknowledged just before Postgres went away."""
         async with self.pool.acquire() as lock_conn:
             await self._become_leader(lock_conn)
             await lock_conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
@@ -146,10 +148,21 @@ class OutboxRelay:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
             finally:
-                await lock_conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                await lock_conn.execute(
+                await self._resign(lock_conn)
+
+    async def _resign(self, conn: asyncpg.Connection) -> None:
+        """Give up the lock and the listener; on a connection that is already gone
+        (Postgres restarted) there is nothing to give up: the session ended with it."""
+        if conn.is_closed():
+            return
+        try:
+            async with asyncio.timeout(2):
+                await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                await conn.execute(
                     "SELECT pg_advisory_unlock(hashtext($1))", f"outbox:{self.schema}"
                 )
+        except Exception as exc:  # the original error (if any) is what matters
+            log.info("relay could not release its lock cleanly: %r", exc)
 
     async def _become_leader(self, conn: asyncpg.Connection) -> None:
         """Block until this instance holds the schema's relay lock (another instance

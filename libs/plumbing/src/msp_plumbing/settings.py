@@ -40,6 +40,14 @@ class ServiceSettings(BaseSettings):
     )
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     db_pool_max: int = Field(default=10, ge=1)
+    supervisor_give_up_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A background loop failing this long without recovering ends the process",
+    )
+    supervisor_not_ready_s: float = Field(
+        default=5.0, ge=0, description="/readyz is red once a loop has been retrying this long"
+    )
 
     @property
     def schema_name(self) -> str:

@@ -1,194 +1,485 @@
-"""Group commit of id claims: concurrent requests share one Postgres transaction and
-one hand-off to the producer.
+"""Id claims and the produce, in groups: concurrent requests share one INSERT, one
+hand-off to the producer and one UPDATE; a request waits on one future.
 
-Each request's (customer, id) pairs must be claimed in `accepted_events` in a
-transaction that stays open until Kafka acknowledged the request's new events (see
-`pipeline`). Done per request that costs three Postgres round trips plus a produce,
-each a wake-up of the request's task; under load that was most of the service's CPU.
-Here every request waiting in the queue joins one group: one transaction, one INSERT
-for the whole group, one `produce` call sending the new events of all its requests,
-then the claims of any request whose produce failed are deleted again and the group
-commits. A request waits on one future, resolved after its group committed. Groups are
-pipelined: the next group is claimed while earlier ones still wait for Kafka.
+The rule ("ingest tells the truth"):
+1. **Claim** — every new (customer, id) of a group is INSERTed into `accepted_events`
+   as `pending` and committed *before* anything is produced. An id already there is a
+   duplicate if `published`; if `pending`, its first copy is still being published by
+   this process (the request then depends on that copy's outcome) or its outcome is in
+   doubt (503, "outcome unknown": retry later with the same ids).
+2. **Produce** — the group's new events go to Kafka (idempotent producer, acks=all).
+3. **Record** — acknowledged ids become `published`; ids Kafka certainly did not take
+   (the producer refused them) are deleted, so a retry publishes them; every other id
+   (a timeout, a connection lost after the send) stays `pending`: **in doubt**.
+4. **Resolve** — `DoubtResolver` settles each in-doubt id once no produce of it can
+   still land (its futures settled `SETTLE_MARGIN_S` ago, or, for a row of another or a
+   dead process, `orphan_grace_s` after it was claimed): it reads the id's partition
+   from shortly before the claim to its end, marks it `published` if it is there and
+   deletes the claim if not. A retry after that is a duplicate (202) or publishes it.
 
-Same guarantees as one transaction per request:
-* A re-post in a later group finds the id committed (or waits on its row lock while
-  the earlier group is still open) and publishes nothing.
-* Two requests in one group with the same id: the first owns the claim; the second is
-  answered after the group, 202 only if the owner's produce succeeded, else 503.
-* Rows are inserted in key order, so two groups never lock each other in a cycle; a
-  group's INSERT may wait on the row lock of an earlier open group (a re-post of an id
-  in flight), never the other way round, since an open group waits only for Kafka.
+So an id is published at most once even when Kafka's answer is lost, the process is
+killed between Kafka's ack and step 3 (the row stays `pending` and is resolved at the
+next start), or Postgres fails after the ack. No connection is held while Kafka
+answers: a Postgres restart only fails the requests whose INSERT or UPDATE it hit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAuthorizationFailedError,
+)
 
 from ingest import metrics
 from msp_events import Envelope
+from msp_events.serde import HEADERS
+from msp_events.topics import topic_for
+from msp_plumbing.outbox import partition_for
+from msp_plumbing.supervise import LogThrottle, within
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
+Key = tuple[str, str]  # (customer_id, event_id)
+T = TypeVar("T")
+NOT_SENT_ERRORS = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+    TopicAuthorizationFailedError,
+)
+"""Broker answers that mean the record was certainly not written."""
+SETTLE_MARGIN_S = 3.0
+"""After the producer gave up on a record, how long before its partition is read to
+settle it (a broker that was frozen may still append a request it had received)."""
+SCAN_SLACK_S = 60.0
+"""How far before a claim the resolver starts reading its partition (record times
+are the producer's clock, on another host)."""
+
+_throttle = LogThrottle(every_s=10.0)
+
+
+def warn_throttled(kind: str, message: str, *args: object) -> None:
+    """One warning line per `kind` per 10 s, with how many were held back: a broker
+    outage must not write a line per request."""
+    held = _throttle.allow(kind)
+    if held is not None:
+        log.warning(message, *args, extra={"suppressed": held})
 
 
 @dataclass(eq=False)
 class Claim:
+    """One request's events on their way through a group."""
+
     events: Sequence[Envelope]
-    fresh: list[Envelope] = field(default_factory=list)  # new ids: this claim publishes them
-    owners: set[Claim] = field(default_factory=set)  # earlier claims of my duplicate ids
-    produced: bool | None = None  # set by `produce`: all of `fresh` acknowledged by Kafka
-    committed: asyncio.Future[None] = field(
+    values: Sequence[bytes]  # encoded, aligned with `events`
+    fresh: list[int] = field(default_factory=list)  # indexes this claim publishes
+    owners: set[Claim] = field(default_factory=set)  # in-flight first copies of my ids
+    in_doubt: int = 0  # my ids whose earlier publish is in doubt
+    acked: set[int] = field(default_factory=set)  # of `fresh`: acknowledged by Kafka
+    refused: set[int] = field(default_factory=set)  # of `fresh`: certainly not written
+    claimed: bool = False  # the INSERT committed (else nothing of it was produced)
+    settled: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     submitted: float = field(default_factory=time.perf_counter)
 
-    def report(self, ok: bool) -> None:
-        if self.produced is None:
-            self.produced = ok
+    async def wait(self) -> None:
+        """Until this claim and every first copy it depends on are settled."""
+        await asyncio.shield(self.settled)
+        for owner in self.owners:
+            await owner.wait()
 
-    def succeeded(self) -> bool:
-        """After commit: my events and those of my owners are all on Kafka."""
-        return all(o.produced for o in (self, *self.owners))
+    def key(self, index: int) -> Key:
+        event = self.events[index]
+        return (event.customer_id, event.id)
 
+    def unknown(self) -> list[int]:
+        return [i for i in self.fresh if i not in self.acked and i not in self.refused]
 
-Produce = Callable[[list["Claim"]], Awaitable[None]]
-"""Sends the `fresh` events of every claim of a group and `report`s each claim's
-outcome (`pipeline.Intake.produce_group`)."""
+    def outcome(self) -> str:
+        """After `settled`: "published" (every event is on Kafka, now or before),
+        "not_published" (nothing of it certainly reached Kafka... or failed before the
+        claim), or "unknown" (some event's publish is in doubt)."""
+        if not self.claimed:
+            return "not_published"
+        if self.in_doubt or self.unknown() or any(o.outcome() == "unknown" for o in self.owners):
+            return "unknown"
+        if self.refused or any(o.outcome() != "published" for o in self.owners):
+            return "not_published"
+        return "published"
 
 
 class GroupClaims:
-    """`inserters` tasks run `run()`: each takes every queued request as one group,
-    opens its transaction and INSERTs its claims, hands the open transaction to a
-    finisher task (produce, commit) and goes back for the next group at once. So a
-    request waits for at most one INSERT before its own (requests arriving meanwhile
-    form the next group), and any number of groups wait for Kafka concurrently,
-    bounded by the pool (each open group holds a connection)."""
+    """`run()` (two supervised tasks of the runtime) takes every queued request as one
+    group, INSERTs its claims, and hands the group to a finisher task (produce, record)
+    before going back for the next group: groups are pipelined."""
 
     def __init__(
-        self, *, pool: asyncpg.Pool, produce: Produce, wait_s: float, max_group: int = 512
+        self,
+        *,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        namespace: str,
+        produce_timeout_s: float,
+        db_timeout_s: float = 5.0,
+        max_group: int = 512,
     ) -> None:
         self.pool = pool
-        self.produce = produce
-        self.wait_s = wait_s  # a group waits this long for `produce`, then fails
+        self.producer = producer
+        self.namespace = namespace
+        self.produce_timeout_s = produce_timeout_s
+        self.db_timeout_s = db_timeout_s
         self.max_group = max_group
         self.queue: asyncio.Queue[Claim] = asyncio.Queue()
+        self.inflight: dict[Key, Claim] = {}  # claimed here, outcome not recorded yet
+        self.unsettled: dict[Key, float | None] = {}  # in doubt: None while the producer
+        # may still deliver it, then the time it gave up (see DoubtResolver)
+        self._finishers: set[asyncio.Task[None]] = set()
 
-    def submit(self, events: Sequence[Envelope]) -> Claim:
-        claim = Claim(events)
+    def submit(self, events: Sequence[Envelope], values: Sequence[bytes]) -> Claim:
+        claim = Claim(events, values)
         self.queue.put_nowait(claim)
         return claim
 
     async def run(self) -> None:
-        finishers: set[asyncio.Task[None]] = set()
-        try:
-            while True:
-                group = [await self.queue.get()]
-                size = len(group[0].events)
-                while not self.queue.empty() and size < self.max_group:
-                    claim = self.queue.get_nowait()
-                    group.append(claim)
-                    size += len(claim.events)
-                opened = await self._claim_group(group)
-                if opened is not None:
-                    task = asyncio.create_task(self._finish_group(group, *opened))
-                    finishers.add(task)
-                    task.add_done_callback(finishers.discard)
-        finally:
-            for task in finishers:
-                task.cancel()
+        while True:
+            group = [await self.queue.get()]
+            size = len(group[0].events)
+            while not self.queue.empty() and size < self.max_group:
+                claim = self.queue.get_nowait()
+                group.append(claim)
+                size += len(claim.events)
+            try:
+                claimed = await self._claim_group(group)
+            except BaseException as exc:  # cancelled, or a bug: never leave a request hanging
+                _settle(group, exc if isinstance(exc, Exception) else None)
+                raise
+            if claimed:
+                task = asyncio.create_task(self._finish_group(group))
+                self._finishers.add(task)
+                task.add_done_callback(self._finishers.discard)
 
-    async def _claim_group(self, group: list[Claim]) -> tuple[Any, Any] | None:
-        """Open the group's transaction and claim its ids; returns (connection,
-        transaction), or None when that failed (the group's requests get 503)."""
-        conn = await self.pool.acquire()
-        tx = conn.transaction()
+    async def _claim_group(self, group: list[Claim]) -> bool:
+        """Step 1. An id this process is already publishing is not claimed again: the
+        request depends on that first copy (`owners`). Reservations are taken before
+        the INSERT and released only after the outcome is recorded, so a later INSERT
+        always sees the recorded state. False when Postgres failed: nothing was
+        produced, the requests get 503 "nothing accepted"."""
+        reserved: list[tuple[Claim, int]] = []
+        topics: dict[Key, str] = {}
+        for claim in group:
+            for i, event in enumerate(claim.events):
+                key = claim.key(i)
+                owner = self.inflight.get(key)
+                if owner is None:
+                    self.inflight[key] = claim
+                    reserved.append((claim, i))
+                    topics[key] = _topic(event, self.namespace)
+                elif owner is not claim:
+                    claim.owners.add(owner)
+        keys = sorted(topics)
         try:
-            await tx.start()
-            self._assign(group, await self._insert(conn, group))
+            new, states = await within(
+                self._in_db(lambda conn: _insert(conn, keys, [topics[k] for k in keys])),
+                self.db_timeout_s,
+            )
         except Exception as exc:
-            await self._close(conn, tx, group, exc)
-            return None
+            warn_throttled(f"claim:{type(exc).__name__}", "claiming ids failed: %r", exc)
+            for claim, i in reserved:
+                self.inflight.pop(claim.key(i), None)
+            _settle(group, None)
+            return False
         now = time.perf_counter()
         for claim in group:
+            claim.claimed = True
             metrics.CLAIM_WAIT.observe(now - claim.submitted)
-        return conn, tx
+        for claim, i in reserved:
+            key = claim.key(i)
+            if key in new:
+                claim.fresh.append(i)
+                continue
+            self.inflight.pop(key, None)  # claimed before: a duplicate, or in doubt
+            if states.get(key) != "published":
+                claim.in_doubt += 1
+        return True
 
-    async def _finish_group(self, group: list[Claim], conn: Any, tx: Any) -> None:
-        """Produce every member's new events, free the ids whose produce failed, commit."""
+    async def _finish_group(self, group: list[Claim]) -> None:
+        """Steps 2 and 3, then answer every request of the group."""
         try:
-            try:
-                async with asyncio.timeout(self.wait_s):
-                    await self.produce(group)
-            finally:
-                for claim in group:
-                    claim.report(False)  # no-op for those reported
-            produced = time.perf_counter()
-            failed = [(e.customer_id, e.id) for c in group if not c.produced for e in c.fresh]
-            if failed:  # not on Kafka: free the ids so a retry publishes them
-                await conn.execute(
-                    """DELETE FROM accepted_events WHERE (customer_id, event_id) IN
-                       (SELECT * FROM unnest($1::text[], $2::text[]))""",
-                    [k[0] for k in failed],
-                    [k[1] for k in failed],
-                )
-            await tx.commit()
-        except BaseException as exc:  # the group rolls back: nothing of it is accepted
-            await self._close(conn, tx, group, exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            await self.pool.release(conn)
-            metrics.COMMIT_WAIT.observe(time.perf_counter() - produced)
-            for claim in group:
-                claim.committed.set_result(None)
-
-    async def _close(self, conn: Any, tx: Any, group: list[Claim], exc: BaseException) -> None:
-        log.warning("claim group of %d requests failed: %r", len(group), exc)
-        error = exc if isinstance(exc, Exception) else RuntimeError("claims stopped")
-        for claim in group:
-            if not claim.committed.done():
-                claim.committed.set_exception(error)
-            claim.report(False)
-        try:
-            if not conn.is_closed():
-                await tx.rollback()
-        except Exception as rollback_error:  # a broken connection: the pool replaces it
-            log.warning("rollback failed: %r", rollback_error)
+            await self._produce(group)
+            started = time.perf_counter()
+            await self._record(group)
+            metrics.COMMIT_WAIT.observe(time.perf_counter() - started)
         finally:
-            await self.pool.release(conn)
+            for claim in group:
+                for i in claim.fresh:
+                    self.inflight.pop(claim.key(i), None)
+            _settle(group, None)
 
-    @staticmethod
-    async def _insert(conn: Any, group: list[Claim]) -> set[Key]:
-        keys = sorted({(e.customer_id, e.id) for c in group for e in c.events})
-        rows = await conn.fetch(
-            """INSERT INTO accepted_events (customer_id, event_id)
-               SELECT c, e FROM unnest($1::text[], $2::text[]) AS t(c, e) ORDER BY c, e
-               ON CONFLICT DO NOTHING RETURNING customer_id, event_id""",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
+    async def _produce(self, group: list[Claim]) -> None:
+        """Send every fresh event, wait at most `produce_timeout_s` for the acks."""
+        started = time.perf_counter()
+        sent: list[tuple[Claim, int, asyncio.Future[Any]]] = []
+        try:
+            async with asyncio.timeout(self.produce_timeout_s):
+                for claim in group:
+                    for i in claim.fresh:
+                        event = claim.events[i]
+                        try:
+                            future = await self.producer.send(
+                                _topic(event, self.namespace),
+                                claim.values[i],
+                                key=event.customer_id.encode(),
+                                headers=HEADERS,
+                            )
+                        except Exception as exc:  # never appended to a batch: not sent
+                            warn_throttled(
+                                f"refused:{type(exc).__name__}", "produce refused: %r", exc
+                            )
+                            claim.refused.add(i)
+                        else:
+                            sent.append((claim, i, future))
+                if sent:
+                    await asyncio.wait([f for _, _, f in sent])
+        except TimeoutError:
+            warn_throttled(
+                "produce-timeout",
+                "Kafka did not acknowledge within %.1f s: outcome unknown",
+                self.produce_timeout_s,
+            )
+        handed = {(id(claim), i) for claim, i, _ in sent}
+        for claim in group:  # the deadline came before `send` took them: not sent
+            claim.refused.update(i for i in claim.fresh if (id(claim), i) not in handed)
+            claim.refused -= claim.acked
+        for claim, i, future in sent:
+            if not future.done():
+                self._watch(claim.key(i), future)
+            elif future.exception() is None:
+                claim.acked.add(i)
+            elif isinstance(future.exception(), NOT_SENT_ERRORS):
+                claim.refused.add(i)
+            else:
+                warn_throttled("produce-failed", "produce failed: %r", future.exception())
+                self.unsettled[claim.key(i)] = time.monotonic()
+        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+
+    def _watch(self, key: Key, future: asyncio.Future[Any]) -> None:
+        """An in-doubt id whose produce may still land: the resolver waits for it."""
+        self.unsettled[key] = None
+
+        def settled(f: asyncio.Future[Any]) -> None:
+            if not f.cancelled():
+                f.exception()  # retrieved: no "never retrieved" noise
+            if key in self.unsettled:
+                self.unsettled[key] = time.monotonic()
+
+        future.add_done_callback(settled)
+
+    async def _record(self, group: list[Claim]) -> None:
+        """Step 3. If Postgres fails here the ids stay `pending` and are resolved
+        later: Kafka's answer already went to the requests."""
+        published = [c.key(i) for c in group for i in c.acked]
+        refused = [c.key(i) for c in group for i in c.refused]
+        if not published and not refused:
+            return
+        try:
+            await within(
+                self._in_db(lambda conn: _mark(conn, published, refused)), self.db_timeout_s
+            )
+        except Exception as exc:
+            warn_throttled(
+                f"record:{type(exc).__name__}", "recording produce outcomes failed: %r", exc
+            )
+            for key in [*published, *refused]:
+                self.unsettled[key] = time.monotonic()
+
+    async def _in_db(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        async with self.pool.acquire() as conn:
+            return await work(conn)
+
+
+def _settle(group: list[Claim], error: Exception | None) -> None:
+    for claim in group:
+        if not claim.settled.done():
+            if error is None:
+                claim.settled.set_result(None)
+            else:
+                claim.settled.set_exception(error)
+
+
+def _topic(event: Envelope, namespace: str) -> str:
+    return topic_for(event.type).named(namespace)
+
+
+async def _insert(
+    conn: asyncpg.Connection, keys: list[Key], topics: list[str]
+) -> tuple[set[Key], dict[Key, str]]:
+    """Claim `keys` (autocommit); returns the new ones and the state of the others."""
+    rows = await conn.fetch(
+        """WITH wanted AS (
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS w(c, e, t)
+           ), inserted AS (
+               INSERT INTO accepted_events (customer_id, event_id, topic, state)
+               SELECT c, e, t, 'pending' FROM wanted ORDER BY c, e
+               ON CONFLICT DO NOTHING RETURNING customer_id, event_id
+           )
+           SELECT a.customer_id, a.event_id, a.state, false AS new FROM accepted_events a
+             JOIN wanted w ON (a.customer_id, a.event_id) = (w.c, w.e)
+           UNION ALL
+           SELECT customer_id, event_id, 'pending', true FROM inserted""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        topics,
+    )
+    new = {(r["customer_id"], r["event_id"]) for r in rows if r["new"]}
+    states = {(r["customer_id"], r["event_id"]): r["state"] for r in rows if not r["new"]}
+    return new, states
+
+
+async def _mark(conn: asyncpg.Connection, published: list[Key], refused: list[Key]) -> None:
+    async with conn.transaction():
+        if published:
+            await conn.execute(
+                """UPDATE accepted_events a SET state = 'published'
+                   FROM unnest($1::text[], $2::text[]) AS k(c, e)
+                   WHERE (a.customer_id, a.event_id) = (k.c, k.e)""",
+                [k[0] for k in published],
+                [k[1] for k in published],
+            )
+        if refused:
+            await conn.execute(
+                """DELETE FROM accepted_events a USING unnest($1::text[], $2::text[]) AS k(c, e)
+                   WHERE (a.customer_id, a.event_id) = (k.c, k.e) AND a.state = 'pending'""",
+                [k[0] for k in refused],
+                [k[1] for k in refused],
+            )
+
+
+@dataclass
+class DoubtResolver:
+    """Step 4, a supervised loop: settles `pending` claims no produce can still land
+    (see the module docstring) by reading their partitions."""
+
+    pool: asyncpg.Pool
+    claims: GroupClaims
+    bootstrap_servers: str
+    orphan_grace_s: float = 60.0
+    interval_s: float = 2.0
+    batch: int = 5_000
+
+    async def run(self) -> None:
+        while True:
+            await self.resolve_once()
+            await asyncio.sleep(self.interval_s)
+
+    async def resolve_once(self) -> tuple[int, int]:
+        """Returns (found on Kafka -> published, not there -> claim deleted)."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT customer_id, event_id, topic, accepted_at,
+                          accepted_at < now() - make_interval(secs => $1) AS orphaned
+                   FROM accepted_events WHERE state = 'pending' ORDER BY accepted_at LIMIT $2""",
+                self.orphan_grace_s,
+                self.batch,
+            )
+        due = [r for r in rows if self._due(r)]
+        if not due:
+            return 0, 0
+        found = await self._find_on_kafka(due)
+        keys = [(r["customer_id"], r["event_id"]) for r in due]
+        published = [k for k in keys if k in found]
+        missing = [k for k in keys if k not in found]
+        async with self.pool.acquire() as conn:
+            await _mark(conn, published, missing)
+        for key in keys:
+            self.claims.unsettled.pop(key, None)
+        metrics.DOUBTS_RESOLVED.labels("published").inc(len(published))
+        metrics.DOUBTS_RESOLVED.labels("not_published").inc(len(missing))
+        log.warning(
+            "resolved %d in-doubt id(s): %d on Kafka (marked published), %d not (freed)",
+            len(keys),
+            len(published),
+            len(missing),
         )
-        return {(r["customer_id"], r["event_id"]) for r in rows}
+        return len(published), len(missing)
 
-    @staticmethod
-    def _assign(group: list[Claim], new: set[Key]) -> None:
-        """Each new id to the first request of the group that carries it; later copies
-        depend on that owner's produce."""
-        owner: dict[Key, Claim] = {}
-        for claim in group:
-            for event in claim.events:
-                key = (event.customer_id, event.id)
-                if key in new:
-                    new.discard(key)
-                    owner[key] = claim
-                    claim.fresh.append(event)
-                elif key in owner and owner[key] is not claim:
-                    claim.owners.add(owner[key])
+    def _due(self, row: asyncpg.Record) -> bool:
+        key = (row["customer_id"], row["event_id"])
+        if key in self.claims.inflight:
+            return False
+        if key in self.claims.unsettled:
+            gave_up = self.claims.unsettled[key]
+            return gave_up is not None and time.monotonic() - gave_up >= SETTLE_MARGIN_S
+        return bool(row["orphaned"])
+
+    async def _find_on_kafka(self, rows: list[asyncpg.Record]) -> set[Key]:
+        wanted: dict[TopicPartition, set[Key]] = defaultdict(set)
+        since: dict[TopicPartition, datetime] = {}
+        for row in rows:
+            parts = await self.claims.producer.partitions_for(row["topic"])
+            tp = TopicPartition(
+                row["topic"], partition_for(row["customer_id"].encode(), len(parts))
+            )
+            wanted[tp].add((row["customer_id"], row["event_id"]))
+            since[tp] = min(since.get(tp, row["accepted_at"]), row["accepted_at"])
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_auto_commit=False,
+            isolation_level="read_uncommitted",
+        )
+        await consumer.start()
+        try:
+            found: set[Key] = set()
+            for tp, keys in wanted.items():
+                found |= await _scan(
+                    consumer, tp, keys, since[tp] - timedelta(seconds=SCAN_SLACK_S)
+                )
+            return found
+        finally:
+            await consumer.stop()
+
+
+async def _scan(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, keys: set[Key], since: datetime
+) -> set[Key]:
+    """The keys of `keys` present in `tp` from the first record at or after `since` to
+    the partition's end (as it is now)."""
+    consumer.assign([tp])
+    end = (await consumer.end_offsets([tp]))[tp]
+    start = (await consumer.offsets_for_times({tp: int(since.timestamp() * 1000)}))[tp]
+    if start is None or start.offset >= end:
+        return set()
+    consumer.seek(tp, start.offset)
+    found: set[Key] = set()
+    position = start.offset
+    while position < end:
+        batch = await consumer.getmany(tp, timeout_ms=2000)
+        records = batch.get(tp, [])
+        if not records:
+            raise TimeoutError(f"could not read {tp} up to offset {end}")
+        for record in records:
+            if record.offset >= end:
+                return found
+            position = record.offset + 1
+            key = (record.key or b"").decode()
+            try:
+                event_id = json.loads(record.value)["id"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if (key, event_id) in keys:
+                found.add((key, event_id))
+    return found

@@ -50,6 +50,12 @@ CLAIM_SECONDS = Histogram(
 )
 CLAIM_WAIT = CLAIM_SECONDS.labels("claim")
 COMMIT_WAIT = CLAIM_SECONDS.labels("commit")
+DOUBTS_RESOLVED = Counter(
+    "msp_ingest_doubts_resolved_total",
+    "In-doubt ids (Kafka's answer lost) settled by reading their partition: outcome="
+    "published (it was there) or not_published (the claim was freed for a retry).",
+    ["outcome"],
+)
 ALERTMANAGER_TRUNCATED = Counter(
     "msp_ingest_alertmanager_truncated_alerts_total",
     "Alerts Alertmanager left out of webhooks (truncatedAlerts; never read as resolved).",

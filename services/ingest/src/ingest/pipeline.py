@@ -1,17 +1,16 @@
 """`Intake`: what every HTTP entry point runs, in this order — authenticate (401),
-rate-limit (429), check tenancy (403), claim ids and publish (202 once Kafka acked).
-Adapters and CloudEvents parsing only produce the list of events; nothing here knows
-which tool sent them.
+rate-limit (429), check tenancy (403), size (413), claim ids and publish (202 once
+Kafka acked). Adapters and CloudEvents parsing only produce the list of events;
+nothing here knows which tool sent them.
 
-Idempotent re-post and its one window: the request's (customer, id) pairs are claimed
-in `accepted_events` inside a transaction that stays open until Kafka acknowledged
-every new event, then commits (one transaction per group of concurrent requests, see
-`claims.GroupClaims`). A re-post finds the ids taken and publishes nothing
-(202). If Kafka fails or times out, the request's claims are deleted before its group
-commits: nothing claimed, 503, the client retries. If the process dies after Kafka's
-ack but before the commit, the client never got its 202 and re-posts: that copy is
-published again with the SAME id, which downstream consumers drop (they dedupe by
-event id). Never a loss.
+Every wait has a deadline and every 503 says what happened (with `Retry-After`):
+* Postgres down (the key lookup, the claim): 503 "nothing was accepted".
+* Kafka refused or never got the events: 503 "nothing was accepted".
+* Kafka's answer did not come (timeout, connection lost after the send), or an
+  earlier copy's is still unknown: 503 "outcome unknown: retry with the same ids".
+  A retry never publishes an id twice (`claims.py` has the rule).
+* The request's whole wait is bounded by `accept_timeout_s`: past it, the same
+  "outcome unknown" answer (the claim resolves on its own).
 
 Every accepted event carries the request's trace (`tracing.REQUEST_TRACE`, from its
 `traceparent` header) unless it came with its own, and each request that published or
@@ -23,27 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from ingest import metrics
 from ingest.apikeys import ApiKey, KeyCache
-from ingest.claims import Claim, GroupClaims
+from ingest.claims import GroupClaims, warn_throttled
 from ingest.errors import ItemError, RequestRejected
 from ingest.ratelimit import TokenBuckets, retry_after_header
-from ingest.service import check_event_times, check_tenancy, send
+from ingest.service import check_event_times, check_tenancy
 from ingest.tracing import REQUEST_TRACE, traced
 from msp_events import Envelope
 from msp_events.bounds import EventTimeWindow
+from msp_events.serde import encode_value
 from msp_events.tracing import TraceContext
 from msp_plumbing import eventlog
+from msp_plumbing.supervise import is_transient, within
 
 log = logging.getLogger(__name__)
 
@@ -59,24 +55,19 @@ class Intake:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
-        producer: AIOKafkaProducer,
+        claims: GroupClaims,
         keys: KeyCache,
         buckets: TokenBuckets,
-        namespace: str,
-        produce_timeout_s: float,
+        accept_timeout_s: float,
+        max_event_bytes: int,
         event_lines: str = "request",
         time_window: EventTimeWindow | None = None,
     ) -> None:
-        # run `self.claims.run()` as background task(s) (the runtime does)
-        self.claims = GroupClaims(
-            pool=pool, produce=self.produce_group, wait_s=produce_timeout_s + 5
-        )
-        self.producer = producer
+        self.claims = claims  # its `run()` runs as supervised background tasks
         self.keys = keys
         self.buckets = buckets
-        self.namespace = namespace
-        self.produce_timeout_s = produce_timeout_s
+        self.accept_timeout_s = accept_timeout_s
+        self.max_event_bytes = max_event_bytes
         self.event_lines = event_lines
         self.time_window = time_window or EventTimeWindow()
 
@@ -89,7 +80,13 @@ class Intake:
                 [ItemError("/headers/authorization", "missing")],
                 {"WWW-Authenticate": "Bearer"},
             )
-        key = await self.keys.resolve(presented)
+        try:
+            key = await within(self.keys.resolve(presented), self.accept_timeout_s)
+        except Exception as exc:  # Postgres down or frozen: we cannot tell, retry
+            if not is_transient(exc):
+                raise
+            warn_throttled(f"auth:{type(exc).__name__}", "key lookup failed: %r", exc)
+            raise _unavailable(NOTHING_ACCEPTED) from None
         if key is None:
             raise RequestRejected(
                 401,
@@ -118,35 +115,65 @@ class Intake:
                 headers={"Retry-After": retry_after_header(wait)},
             )
 
-    async def accept(self, *, key: ApiKey, events: Sequence[Envelope], endpoint: str) -> Accepted:
+    def encode(self, events: Sequence[Envelope], *, item_pointer: str) -> list[bytes]:
+        """Each event as it goes to Kafka; 413 naming every event over
+        `max_event_bytes` (under the topics' record limit), before anything is claimed.
+        `item_pointer` is the JSON pointer of item {i} in the request ("" for one)."""
+        values = [encode_value(e) for e in events]
+        too_big = [
+            ItemError(
+                item_pointer.format(i=i),
+                f"event {e.id!r} is {len(v)} bytes encoded; the limit is {self.max_event_bytes}",
+                i if item_pointer else None,
+            )
+            for i, (e, v) in enumerate(zip(events, values, strict=True))
+            if len(v) > self.max_event_bytes
+        ]
+        if too_big:
+            raise RequestRejected(
+                413,
+                "too_large",
+                "an event is larger than a Kafka record may be; nothing was published",
+                too_big,
+                rejected_types=[e.type for e in events],
+            )
+        return values
+
+    async def accept(
+        self, *, key: ApiKey, events: Sequence[Envelope], endpoint: str, item_pointer: str = ""
+    ) -> Accepted:
         check_tenancy(key=key, events=events)
         check_event_times(window=self.time_window, events=events, now=datetime.now(UTC))
         if not events:
             return Accepted([], [], [])
         trace = REQUEST_TRACE.get() or TraceContext.new()
         events = traced(events, trace)
-        claim = self.claims.submit(events)  # claimed, produced and committed as a group
+        claim = self.claims.submit(events, self.encode(events, item_pointer=item_pointer))
         try:
-            await claim.committed
-        except Exception as exc:  # Kafka, Postgres, timeouts: the input was fine, retry
-            raise _unavailable(exc) from exc
-        if not claim.succeeded():  # my produce, or that of an earlier copy, failed
-            raise _unavailable(RuntimeError("not acknowledged by Kafka"))
-        fresh_ids = {id(e) for e in claim.fresh}
+            async with asyncio.timeout(self.accept_timeout_s):
+                await claim.wait()
+        except TimeoutError:
+            raise _unavailable(OUTCOME_UNKNOWN) from None
+        outcome = claim.outcome()
+        if outcome != "published":
+            raise _unavailable(OUTCOME_UNKNOWN if outcome == "unknown" else NOTHING_ACCEPTED)
+        fresh = set(claim.fresh)
         if eventlog.enabled():
-            self.log_accepted(events, fresh_ids, trace=trace, endpoint=endpoint, source=key.source)
-        for (etype, new), count in Counter((e.type, id(e) in fresh_ids) for e in events).items():
+            self.log_accepted(events, fresh, trace=trace, endpoint=endpoint, source=key.source)
+        for (etype, new), count in Counter(
+            (e.type, i in fresh) for i, e in enumerate(events)
+        ).items():
             metrics.accepted(new, key.source, endpoint, etype).inc(count)
         return Accepted(
             ids=[e.id for e in events],
-            published=[e.id for e in claim.fresh],
-            duplicates=[e.id for e in events if id(e) not in fresh_ids],
+            published=[events[i].id for i in claim.fresh],
+            duplicates=[e.id for i, e in enumerate(events) if i not in fresh],
         )
 
     def log_accepted(
         self,
         events: Sequence[Envelope],
-        fresh: set[int],
+        fresh: set[int],  # indexes into `events`
         *,
         trace: TraceContext,
         endpoint: str,
@@ -157,8 +184,8 @@ class Intake:
         per event in a batch of 500, so a batch gets one line with every id."""
         group = f"ingest.{endpoint}"
         if self.event_lines == "event":
-            for e in events:
-                outcome = "accepted" if id(e) in fresh else "duplicate"
+            for i, e in enumerate(events):
+                outcome = "accepted" if i in fresh else "duplicate"
                 eventlog.handled(e, outcome=outcome, group=group, source=source)
             return
         eventlog.EVENTS.info(
@@ -169,55 +196,19 @@ class Intake:
                 "source": source,
                 "trace_id": trace.trace_id,
                 "customer_ids": sorted({e.customer_id for e in events}),
-                "event_ids": [e.id for e in events if id(e) in fresh],
-                "duplicate_ids": [e.id for e in events if id(e) not in fresh],
+                "event_ids": [e.id for i, e in enumerate(events) if i in fresh],
+                "duplicate_ids": [e.id for i, e in enumerate(events) if i not in fresh],
                 "event_types": sorted({e.type for e in events}),
             },
         )
 
-    async def produce_group(self, group: list[Claim]) -> None:
-        """`GroupClaims`' produce step: send the new events of every claim of a group,
-        wait (at most `produce_timeout_s`) for Kafka's acknowledgements, report each
-        claim's outcome. One task for the whole group, not one per request."""
-        started = time.perf_counter()
-        sent: list[tuple[Claim, list[asyncio.Future[Any]]]] = []
-        try:
-            async with asyncio.timeout(self.produce_timeout_s):
-                for claim in group:
-                    if not claim.fresh:
-                        claim.report(True)
-                        continue
-                    try:
-                        futures = await send(
-                            producer=self.producer, events=claim.fresh, namespace=self.namespace
-                        )
-                    except Exception as exc:  # e.g. too large: only this claim fails
-                        log.warning("produce failed, nothing accepted: %r", exc)
-                        claim.report(False)
-                    else:
-                        sent.append((claim, futures))
-                acks = await asyncio.gather(
-                    *(f for _, fs in sent for f in fs), return_exceptions=True
-                )
-        except TimeoutError:
-            log.warning("Kafka did not acknowledge within %.1f s", self.produce_timeout_s)
-            return  # the unreported claims count as failed
-        done = 0
-        for claim, futures in sent:
-            outcome = acks[done : done + len(futures)]
-            done += len(futures)
-            failures = [a for a in outcome if isinstance(a, BaseException)]
-            if failures:
-                log.warning("produce failed, nothing accepted: %r", failures[0])
-            claim.report(not failures)
-        metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
+
+NOTHING_ACCEPTED = "could not publish to Kafka or record the ids; nothing was accepted, retry"
+OUTCOME_UNKNOWN = (
+    "outcome unknown: Kafka's answer for some events did not arrive; retry with the same "
+    "ids (an id is never published twice)"
+)
 
 
-def _unavailable(exc: BaseException) -> RequestRejected:
-    log.warning("publish failed, nothing accepted: %r", exc, exc_info=exc)
-    return RequestRejected(
-        503,
-        "unavailable",
-        "could not publish to Kafka or record the ids; nothing was accepted, retry",
-        headers={"Retry-After": "1"},
-    )
+def _unavailable(message: str) -> RequestRejected:
+    return RequestRejected(503, "unavailable", message, headers={"Retry-After": "1"})

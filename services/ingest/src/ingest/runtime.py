@@ -1,5 +1,6 @@
 """The ingest runtime and app: msp_plumbing's ServiceRuntime (pool, idempotent producer,
-outbox relay, the raw-topic consumer) plus the HTTP `Intake` and a pruning loop."""
+outbox relay, the raw-topic consumer) plus the HTTP `Intake`, its claim workers, the
+in-doubt resolver and a pruning loop, all supervised background loops."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 from fastapi import FastAPI
 
 from ingest.apikeys import KeyCache
+from ingest.claims import DoubtResolver, GroupClaims
 from ingest.consumers import RAW_TOPICS, make_reemit
 from ingest.fastpath import EventsFastPath
 from ingest.pipeline import Intake
@@ -25,7 +27,7 @@ PRUNE_EVERY_S = 600.0
 CLAIM_INSERTERS = 2
 """Claim groups being INSERTed at once (two, so that one waiting on the row lock of a
 re-post in flight does not stall the others). Any number of claimed groups then wait
-for Kafka, each holding a pool connection."""
+for Kafka, holding no connection meanwhile."""
 
 
 class IngestRuntime(ServiceRuntime):
@@ -42,23 +44,36 @@ class IngestRuntime(ServiceRuntime):
         await super().start()
         s = self.settings
         assert self.pool is not None and self.producer is not None
-        self.intake = Intake(
+        claims = GroupClaims(
             pool=self.pool,
             producer=self.producer,
+            namespace=s.topic_namespace,
+            produce_timeout_s=s.produce_timeout_s,
+            db_timeout_s=s.db_timeout_s,
+        )
+        self.intake = Intake(
+            claims=claims,
             keys=KeyCache(
                 pool=self.pool,
                 pepper=s.api_key_pepper.get_secret_value(),
                 ttl_s=s.auth_cache_ttl_s,
             ),
             buckets=TokenBuckets(rate=s.rate_limit_events_per_s, burst=s.rate_limit_burst),
-            namespace=s.topic_namespace,
-            produce_timeout_s=s.produce_timeout_s,
+            accept_timeout_s=s.accept_timeout_s,
+            max_event_bytes=s.max_event_bytes,
             event_lines=s.event_lines,
             time_window=s.event_time_window(),
         )
         for n in range(CLAIM_INSERTERS):
-            self.spawn_task(f"claims-{n}", self.intake.claims.run())
-        self.spawn_task("prune-accepted", self._prune_accepted())
+            self.spawn_task(f"claims-{n}", claims.run)
+        resolver = DoubtResolver(
+            pool=self.pool,
+            claims=claims,
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            orphan_grace_s=s.doubt_orphan_grace_s,
+        )
+        self.spawn_task("resolve-doubts", resolver.run)
+        self.spawn_task("prune-accepted", self._prune_accepted)
 
     async def stop(self) -> None:
         self.intake = None

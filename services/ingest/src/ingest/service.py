@@ -4,7 +4,6 @@ connection runs inside the caller's transaction and never commits."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -12,7 +11,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Receive
@@ -23,8 +21,7 @@ from ingest.errors import ItemError, Rejections, RequestRejected
 from msp_events import PAYLOADS, Envelope, EventValidationError, FieldError, parse_event
 from msp_events.bounds import EventTimeWindow
 from msp_events.registry import ANY_EVENT
-from msp_events.serde import HEADERS, encode_value
-from msp_events.topics import TOPICS, topic_for
+from msp_events.topics import TOPICS
 
 INBOUND_TYPES: frozenset[str] = frozenset(
     cls.event_type for topic in TOPICS if topic.raw for cls in topic.event_types
@@ -382,20 +379,3 @@ async def claim_ids(*, conn: asyncpg.Connection, events: Sequence[Envelope]) -> 
             fresh.discard((e.customer_id, e.id))
             out.append(e)
     return out
-
-
-async def send(
-    *, producer: AIOKafkaProducer, events: Sequence[Envelope], namespace: str
-) -> list[asyncio.Future[Any]]:
-    """Hand every event to the producer for its canonical topic (keyed by customer);
-    returns the futures of Kafka's acknowledgements (the producer is idempotent with
-    acks=all)."""
-    return [
-        await producer.send(
-            topic_for(e.type).named(namespace),
-            encode_value(e),
-            key=e.customer_id.encode(),
-            headers=HEADERS,
-        )
-        for e in events
-    ]

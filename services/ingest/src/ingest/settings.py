@@ -57,6 +57,27 @@ class IngestSettings(ServiceSettings):
         le=366 * 86400,
         description="An event whose time is more than this past the ingest's clock is refused",
     )
+    accept_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="A post waits at most this long in all (key lookup, claim, produce), "
+        "then 503 with Retry-After",
+    )
+    db_timeout_s: float = Field(
+        default=5.0, gt=0, description="Each claim INSERT/UPDATE waits this long for Postgres"
+    )
+    max_event_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="An event larger than this once encoded gets 413 (Kafka's record "
+        "limit, max.message.bytes, is 1 MiB by default)",
+    )
+    doubt_orphan_grace_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="An in-doubt claim of another or a dead process is resolved from the "
+        "topic after this long (longer than any produce can still take)",
+    )
     accepted_ids_retention_days: int = Field(
         default=30, ge=1, description="How long a re-post of an accepted id is recognised"
     )

@@ -160,6 +160,7 @@ async def events_outcome(
             receive, declared=_header(headers, b"content-length"), limit=state.max_body_bytes
         )
         event = None if kind == BATCH or binary is not None else parse_single_fast(body)
+        batch = False
         if event is not None:  # the common case: one valid event, parsed once
             intake.admit(key, 1)
             events = [event]
@@ -172,7 +173,9 @@ async def events_outcome(
             max_events = state.max_batch_events
             intake.admit(key, count_events(document, batch=batch, max_events=max_events))
             events = parse_cloudevents(document, batch=batch, max_events=max_events)
-        accepted = await intake.accept(key=key, events=events, endpoint="events")
+        accepted = await intake.accept(
+            key=key, events=events, endpoint="events", item_pointer="/{i}" if batch else ""
+        )
         return 202, {
             "status": "accepted",
             "ids": accepted.ids,
@@ -226,7 +229,9 @@ async def post_alertmanager(request: Request) -> JSONResponse:
             )
         except EventValidationError as exc:
             raise _invalid(exc) from None
-        accepted = await intake.accept(key=key, events=events, endpoint="alertmanager")
+        accepted = await intake.accept(
+            key=key, events=events, endpoint="alertmanager", item_pointer="/alerts/{i}"
+        )
         if hook.truncatedAlerts:
             metrics.ALERTMANAGER_TRUNCATED.labels(key.source).inc(hook.truncatedAlerts)
         return 202, {

@@ -40,7 +40,7 @@ class SlaRuntime(ServiceRuntime):
             interval_s=s.scheduler_interval_s,
             batch_size=s.scheduler_batch_size,
         )
-        self.spawn_task("scheduler", self.scheduler.run())
+        self.spawn_task("scheduler", self.scheduler.run)
 
     def db(self) -> asyncpg.Pool:
         if self.pool is None:

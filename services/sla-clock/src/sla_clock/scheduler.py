@@ -189,11 +189,10 @@ class Scheduler:
             metrics.CLOCKS_MEASURED.labels(customer, priority, "not_breached").set(n - breached)
 
     async def run(self) -> None:
+        """Fire rounds until cancelled. A Postgres error ends the loop; the runtime's
+        supervisor runs it again with backoff (a round is one transaction, so a round
+        cut short fires nothing and is simply done again)."""
         while True:
-            try:
-                fired = await self.run_once()
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-                log.warning("scheduler round failed, retrying: %r", exc)
-                fired = 0
+            fired = await self.run_once()
             if fired < self.batch_size:
                 await asyncio.sleep(self.interval_s)
