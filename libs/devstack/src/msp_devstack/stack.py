@@ -4,7 +4,11 @@ Order: Postgres and Kafka (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point a
 running servers), every registry topic, every service schema's migrations, then the
 service processes in `SERVICES`. A status block is printed, then the command waits for
 Ctrl-C (SIGINT) or SIGTERM and stops what it started in reverse order: services first,
-infrastructure last. Exit code 0 on a requested stop, 1 if anything failed.
+infrastructure last. Exit code 0 on a requested stop, 1 if anything failed to start.
+A service that exits while the stack is up is restarted with backoff
+(`RESTART_BACKOFF_S`, reported on stdout); nothing else is stopped. An exported
+KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL naming this machine must answer at once
+(`check_configured_server`), else the run fails with the variable to unset.
 
 With a `Simulation` (the default of the command line), once everything answers the
 simulator (`msp_simulator`) plays a month through ingest, prints progress and the
@@ -25,8 +29,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -44,6 +49,7 @@ from msp_devstack.processes import (
     StartupError,
     free_port,
     log_tail,
+    port_accepts,
     port_is_free,
     run_sync,
     spawn,
@@ -113,6 +119,16 @@ SERVICE_START_TIMEOUT_S = 90.0
 class _Started:
     proc: subprocess.Popen[bytes]
     port: int
+    respawn: Callable[[], subprocess.Popen[bytes]] | None = None
+    restarts: int = 0
+    next_start: float | None = None  # monotonic time of a scheduled restart
+    running_since: float = field(default_factory=time.monotonic)
+
+
+RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+"""Waits before restarting a dead service: the n-th restart in a row waits the n-th
+value (then the last). A service that ran `STABLE_AFTER_S` starts from the first."""
+STABLE_AFTER_S = 60.0
 
 
 class _Shutdown(BaseException):
@@ -225,10 +241,16 @@ def run(
         try:
             stack.callback(log.info, "stopped everything this command started")
             bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+            database_url = os.environ.get("DATABASE_URL")
+            for name, value in (
+                ("KAFKA_BOOTSTRAP_SERVERS", bootstrap),
+                ("DATABASE_URL", database_url),
+            ):
+                if value:
+                    check_configured_server(name, value)
             if not bootstrap:  # fail fast, before starting anything
                 require_java()
                 fetch_kafka()
-            database_url = os.environ.get("DATABASE_URL")
             if database_url:
                 postgres_source = "from DATABASE_URL"
             else:
@@ -264,13 +286,21 @@ def run(
                 extra = _service_settings(service.name, data_dir, simulated=simulation is not None)
                 requested = None if http_base_port is None else http_base_port + offset
                 port = _port(requested, service.default_port, f"{service.name} HTTP")
-                proc = spawn(
-                    service.argv(),
-                    data_dir / "logs" / f"{service.name}.log",
-                    env={**env, **service.env, **extra, "MSP_HTTP_PORT": str(port)},
-                )
-                services[service.name] = _Started(proc, port)
-                stack.callback(stop_process_group, proc, f"service {service.name}", timeout=20.0)
+
+                def start(
+                    service: ServiceProcess = service,
+                    extra: dict[str, str] = extra,
+                    port: int = port,
+                ) -> subprocess.Popen[bytes]:
+                    return spawn(
+                        service.argv(),
+                        data_dir / "logs" / f"{service.name}.log",
+                        env={**env, **service.env, **extra, "MSP_HTTP_PORT": str(port)},
+                    )
+
+                proc = start()
+                services[service.name] = _Started(proc, port, respawn=start)
+                stack.callback(_stop_service, services[service.name], service.name)
                 log.info("started service %s (pid %d, port %d)", service.name, proc.pid, port)
             _wait_until_serving(services, data_dir)
 
@@ -300,6 +330,43 @@ def run(
             log.exception("the local stack failed")
             return 1
     return 1  # unreachable: the with block always returns; keeps mypy content
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def configured_address(name: str, value: str) -> tuple[str, int]:
+    """(host, port) of a KAFKA_BOOTSTRAP_SERVERS (its first server) or DATABASE_URL."""
+    if name == "DATABASE_URL":
+        url = urllib.parse.urlsplit(value)
+        return url.hostname or "127.0.0.1", url.port or 5432
+    host, _, port = value.split(",")[0].strip().rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port or 9092)
+
+
+def check_configured_server(name: str, value: str) -> None:
+    """The rule for a server named by the environment: on this machine (loopback), it
+    must accept a connection now, else fail at once with the cause. A shell that kept
+    the `export` lines a previous `make run` printed points at servers that stopped
+    with it; waiting for them would only end in a timeout. Remote servers are waited
+    for as before (they may be starting)."""
+    try:
+        host, port = configured_address(name, value)
+    except ValueError:
+        raise StartupError(f"{name}={value!r} is not host:port / a postgresql:// URL") from None
+    if host not in LOOPBACK_NAMES or port_accepts(port, "127.0.0.1"):
+        return
+    ours = port in (DEFAULT_KAFKA_PORT, DEFAULT_POSTGRES_PORT)
+    hint = (
+        "It is the address `make run` prints for other shells: most likely a stale export "
+        "from a previous `make run` that has stopped. "
+        if ours
+        else ""
+    )
+    raise StartupError(
+        f"{name}={value} points at {host}:{port}, where nothing is listening. {hint}"
+        f"Run `unset {name}` to let `make run` start its own server, or start that server first."
+    )
 
 
 def _fresh(data_dir: Path) -> None:
@@ -377,21 +444,50 @@ def _answers_health(port: int) -> bool:
         return False
 
 
-def _supervise(services: dict[str, _Started], data_dir: Path) -> int:
-    """Watch the service processes until a signal arrives (raised as `_Shutdown`)."""
-    while True:
+def _stop_service(started: _Started, name: str) -> None:
+    """The service's current process (a restart replaces it)."""
+    stop_process_group(started.proc, f"service {name}", timeout=20.0)
+
+
+def _supervise(
+    services: dict[str, _Started],
+    data_dir: Path,
+    *,
+    until: Callable[[], bool] = lambda: False,
+) -> int:
+    """Watch the service processes until a signal arrives (raised as `_Shutdown`) or
+    `until()`: a service that exits is restarted after a backoff (`RESTART_BACKOFF_S`),
+    reported on stdout; Kafka, Postgres and the other services keep running."""
+    while not until():
+        now = time.monotonic()
         for name, started in services.items():
+            if started.next_start is not None:
+                if now >= started.next_start and started.respawn is not None:
+                    started.proc = started.respawn()
+                    started.next_start, started.running_since = None, now
+                    print(
+                        f"msp-devstack: restarted service {name} (pid {started.proc.pid}, "
+                        f"restart {started.restarts})",
+                        flush=True,
+                    )
+                continue
             code = started.proc.poll()
-            if code is not None:
-                log.error(
-                    "service %s exited with code %s; stopping the stack. Last lines of its "
-                    "log:\n%s",
-                    name,
-                    code,
-                    log_tail(data_dir / "logs" / f"{name}.log"),
-                )
-                return 1
+            if code is None:
+                continue
+            if now - started.running_since >= STABLE_AFTER_S:
+                started.restarts = 0
+            delay = RESTART_BACKOFF_S[min(started.restarts, len(RESTART_BACKOFF_S) - 1)]
+            started.restarts += 1
+            started.next_start = now + delay
+            log_file = data_dir / "logs" / f"{name}.log"
+            print(
+                f"msp-devstack: service {name} exited with code {code}; restarting it in "
+                f"{delay:.0f} s (restart {started.restarts}). Last lines of {log_file}:\n"
+                f"{log_tail(log_file, lines=10)}",
+                flush=True,
+            )
         time.sleep(0.5)  # supervision tick; SIGINT/SIGTERM interrupt it at once
+    return 0
 
 
 def configure_logging() -> None:
