@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-ingest bench-incidents bench-sla bench-billing
+.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -104,6 +104,10 @@ bench-plumbing: setup
 bench-ingest: setup
 	$(RUN) python -m bench.ingest
 
+## bench-access: cost of verifying a caller per request (cached JWKS, API key cache) -> bench/results/access.json
+bench-access: setup
+	$(RUN) python -m bench.access
+
 ## bench-incidents: triage rate vs raw consume, storm noise reduction -> bench/results/incidents.json
 bench-incidents: setup
 	$(RUN) python -m bench.incidents
@@ -117,4 +121,4 @@ bench-billing: setup
 	$(RUN) python -m bench.billing
 
 ## bench: every benchmark, one after another (the machine should be otherwise idle)
-bench: bench-plumbing bench-ingest bench-incidents bench-sla bench-billing
+bench: bench-plumbing bench-ingest bench-access bench-incidents bench-sla bench-billing

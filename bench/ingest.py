@@ -31,13 +31,13 @@ import uuid
 from pathlib import Path
 from typing import cast
 
-import asyncpg
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.common import infrastructure, machine, server_version, write_results
-from ingest.apikeys import create_key
 from ingest.consumers import RAW_TOPICS
+from msp_access.settings import DEV_METRICS_TOKEN
+from msp_devstack.access import new_key
 from msp_events import Envelope, encode
 from msp_events.serde import to_json_obj
 from msp_events.topics import CHANGE_ORDERS, CONTRACTS, DEAD_LETTER, MONITORING, TICKETS
@@ -301,7 +301,10 @@ HISTOGRAMS = (
 async def scrape(port: int) -> dict[str, float]:
     """The service's own view: mean request and produce time (from /metrics)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    writer.write(
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + f"Authorization: Bearer {DEV_METRICS_TOKEN}\r\n\r\n".encode()
+    )
     text = (await reader.read()).decode()
     writer.close()
     sums: dict[str, float] = {}
@@ -332,9 +335,14 @@ async def main(
         topics = [MONITORING, TICKETS, CONTRACTS, CHANGE_ORDERS, DEAD_LETTER, *RAW_TOPICS]
         await ensure_topics(infra.kafka, topics, namespace=namespace)
         await migrate(infra.database_url, schema=schema, package="ingest")
-        conn = await asyncpg.connect(infra.database_url, server_settings={"search_path": schema})
-        _, key = await create_key(conn, pepper=PEPPER, source="bench", customer_ids=customer_ids())
-        await conn.close()
+        key = await new_key(
+            infra.database_url,
+            namespace=namespace,
+            roles=["publisher"],
+            customers=customer_ids(),
+            source="bench",
+            pepper=PEPPER,
+        )
 
         def single_requests(events: list[Envelope]) -> list[bytes]:
             bodies = [json.dumps(to_json_obj(e)).encode() for e in events]

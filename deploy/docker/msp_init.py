@@ -26,6 +26,7 @@ from msp_plumbing.kafka_admin import ensure_topics, wait_for_broker
 from msp_plumbing.migrations import migrate
 
 SERVICE_SCHEMAS: tuple[tuple[str, str], ...] = (
+    ("access", "msp_access"),
     ("ingest", "ingest"),
     ("incidents", "incidents"),
     ("sla_clock", "sla_clock"),

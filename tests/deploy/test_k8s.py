@@ -151,7 +151,11 @@ def test_secrets_only_referenced_never_shipped_to_prod(overlay: tuple[str, Docs]
         for env in c.get("env", [])
         if "secretKeyRef" in env.get("valueFrom", {})
     }
-    assert refs == {("msp-secrets", "DATABASE_URL"), ("msp-secrets", "MSP_API_KEY_PEPPER")}
+    assert refs == {
+        ("msp-secrets", "DATABASE_URL"),
+        ("msp-secrets", "MSP_API_KEY_PEPPER"),
+        ("msp-secrets", "MSP_METRICS_TOKEN"),
+    }
     if name == "prod":
         assert not secrets, "prod must not ship the placeholder Secret (create it out of band)"
     else:
@@ -175,6 +179,11 @@ def test_every_service_is_scrapeable(overlay: tuple[str, Docs]) -> None:
         assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [
             ("http", "/metrics")
         ]
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["authorization"] == {
+            "type": "Bearer",
+            "credentials": {"name": "msp-secrets", "key": "MSP_METRICS_TOKEN"},
+        }, f"{name}: Prometheus must scrape with the metrics token"
 
 
 def _consumed() -> dict[str, set[tuple[str, str]]]:
@@ -261,3 +270,57 @@ def test_grafana_configmaps_ship_every_dashboard() -> None:
         assert json.loads(text)["title"], f"{name}: not a dashboard"
     datasources = configmaps["msp-grafana-datasources"]
     assert datasources["metadata"]["labels"]["grafana_datasource"] == "1"
+
+
+def _selected(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    return _selects(policy["spec"]["podSelector"].get("matchLabels", {}), labels)
+
+
+def test_network_policies_deny_by_default_and_open_only_what_must_talk(
+    overlay: tuple[str, Docs],
+) -> None:
+    _, docs = overlay
+    policies = of_kind(docs, "NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    for name, deployment in of_kind(docs, "Deployment").items():
+        pod = deployment["spec"]["template"]["metadata"]["labels"]
+        ingress = [p for p in policies.values() if _selected(p, pod) and "ingress" in p["spec"]]
+        assert ingress, f"{name}: nothing may reach its API"
+        for policy in ingress:
+            for rule in policy["spec"]["ingress"]:
+                assert rule.get("from"), f"{policy['metadata']['name']}: open to everyone"
+                assert [p["port"] for p in rule["ports"]] == [8080]
+        egress = {
+            p["port"]
+            for policy in policies.values()
+            if _selected(policy, pod)
+            for rule in policy["spec"].get("egress", [])
+            for p in rule["ports"]
+        }
+        assert egress == {53, 9092, 5432, 443}, f"{name}: {egress}"
+    job = of_kind(docs, "Job")["msp-migrate"]["spec"]["template"]["metadata"]["labels"]
+    job_egress = {
+        p["port"]
+        for policy in policies.values()
+        if _selected(policy, job)
+        for rule in policy["spec"].get("egress", [])
+        for p in rule["ports"]
+    }
+    assert job_egress == {53, 5432}
+
+
+def test_the_apis_are_exposed_over_tls_only(overlay: tuple[str, Docs]) -> None:
+    _, docs = overlay
+    (ingress,) = of_kind(docs, "Ingress").values()
+    (tls,) = ingress["spec"]["tls"]
+    assert tls["secretName"] == "msp-api-tls"
+    hosts = [rule["host"] for rule in ingress["spec"]["rules"]]
+    assert sorted(hosts) == sorted(tls["hosts"])
+    backends = {
+        path["backend"]["service"]["name"]: path["backend"]["service"]["port"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {s.name: {"name": "http"} for s in SERVICES}

@@ -45,7 +45,7 @@ class Driver:
             source: fleet.create_api_key(source=source, customers=[customer])
             for source in ("crm", "psa", "alertmanager")
         }
-        self.http = httpx.Client(timeout=60)
+        self.http = httpx.Client(timeout=60, headers=fleet.operator_headers())
 
     def close(self) -> None:
         self.http.close()

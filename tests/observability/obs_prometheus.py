@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from obs_dashboards import ROOT
 
+from msp_access.settings import DEV_METRICS_TOKEN
 from msp_devstack.processes import StartupError, free_port, log_tail, spawn, stop_process_group
 from msp_devstack.testkit import wait_for
 
@@ -26,6 +27,8 @@ def config(targets: Mapping[str, str]) -> dict[str, Any]:
             {
                 "job_name": name,
                 "metrics_path": "/metrics",
+                # the dedicated scrape credential (MSP_METRICS_TOKEN; the dev default here)
+                "authorization": {"type": "Bearer", "credentials": DEV_METRICS_TOKEN},
                 "scrape_interval": "1s",
                 "scrape_timeout": "1s",
                 "static_configs": [{"targets": [host_port]}],

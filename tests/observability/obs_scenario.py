@@ -271,7 +271,10 @@ class Scenario:
             message="six time entries classified by billing",
         )
         billing = httpx.post(
-            self.fleet.url("billing") + "/v1/invoice-runs", json={"period": "2026-03"}, timeout=60
+            self.fleet.url("billing") + "/v1/invoice-runs",
+            json={"period": "2026-03"},
+            timeout=60,
+            headers=self.fleet.operator_headers(),
         )
         assert billing.status_code == 200, billing.text
         outcomes = {o["customer_id"]: o["outcome"] for o in billing.json()["outcomes"]}

@@ -30,6 +30,7 @@ from obs_dashboards import (
 from obs_prometheus import Prometheus
 from obs_scenario import Scenario, Story
 
+from msp_devstack.access import metrics_headers
 from msp_devstack.fleet import Fleet
 from msp_devstack.testing import new_namespace
 from msp_devstack.testkit import wait_for
@@ -140,7 +141,8 @@ def test_every_dashboard_query_returns_data_from_the_running_services(
             samples: set[str] = set()
             families: set[str] = set()
             for name in fleet.names:
-                text = httpx.get(fleet.url(name) + "/metrics", timeout=10).text
+                metrics = fleet.url(name) + "/metrics"
+                text = httpx.get(metrics, timeout=10, headers=metrics_headers()).text
                 names, types = parse_exposition(text)
                 samples |= names
                 families |= types

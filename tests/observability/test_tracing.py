@@ -11,13 +11,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
-from ingest.apikeys import create_key
 from ingest.runtime import IngestRuntime, serving_app
 from ingest.settings import IngestSettings
+from msp_devstack.access import new_key
 from msp_devstack.testing import create_topics
 from msp_devstack.testkit import read_topic, wait_for_async
 from msp_events import Envelope, decode
@@ -64,12 +63,15 @@ async def services(
             db_pool_max=4,
         )
     )
-    conn = await asyncpg.connect(database_url, server_settings={"search_path": f"{base}_in"})
-    try:
-        customer = sample_events()[0].customer_id
-        _, key = await create_key(conn, pepper=PEPPER, source="psa", customer_ids=[customer])
-    finally:
-        await conn.close()
+    customer = sample_events()[0].customer_id
+    key = await new_key(
+        database_url,
+        namespace=namespace,
+        roles=["publisher"],
+        customers=[customer],
+        source="psa",
+        pepper=PEPPER,
+    )
     await ingest.start()
     await sla.start()
     transport = httpx.ASGITransport(app=serving_app(ingest))

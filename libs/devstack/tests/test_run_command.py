@@ -20,6 +20,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from msp_devstack.__main__ import main
+from msp_devstack.access import metrics_headers
 from msp_devstack.paths import repo_root
 from msp_devstack.processes import free_port, port_is_free
 from msp_devstack.stack import (
@@ -184,7 +185,9 @@ async def test_run_simulates_a_month_then_serves_and_stops_cleanly_on_sigint(
             for offset, service in enumerate(SERVICES):
                 url = f"http://127.0.0.1:{http_base + offset}"
                 assert (await client.get(f"{url}/healthz")).status_code == 200, service.name
-                assert "msp_" in (await client.get(f"{url}/metrics")).text, service.name
+                assert (
+                    "msp_" in (await client.get(f"{url}/metrics", headers=metrics_headers())).text
+                ), service.name
         assert proc.poll() is None
 
         children = psutil.Process(proc.pid).children(recursive=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from msp_devstack.access import metrics_headers
 from msp_plumbing.app import create_app
 from msp_plumbing.migrations import migrate
 from msp_plumbing.runtime import ServiceRuntime
@@ -37,7 +38,8 @@ async def test_health_ready_metrics(
             ready = await client.get("/readyz")
             assert ready.status_code == 200, ready.text
             assert ready.json()["checks"] == {"postgres": "ok", "kafka": "ok", "background": "ok"}
-            metrics = await client.get("/metrics")
+            assert (await client.get("/metrics")).status_code == 401, "needs a credential"
+            metrics = await client.get("/metrics", headers=metrics_headers())
             assert metrics.status_code == 200
             assert "msp_outbox_published_total" in metrics.text
             assert "msp_consumer_records_total" in metrics.text
@@ -82,8 +84,8 @@ async def test_a_nul_byte_in_a_path_or_query_parameter_is_a_422_naming_it() -> N
         in_query = await c.get("/things/a", params={"owner": "x\x00y"})
         fine = await c.get("/things/a", params={"owner": "x"})
     assert in_path.status_code == 422, in_path.text
-    assert [e["loc"] for e in in_path.json()["detail"]] == [["path", "thing_id"]]
+    assert [e["pointer"] for e in in_path.json()["errors"]] == ["/path/thing_id"]
     assert in_query.status_code == 422, in_query.text
-    assert [e["loc"] for e in in_query.json()["detail"]] == [["query", "owner"]]
-    assert "NUL" in in_query.json()["detail"][0]["msg"]
+    assert [e["pointer"] for e in in_query.json()["errors"]] == ["/query/owner"]
+    assert "NUL" in in_query.json()["errors"][0]["message"]
     assert fine.status_code == 200 and reached == ["a"]

@@ -92,7 +92,7 @@ def test_every_event_validates_and_round_trips() -> None:
 
 def test_alertmanager_bodies_read_back_as_the_alerts_meant() -> None:
     from ingest.adapters.alertmanager import parse  # the real adapter, as ingest runs it
-    from ingest.apikeys import LabelNames
+    from msp_access.labels import LabelNames
 
     posts = [p for p in month_of(1).posts if p.channel == "alertmanager"]
     assert posts

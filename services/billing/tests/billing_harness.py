@@ -12,6 +12,7 @@ import httpx
 
 from billing.__main__ import build
 from billing.settings import BillingSettings
+from msp_devstack.access import operator_headers
 from msp_devstack.testing import create_topics
 from msp_devstack.testkit import read_topic
 from msp_events.topics import (
@@ -40,6 +41,19 @@ def settings_for(
     )
 
 
+_OPERATORS: dict[tuple[str, str], dict[str, str]] = {}
+
+
+async def _operator(database_url: str, namespace: str) -> dict[str, str]:
+    """One operator credential per namespace: runs of the same inputs by the same caller
+    give byte-identical outputs (the events name their actor)."""
+    if (database_url, namespace) not in _OPERATORS:
+        _OPERATORS[database_url, namespace] = await operator_headers(
+            database_url, namespace=namespace
+        )
+    return _OPERATORS[database_url, namespace]
+
+
 @asynccontextmanager
 async def running(settings: BillingSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The billing service in-process (consumer, relay, API), with an HTTP client."""
@@ -47,7 +61,10 @@ async def running(settings: BillingSettings) -> AsyncIterator[httpx.AsyncClient]
     await runtime.start()
     try:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://billing") as client:
+        headers = await _operator(settings.database_url, settings.topic_namespace)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://billing", headers=headers
+        ) as client:
             yield client
     finally:
         await runtime.stop()

@@ -17,6 +17,7 @@ import pytest
 from billing_factory import workload
 from billing_harness import connect, setup_topics
 
+from msp_devstack.access import operator_headers
 from msp_devstack.testkit import produce, read_topic, service_env, wait_for_async
 from msp_events.topics import (
     BILLING_INVOICES,
@@ -34,8 +35,8 @@ RUN = {"period": "2026-03", "as_of": "2026-04-01T06:00:00Z"}
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, headers: dict[str, str]) -> None:
+        self.env, self.log, self.headers = env, log, headers
         self.port = int(env["MSP_HTTP_PORT"])
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -64,7 +65,10 @@ class Worker:
         try:
             async with httpx.AsyncClient() as client:
                 return await client.post(
-                    f"http://127.0.0.1:{self.port}/v1/invoice-runs", json=RUN, timeout=30
+                    f"http://127.0.0.1:{self.port}/v1/invoice-runs",
+                    json=RUN,
+                    timeout=30,
+                    headers=self.headers,
                 )
         except httpx.HTTPError:
             return None  # killed while answering
@@ -103,7 +107,8 @@ async def test_killed_between_every_step_loses_and_duplicates_nothing(
         namespace=namespace,
         MSP_CONSUMER_BATCH_SIZE="5",
     )
-    worker = Worker(env, tmp_path / "billing.log")
+    headers = await operator_headers(database_url, namespace=namespace)
+    worker = Worker(env, tmp_path / "billing.log", headers)
     db = await connect(database_url, schema)
     try:
         # killed between consume and commit, then between Kafka's ack and marking sent

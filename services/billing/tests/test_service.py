@@ -234,15 +234,19 @@ async def test_classify_price_invoice_reclassify_and_credit(
         body = {
             "classification": "covered",
             "reason": "garden irrigation controller is IT",
-            "by": "lead@msp.example",
         }
+        with_actor = await api.post(
+            f"/v1/line-items/{held['line_item_id']}/reclassify",
+            json={**body, "by": "someone-else@msp.example"},
+        )
+        assert with_actor.status_code == 422 and with_actor.json()["errors"][0]["pointer"] == "/by"
         response = await api.post(f"/v1/line-items/{held['line_item_id']}/reclassify", json=body)
         assert response.status_code == 200, response.text
         assert response.json()["line_items"][0]["classification"] == "covered"
         assert (await api.get("/v1/review-queue")).json()["line_items"] == []
         covered_id = (await lines_of(db, acme["covered"].entry_id))[0]["line_item_id"]
         refused = await api.post(f"/v1/line-items/{covered_id}/reclassify", json=body)
-        assert refused.status_code == 409 and "held" in refused.json()["detail"]
+        assert refused.status_code == 409 and "held" in refused.json()["message"]
         assert (await api.post("/v1/line-items/li-nope/reclassify", json=body)).status_code == 404
 
         # -- a credit note releases exactly what it credits ---------------------------
@@ -250,7 +254,6 @@ async def test_classify_price_invoice_reclassify_and_credit(
         credit = {
             "line_ids": [project_line["line_id"]],
             "reason": "install was redone",
-            "by": "finance@msp.example",
         }
         path = f"/v1/invoices/{invoice['invoice_id']}/credit-notes"
         created = await api.post(path, json=credit)
@@ -292,7 +295,7 @@ async def test_classify_price_invoice_reclassify_and_credit(
         assert by_customer["zed"]["flat_fee"] == "1000.00"
         assert by_customer["zed"]["flat_fee_per_covered_hour"] == "3000.00"
         bad = await api.post("/v1/invoice-runs", json={"period": "2026-13"})
-        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "period"]
+        assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/period"
         unknown = await api.post("/v1/invoice-runs", json={"period": "2026-03", "bogus": 1})
         assert unknown.status_code == 422
         early = (

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from incidents.app import build
 from incidents.runtime import IncidentsRuntime
 from incidents.settings import IncidentsSettings
+from msp_devstack.access import operator_headers
 from msp_devstack.testing import create_topics, new_namespace
 from msp_devstack.testkit import produce, read_topic, wait_for_async
 from msp_events import Envelope, decode
@@ -136,8 +137,11 @@ async def running(kafka_bootstrap: str, database_url: str, **extra: Any) -> Asyn
     await runtime.start()
     db = await asyncpg.connect(database_url, server_settings={"search_path": settings.schema_name})
     transport = httpx.ASGITransport(app=app)
+    headers = await operator_headers(database_url, namespace=ns)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://incidents") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://incidents", headers=headers
+        ) as http:
             yield Service(kafka_bootstrap, ns, db, http, runtime)
     finally:
         await db.close()

@@ -20,6 +20,7 @@ import pytest
 from conftest import prepare
 from factory import contract, firing, t
 
+from msp_devstack.access import metrics_headers
 from msp_devstack.postgres import LocalPostgres
 from msp_devstack.processes import StartupError
 from msp_devstack.testing import new_namespace, server_scratch_dir
@@ -142,7 +143,7 @@ async def test_sigkill_after_a_commit_loses_no_alert_and_duplicates_no_id(
 
 
 async def _lag(http: httpx.AsyncClient, ns: str, want: int) -> bool:
-    text = (await http.get("/metrics")).text
+    text = (await http.get("/metrics", headers=metrics_headers())).text
     return f'group="{ns}incidents.triage"' in text and triage_lag(text, ns) == want
 
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ingest_testkit import TOPICS, Ingest, make_settings
 
 from ingest.runtime import IngestRuntime, serving_app
+from msp_devstack.access import prepare_access
 from msp_devstack.testing import create_topics
 from msp_plumbing.migrations import migrate
 
@@ -32,6 +33,7 @@ async def prepared(
     kafka_bootstrap: str, database_url: str, namespace: str, schema: str
 ) -> AsyncIterator[asyncpg.Connection]:
     await migrate(database_url, schema=schema, package="ingest")
+    await prepare_access(database_url, namespace=namespace)
     await create_topics(kafka_bootstrap, TOPICS, namespace)
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     yield conn

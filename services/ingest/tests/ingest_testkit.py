@@ -8,10 +8,12 @@ from typing import Any
 import asyncpg
 import httpx
 
-from ingest.apikeys import LabelNames, create_key
 from ingest.consumers import RAW_TOPICS
 from ingest.runtime import IngestRuntime
 from ingest.settings import IngestSettings
+from msp_access.apikeys import create_key
+from msp_access.labels import LabelNames
+from msp_devstack.access import access_schema
 from msp_devstack.testkit import read_topic
 from msp_events.topics import CHANGE_ORDERS, CONTRACTS, DEAD_LETTER, MONITORING, TICKETS
 
@@ -48,11 +50,25 @@ class Ingest:
     def topic(self, name: str) -> str:
         return f"{self.namespace}{name}"
 
+    @property
+    def access_schema(self) -> str:
+        return access_schema(self.namespace)
+
     async def key(
-        self, *customers: str, source: str = "tests", labels: LabelNames | None = None
+        self,
+        *customers: str,
+        source: str = "tests",
+        labels: LabelNames | None = None,
+        roles: tuple[str, ...] = ("publisher",),
     ) -> str:
         _, secret = await create_key(
-            self.db, pepper=PEPPER, source=source, customer_ids=list(customers), labels=labels
+            self.db,
+            schema=self.access_schema,
+            pepper=PEPPER,
+            source=source,
+            customer_ids=list(customers),
+            labels=labels,
+            roles=roles,
         )
         return secret
 

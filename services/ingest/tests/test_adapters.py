@@ -17,7 +17,7 @@ from ingest_payloads import (
 )
 
 from ingest.adapters import alertmanager, pagerduty
-from ingest.apikeys import LabelNames
+from msp_access.labels import LabelNames
 from msp_events import EventValidationError, decode, encode
 from msp_events.types.monitoring import AlertFiring, AlertResolved
 

@@ -12,6 +12,7 @@ from ingest_payloads import PAGERDUTY_TRIGGER, PAGERDUTY_V1_TRIGGER, alertmanage
 from ingest_testkit import Ingest
 
 from ingest.service import INBOUND_TYPES
+from msp_devstack.access import metrics_headers
 from msp_devstack.testkit import wait_for_async
 from msp_events import decode, make_event
 from msp_events.samples import sample_events
@@ -84,7 +85,7 @@ async def test_key_for_customer_a_cannot_publish_for_customer_b(ingest: Ingest) 
 
 
 async def test_no_key_wrong_key_and_revoked_key_get_401(ingest: Ingest) -> None:
-    from ingest.apikeys import list_keys, revoke_key
+    from msp_access.apikeys import list_keys, revoke_key
 
     event = heartbeat("cust-a")
     r = await ingest.client.post("/v1/events", json=event)
@@ -94,9 +95,9 @@ async def test_no_key_wrong_key_and_revoked_key_get_401(ingest: Ingest) -> None:
     key = await ingest.key("cust-a")
     r = await ingest.client.post("/v1/events", json=event, headers={"x-api-key": key})
     assert r.status_code == 202
-    (stored,) = await list_keys(ingest.db)
+    (stored,) = await list_keys(ingest.db, schema=ingest.access_schema)
     assert key not in json.dumps(stored.__dict__, default=str), "only a hash is stored"
-    assert await revoke_key(ingest.db, key_id=stored.key_id)
+    assert await revoke_key(ingest.db, schema=ingest.access_schema, key_id=stored.key_id)
     r = await ingest.client.post("/v1/events", json=event, headers=auth(key))
     assert r.status_code == 401
 
@@ -167,7 +168,7 @@ async def test_bad_input_is_4xx_naming_the_field_and_publishes_nothing(ingest: I
 
 
 async def test_rate_limit_answers_429_with_retry_after(ingest: Ingest) -> None:
-    from ingest.ratelimit import TokenBuckets
+    from msp_access.ratelimit import TokenBuckets
 
     assert ingest.runtime.intake is not None
     ingest.runtime.intake.buckets = TokenBuckets(rate=0.01, burst=2)
@@ -222,7 +223,7 @@ async def test_ops_endpoints_and_metrics(ingest: Ingest) -> None:
     invalid = heartbeat("cust-a", 2)
     invalid["data"]["agent"] = ""
     await ingest.client.post("/v1/events", json=invalid, headers=auth(key))
-    text = (await ingest.client.get("/metrics")).text
+    text = (await ingest.client.get("/metrics", headers=metrics_headers())).text
     assert (
         'msp_ingest_events_accepted_total{endpoint="events",source="metrics-test",'
         'type="msp.monitoring.heartbeat.v1"} 1.0' in text

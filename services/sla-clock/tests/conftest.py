@@ -66,6 +66,7 @@ from dataclasses import dataclass  # noqa: E402
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 
+from msp_devstack.access import operator_headers  # noqa: E402
 from msp_devstack.testkit import produce, read_topic  # noqa: E402
 from msp_events import decode  # noqa: E402
 from msp_events.topics import CONTRACTS, DEAD_LETTER, INCIDENTS, SLA, TICKETS  # noqa: E402
@@ -128,7 +129,11 @@ async def start_service(
         settings = settings_for(kafka_bootstrap, database_url, namespace, schema, **extra)
         app, runtime = build_app(settings, clock=clock)
         await runtime.start()
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sla")
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://sla",
+            headers=await operator_headers(database_url, namespace=namespace),
+        )
         db = await asyncpg.connect(database_url, server_settings={"search_path": schema})
         service = Service(runtime, http, db, kafka_bootstrap, namespace)
         started.append(service)

@@ -48,6 +48,7 @@ class Ctl:
             "MSPCTL_SLA_URL": fleet.url("sla-clock"),
             "MSPCTL_BILLING_URL": fleet.url("billing"),
             "MSPCTL_API_KEY": "",
+            "MSPCTL_TOKEN": fleet.operator_key,
         }
 
     def __call__(self, *argv: str, code: int = 0, input: str | None = None) -> Result:
@@ -202,6 +203,20 @@ def test_keys_rotate_and_revoke(ctl: Ctl, fleet: Fleet) -> None:
     wait_for(lambda: _post(fleet, rotated["key"], probe) == 401, timeout=WAIT_S)
     again = ctl("keys", "revoke", rotated["key_id"], code=1).output
     assert "no active key" in again
+    # every key change is in the audit log, by the operator key mspctl ran with
+    records = httpx.get(
+        fleet.url("ingest") + "/v1/audit",
+        headers=fleet.operator_headers(),
+        params={"subject": "key:" + fleet.operator_key.split("_")[1]},
+        timeout=30,
+    ).json()["records"]
+    changes = {(r["action"], r["object_id"]) for r in records}
+    assert {
+        ("key_create", made["key_id"]),
+        ("key_rotate", made["key_id"]),
+        ("key_revoke", rotated["key_id"]),
+    } <= changes, changes
+    assert {r["display_name"] for r in records} == {"fleet-operator"}
 
 
 # -- what the month produced, and the rebuild acceptance ------------------------------------
@@ -227,7 +242,9 @@ def _billing_done(ctl: Ctl) -> dict[str, Any]:
     creep = ctl.json("scope-creep", "--period", PERIOD, "--customer", CUSTOMER, "--json")
     assert [t["ticket_id"] for c in creep["customers"] for t in c["tickets"]] == ["T-2"], creep
     ledger = httpx.get(
-        ctl.fleet.url("billing") + f"/v1/customers/{CUSTOMER}/ledger/{PERIOD}", timeout=30
+        ctl.fleet.url("billing") + f"/v1/customers/{CUSTOMER}/ledger/{PERIOD}",
+        timeout=30,
+        headers=ctl.fleet.operator_headers(),
     ).json()
     assert {li["entry_id"] for li in ledger["line_items"]} >= {"TE-T-1", "TE-T-2", "TE-T-3"}
     return {"scope_creep": creep, "ledger": ledger}
@@ -305,8 +322,9 @@ def test_rebuild_reproduces_sla_report_and_invoice(ctl: Ctl, fleet: Fleet, publi
     project = next(line for line in invoice["lines"] if line["classification"] == "project")
     credited = httpx.post(
         fleet.url("billing") + f"/v1/invoices/{invoice['invoice_id']}/credit-notes",
-        json={"line_ids": [project["line_id"]], "reason": "goodwill", "by": "ops"},
+        json={"line_ids": [project["line_id"]], "reason": "goodwill"},
         timeout=30,
+        headers=fleet.operator_headers(),
     )
     assert credited.status_code == 201, credited.text
     fleet.stop("billing")
@@ -383,9 +401,9 @@ def test_export_holds_everything_about_one_customer(
     assert manifest["topics"]["msp.tickets.v1"]["records"] == len(tickets)
     assert manifest["event_types"]["msp.ticket.created.v1"] >= 4
     tables = manifest["tables"]
-    for table in ("billing.line_items", "sla_clock.clocks", "ingest.api_keys"):
+    for table in ("billing.line_items", "sla_clock.clocks", "access.api_keys"):
         assert tables[f"{fleet.namespace}{table}"]["rows"] > 0, table
-    keys = json.loads((out / f"tables/{fleet.namespace}ingest/api_keys.json").read_text())
+    keys = json.loads((out / f"tables/{fleet.namespace}access/api_keys.json").read_text())
     assert all(CUSTOMER in k["customer_ids"] and "key_hash" not in k for k in keys)
     items = json.loads((out / f"tables/{fleet.namespace}billing/line_items.json").read_text())
     assert {i["customer_id"] for i in items} == {CUSTOMER}
@@ -422,5 +440,7 @@ def test_rebuild_incidents_reproduces_the_incident_list(
 
 def _triage_log(fleet: Fleet) -> list[dict[str, Any]]:
     url = fleet.url("incidents") + "/v1/triage-log"
-    body = httpx.get(url, params={"customer_id": CUSTOMER}, timeout=30).json()
+    body = httpx.get(
+        url, params={"customer_id": CUSTOMER}, timeout=30, headers=fleet.operator_headers()
+    ).json()
     return list(body["items"] if isinstance(body, dict) else body)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from msp_access.roles import OPERATOR_ROLES
+from msp_devstack.access import bearer
 from msp_devstack.processes import (
     StartupError,
     free_port,
@@ -68,6 +70,7 @@ class Fleet:
     event_time: bool = True
     start_timeout_s: float = 120.0
     _members: dict[str, _Member] = field(default_factory=dict, init=False)
+    _operator_key: str | None = field(default=None, init=False)
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> Fleet:
@@ -150,10 +153,26 @@ class Fleet:
     def create_api_key(
         self, *, source: str, customers: Sequence[str], extra: Sequence[str] = ()
     ) -> str:
-        """A fresh ingest API key for `source` posting for `customers` (ingest.keys CLI)."""
+        """A fresh API key for `source` bound to `customers` (every customer when empty),
+        role publisher unless `extra` names roles (`--role billing`); made with the
+        `msp_access.keys` CLI in this fleet's access schema."""
         from msp_simulator.keys import create_key
 
         return create_key(source=source, customers=customers, env=self.env("ingest"), extra=extra)
+
+    @property
+    def operator_key(self) -> str:
+        """An operator credential for this fleet (every staff role, every customer),
+        made once: what tests send to the services' APIs and /metrics."""
+        if self._operator_key is None:
+            roles = [a for r in OPERATOR_ROLES for a in ("--role", r)]
+            self._operator_key = self.create_api_key(
+                source="fleet-operator", customers=(), extra=roles
+            )
+        return self._operator_key
+
+    def operator_headers(self) -> dict[str, str]:
+        return bearer(self.operator_key)
 
     # -- internals ----------------------------------------------------------------
     def create_topics(self) -> None:

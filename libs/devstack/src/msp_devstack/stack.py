@@ -97,6 +97,7 @@ class ServiceProcess:
 
 
 SERVICE_SCHEMAS: tuple[tuple[str, str], ...] = (
+    ("access", "msp_access"),
     ("ingest", "ingest"),
     ("incidents", "incidents"),
     ("sla_clock", "sla_clock"),
@@ -317,6 +318,7 @@ def run(
                 ),
                 flush=True,
             )
+            print(_demo_credentials(database_url), flush=True)
             print(READY_LINE, flush=True)
             if simulation is not None:
                 _simulate(simulation, services, env)
@@ -367,6 +369,48 @@ def check_configured_server(name: str, value: str) -> None:
         f"{name}={value} points at {host}:{port}, where nothing is listening. {hint}"
         f"Run `unset {name}` to let `make run` start its own server, or start that server first."
     )
+
+
+DEMO_ROLES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("operator", ("admin", "dispatcher", "billing", "publisher"), ()),
+    ("dispatcher", ("dispatcher",), ()),
+    ("billing", ("billing",), ()),
+    ("admin", ("admin",), ()),
+    ("customer", ("customer",), ("cust-001",)),
+    ("publisher", ("publisher",), ("cust-001",)),
+)
+"""(name, roles, customers) of the API keys `make run` prints: one per demo role, bound
+to every customer unless customers are given (the simulated world's first customer)."""
+
+
+def _demo_credentials(database_url: str) -> str:
+    """A fresh API key per demo role, printed once: how a user of `make run` calls the
+    APIs without an identity provider (`Authorization: Bearer <key>`)."""
+    from msp_devstack.access import new_key
+
+    lines = ["  Credentials (API keys, one per demo role; send `Authorization: Bearer <key>`):"]
+    from msp_access.settings import AccessSettings
+
+    pepper = AccessSettings().api_key_pepper.get_secret_value()  # the services' own
+    for name, roles, customers in DEMO_ROLES:
+
+        async def make(
+            name: str = name, roles: tuple[str, ...] = roles, customers: tuple[str, ...] = customers
+        ) -> str:
+            return await new_key(
+                database_url,
+                namespace="",
+                roles=roles,
+                customers=customers,
+                source=f"demo-{name}",
+                pepper=pepper,
+            )
+
+        key = run_sync(make)
+        scope = ",".join(customers) if customers else "every customer"
+        lines.append(f"    {name:<10} {key}  ({'+'.join(roles)}; {scope})")
+    lines.append("  Prometheus scrapes /metrics with MSP_METRICS_TOKEN (dev default).")
+    return "\n".join(lines)
 
 
 def _fresh(data_dir: Path) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 
 if TYPE_CHECKING:
+    from msp_devstack.keycloak import LocalKeycloak
     from msp_events.topics import Topic
 
 T = TypeVar("T")
@@ -140,6 +141,27 @@ def database_url() -> Iterator[str]:
             f"started in {postgres.startup_seconds or 0:.1f} s)"
         )
         yield postgres.database_url
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[LocalKeycloak]:
+    """The session's OIDC provider: Keycloak with the test realm (`msp_devstack.keycloak`),
+    started only when a test asks for it (30-90 s on a loaded machine), once."""
+    import time
+
+    from msp_devstack.keycloak import KEYCLOAK_VERSION, LocalKeycloak
+
+    with server_scratch_dir("msp-devstack-kc-") as data_dir:
+        began = time.monotonic()
+        provider = LocalKeycloak(data_dir).start()
+        _backends["OIDC provider"] = (
+            f"{provider.issuer} (local Keycloak {KEYCLOAK_VERSION}, "
+            f"started in {time.monotonic() - began:.1f} s)"
+        )
+        try:
+            yield provider
+        finally:
+            provider.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """The FastAPI app factory every service uses: `/healthz` (the process and its
-background loops are alive), `/readyz` (Postgres and Kafka answer), `/metrics`
-(Prometheus), JSON logs, the edge checks of `edge.py` on every route, and the runtime
+background loops are alive), `/readyz` (Postgres and Kafka answer) — the only open
+routes —, `/metrics` (Prometheus, `metrics:read`), `/v1/audit` (`audit:read`), the one
+error body of `msp_access.errors`, JSON logs, the edge checks of `edge.py` on every
+route, and the runtime
 started and stopped with the app. `/readyz` is also red while a background loop has
 been retrying for more than a few seconds.
 
@@ -13,14 +15,20 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
+from msp_access import audit
+from msp_access.dependency import annotate_permissions, require
+from msp_access.errors import ERROR_RESPONSES, ApiError, install_error_handlers
+from msp_access.principal import Principal
+from msp_access.roles import Permission
 from msp_plumbing.edge import reject_nul_bytes
 from msp_plumbing.jsonlog import configure_logging
 from msp_plumbing.runtime import ServiceRuntime
@@ -40,6 +48,7 @@ def create_app(
     # every route: a NUL byte in a path or query parameter is a 422 (msp_plumbing.edge)
     app = FastAPI(title=title, lifespan=lifespan, dependencies=[Depends(reject_nul_bytes)])
     app.state.runtime = runtime
+    install_error_handlers(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> JSONResponse:
@@ -55,12 +64,48 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["ops"])
-    async def metrics() -> Response:
+    @app.get("/metrics", tags=["ops"], responses=ERROR_RESPONSES)
+    async def metrics(
+        _principal: Annotated[Principal, require(Permission.METRICS_READ)],
+    ) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/v1/audit", tags=["ops"], responses=ERROR_RESPONSES)
+    async def audit_log(
+        principal: Annotated[Principal, require(Permission.AUDIT_READ)],
+        subject: Annotated[str | None, Query(max_length=256)] = None,
+        action: Annotated[str | None, Query(max_length=64)] = None,
+        customer_id: Annotated[str | None, Query(max_length=128)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """The shared audit log of every service (newest first): who (from the verified
+        credential) did what, to which object and customer."""
+        if runtime.pool is None:
+            raise ApiError(503, "starting up", headers={"Retry-After": "1"})
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise ApiError(
+                    422, f"{name}: give a timezone offset", [(f"/query/{name}", "naive")]
+                )
+        records = await audit.query(
+            runtime.pool,
+            scope=principal.customer_scope(),
+            schema=runtime.settings.access_schema_name,
+            subject=subject,
+            action=action,
+            customer_id=customer_id,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+        return {"records": records}
+
+    annotate_permissions(app.routes)
     for router in routers:
-        app.include_router(router)
+        annotate_permissions(router.routes)  # before inclusion: included routes are copies
+        app.include_router(router, responses=ERROR_RESPONSES)
     return app
 
 

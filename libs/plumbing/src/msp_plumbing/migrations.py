@@ -64,7 +64,14 @@ def load_migrations(package: str, folder: str) -> list[Migration]:
     return found
 
 
+LIBRARY_SCHEMAS = frozenset({"msp_access"})
+"""Packages whose schema is a library's shared tables (the access schema's keys and audit
+log), not a service's: they get no plumbing tables (offsets, outbox)."""
+
+
 def migrations_for(package: str | None) -> list[Migration]:
+    if package in LIBRARY_SCHEMAS:
+        return load_migrations(package, "migrations")
     plumbing = [
         Migration("plumbing", m.version, m.name, m.sql)
         for m in load_migrations("msp_plumbing", "sql")

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from msp_access.dependency import Authenticator
 from msp_events.topics import Topic
 from msp_plumbing.consumer import BatchHandler, Handler, TransactionalConsumer
 from msp_plumbing.outbox import OutboxRelay, idempotent_producer
@@ -58,6 +59,7 @@ class ServiceRuntime:
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
+        self.authenticator: Authenticator | None = None
         self.failure: BaseException | None = None
         self.on_fatal: Callable[[], None] | None = None
         """Called once when a background loop died for good (`app.serve`: exit)."""
@@ -91,6 +93,7 @@ class ServiceRuntime:
             schema=s.schema_name,
         )
         self.spawn_task("outbox-relay", self.relay.run)
+        self.authenticator = Authenticator(settings=s, pool=self.pool, schema=s.access_schema_name)
         for spec in self.specs:
             consumer = TransactionalConsumer(
                 pool=self.pool,
@@ -129,6 +132,7 @@ class ServiceRuntime:
                 self.on_fatal()
 
     async def stop(self) -> None:
+        self.authenticator = None
         await self.supervisor.stop(STOP_TIMEOUT_S)
         self.consumers.clear()
         if self.producer is not None:

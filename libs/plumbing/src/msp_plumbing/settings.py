@@ -4,15 +4,18 @@ built at start-up from environment variables, never at import)."""
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from msp_access.settings import AccessSettings
 
 DEFAULT_KAFKA = "127.0.0.1:19092"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:15432/postgres"
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(AccessSettings):
     """Common settings. Env names: `MSP_<FIELD>`, plus the conventional unprefixed
-    `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL`. Defaults match `make run`."""
+    `KAFKA_BOOTSTRAP_SERVERS` and `DATABASE_URL`. Defaults match `make run`. The access
+    settings (identity provider, key pepper, metrics token) come from `AccessSettings`."""
 
     model_config = SettingsConfigDict(env_prefix="MSP_", extra="ignore", frozen=True)
 
@@ -52,6 +55,12 @@ class ServiceSettings(BaseSettings):
     @property
     def schema_name(self) -> str:
         return self.db_schema or self.service_name.replace("-", "_")
+
+    @property
+    def access_schema_name(self) -> str:
+        """The shared access schema (keys, audit log): `<namespace>access` by default,
+        like the service schemas of a namespaced deployment."""
+        return self.access_schema or f"{self.topic_namespace}access"
 
     def group_id(self, name: str) -> str:
         return f"{self.topic_namespace}{self.service_name}.{name}"

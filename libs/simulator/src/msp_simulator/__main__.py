@@ -5,9 +5,11 @@
     python -m msp_simulator summary --incidents-url ... --sla-url ... --billing-url ...
     python -m msp_simulator show --seed 7          # the generated month, no services
 
-API keys: `--events-key` and `--alertmanager-key`, or (without them) created with
-`python -m ingest.keys create`, which needs DATABASE_URL (and MSP_DB_SCHEMA /
-MSP_API_KEY_PEPPER if ingest runs with non-default ones) in the environment.
+API keys: `--events-key`, `--alertmanager-key` and `--operator-key` (for the reads, the
+invoice run and /metrics: admin, dispatcher and billing roles), or (without them)
+created with `python -m msp_access.keys create`, which needs DATABASE_URL (and
+MSP_TOPIC_NAMESPACE / MSP_API_KEY_PEPPER if the services run with non-default ones) in
+the environment. `summary` needs `--operator-key`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd.add_argument("--ingest-url", help="MSP_SIM_INGEST_URL")
             cmd.add_argument("--events-key", help="ingest API key for /v1/events")
             cmd.add_argument("--alertmanager-key", help="ingest API key for Alertmanager")
+        cmd.add_argument("--operator-key", help="credential for reads, invoice run, /metrics")
         cmd.add_argument("--incidents-url", help="MSP_SIM_INCIDENTS_URL")
         cmd.add_argument("--sla-url", help="MSP_SIM_SLA_URL")
         cmd.add_argument("--billing-url", help="MSP_SIM_BILLING_URL")
@@ -84,7 +87,11 @@ def _play(settings: SimulatorSettings, month: Month) -> int:
         return 2
     keys = None
     if settings.events_key and settings.alertmanager_key:
-        keys = Keys(events=settings.events_key, alertmanager=settings.alertmanager_key)
+        keys = Keys(
+            events=settings.events_key,
+            alertmanager=settings.alertmanager_key,
+            operator=settings.operator_key,
+        )
     services = Services(
         settings.ingest_url, settings.incidents_url, settings.sla_url, settings.billing_url
     )
@@ -111,7 +118,8 @@ def _summary(settings: SimulatorSettings, month: Month) -> int:
         return 2
     period = month.world.month.strftime("%Y-%m")
     customers = [c.customer_id for c in month.world.customers]
-    with httpx.Client(timeout=60) as http:
+    headers = {"Authorization": f"Bearer {settings.operator_key}"} if settings.operator_key else {}
+    with httpx.Client(timeout=60, headers=headers) as http:
         invoice_ids = summary.issued_invoices(
             http, settings.billing_url, period=period, customers=customers
         )

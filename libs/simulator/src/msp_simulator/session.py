@@ -45,7 +45,7 @@ def simulate(
         f"{sum(len(c.devices) for c in month.world.customers)} devices, "
         f"{month.event_count} events in {len(month.posts)} posts"
     )
-    with httpx.Client(timeout=60) as http:
+    with httpx.Client(timeout=60, headers=keys.operator_headers()) as http:
         stats = play(month, services=services, keys=keys, progress=progress, client=http)
         progress(
             f"Played {stats.posted} events in {stats.requests} requests in "

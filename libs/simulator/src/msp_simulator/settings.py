@@ -18,3 +18,5 @@ class SimulatorSettings(BaseSettings):
     billing_url: str | None = None
     events_key: str | None = None
     alertmanager_key: str | None = None
+    operator_key: str | None = None
+    """Credential (API key or bearer token) for the reads, the invoice run and /metrics."""

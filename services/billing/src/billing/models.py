@@ -45,14 +45,12 @@ Target = Literal["covered", "project", "on_demand", "warranty", "scope_creep"]
 class ReclassifyCreate(_Input):
     classification: Target
     reason: str = Field(min_length=1, max_length=1900)
-    by: str = Field(min_length=1, max_length=256, description="Who decided")
     change_order_id: Identifier | None = None
 
 
 class CreditNoteCreate(_Input):
     line_ids: list[Identifier] = Field(min_length=1, description="Invoice lines to credit")
     reason: str = Field(min_length=1, max_length=2000)
-    by: str = Field(min_length=1, max_length=256)
 
 
 class LineItemsRead(BaseModel):

@@ -14,7 +14,7 @@ from msp_events.envelope import SPECVERSION, dataschema_for
 from msp_events.registry import envelope_class
 from msp_events.topics import topic_for
 from msp_events.tracing import TraceContext, trace_of
-from msp_events.types.billing import LineItemReclassified, LineItemRecorded
+from msp_events.types.billing import Actor, LineItemReclassified, LineItemRecorded
 from msp_plumbing.consumer import Tx
 
 SOURCE = "/billing"
@@ -26,10 +26,15 @@ _RECORDED_SCHEMA = dataschema_for(LineItemRecorded.event_type)
 class Sink:
     tx: Tx
     namespace: str
+    actor: Actor | None = None
+    """The caller of the API call being served (None for consumer work): written into
+    every emitted event that has an `actor` field."""
 
     def emit(
         self, data: EventData, *, customer_id: str, time: dt.datetime, subject: str, id: str
     ) -> None:
+        if self.actor is not None and "actor" in type(data).model_fields:
+            data = data.model_copy(update={"actor": self.actor})
         event = make_event(
             data, customer_id=customer_id, source=SOURCE, time=time, subject=subject, id=id
         )

@@ -50,20 +50,28 @@ async def ledger(
 
 
 async def review_queue(
-    conn: asyncpg.Connection, *, customer_id: str | None
+    conn: asyncpg.Connection, *, customer_id: str | None, scope: list[str] | None = None
 ) -> list[dict[str, Any]]:
+    """Work waiting for a person's decision. `scope` (here and below): the customers the
+    caller may see, None for all."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM line_items
             WHERE classification IN ('scope_creep', 'held_review') AND rule <> 'superseded'
               AND ($1::text IS NULL OR customer_id = $1)
+              AND ($2::text[] IS NULL OR customer_id = ANY($2))
             ORDER BY customer_id, work_date, entry_id, segment""",
         customer_id,
+        scope,
     )
     return [_line(r) for r in rows]
 
 
 async def scope_creep(
-    conn: asyncpg.Connection, *, customer_id: str | None, period: str | None
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str | None,
+    period: str | None,
+    scope: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Out-of-scope hours without an approved change order, per customer, per ticket."""
     rows = await conn.fetch(
@@ -74,9 +82,11 @@ async def scope_creep(
            WHERE l.classification = 'scope_creep'
              AND ($1::text IS NULL OR l.customer_id = $1)
              AND ($2::text IS NULL OR to_char(l.work_date, 'YYYY-MM') = $2)
+             AND ($3::text[] IS NULL OR l.customer_id = ANY($3))
            GROUP BY l.customer_id, l.ticket_id, t.title ORDER BY l.customer_id, l.ticket_id""",
         customer_id,
         period,
+        scope,
     )
     report: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -99,7 +109,11 @@ async def scope_creep(
 
 
 async def hours(
-    conn: asyncpg.Connection, *, customer_id: str | None, period: str | None
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str | None,
+    period: str | None,
+    scope: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Covered vs billable (and the rest) per customer: what the flat fee bought."""
     rows = await conn.fetch(
@@ -109,9 +123,11 @@ async def hours(
            WHERE ($1::text IS NULL OR customer_id = $1)
              AND ($2::text IS NULL OR to_char(work_date, 'YYYY-MM') = $2)
              AND rule <> 'superseded'
+             AND ($3::text[] IS NULL OR customer_id = ANY($3))
            GROUP BY customer_id, classification ORDER BY customer_id, classification""",
         customer_id,
         period,
+        scope,
     )
     report: dict[str, dict[str, Any]] = {}
     covered_minutes: dict[str, int] = {}

@@ -231,12 +231,14 @@ async def reclassify(
     decision: Decision,
     by: str,
     at: dt.datetime,
+    scope: Sequence[str] | None = None,
 ) -> list[LineItemRecorded]:
-    """A person's decision on held work (from the review queue)."""
+    """A person's decision on held work (from the review queue). `scope`: the customers
+    the caller may act for (None: all); another customer's line is not found."""
     row = await conn.fetchrow(
         "SELECT customer_id, entry_id FROM line_items WHERE line_item_id = $1", line_item_id
     )
-    if row is None:
+    if row is None or (scope is not None and row["customer_id"] not in scope):
         raise NotFound(f"line item {line_item_id} not found")
     customer_id = row["customer_id"]
     contract = (await store.load_contracts(conn, customer_ids=[customer_id]))[customer_id]
@@ -265,15 +267,17 @@ async def issue_credit_note(
     reason: str,
     by: str,
     at: dt.datetime,
+    scope: Sequence[str] | None = None,
 ) -> tuple[CreditNoteIssued, bool]:
     """Credit whole invoice lines; the line items behind them go back to review (held,
-    unbilled, next open period). Returns (note, created_now)."""
+    unbilled, next open period). Returns (note, created_now). `scope`: the customers
+    the caller may act for (None: all); another customer's invoice is not found."""
     row = await conn.fetchrow(
         "SELECT customer_id, payload::text AS payload FROM invoices WHERE invoice_id = $1 "
         "FOR UPDATE",
         invoice_id,
     )
-    if row is None:
+    if row is None or (scope is not None and row["customer_id"] not in scope):
         raise NotFound(f"invoice {invoice_id} not found")
     invoice = InvoiceIssued.model_validate_json(row["payload"])
     customer_id = row["customer_id"]

@@ -1,5 +1,8 @@
 """Thin HTTP routes over service.py, invoice_run.py and reports.py. Every change runs
-in one transaction with its outbox rows (the relay publishes them)."""
+in one transaction with its outbox rows (the relay publishes them) and its audit
+record, which names the authenticated caller (never a body field). Every route declares
+its permission; a customer-scoped caller sees and acts only for its customers, and
+another customer's object is answered exactly like a missing one."""
 
 from __future__ import annotations
 
@@ -8,14 +11,14 @@ import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from billing import reports, service, store
 from billing.classification import Decision
-from billing.invoice_run import run_invoices
+from billing.invoice_run import RunOutcome, run_invoices
 from billing.models import (
     CreditNoteCreate,
     InvoiceRunCreate,
@@ -26,15 +29,45 @@ from billing.models import (
 )
 from billing.outputs import Sink
 from billing.settings import BillingSettings
+from msp_access import audit
+from msp_access.dependency import require
+from msp_access.errors import not_found
+from msp_access.principal import Principal
+from msp_access.roles import Permission
 from msp_events.base import Identifier
-from msp_events.types.billing import Period
+from msp_events.types.billing import Actor, Period
 from msp_plumbing.consumer import Tx
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import enqueue
 
+Writer = Annotated[Principal, require(Permission.BILLING_WRITE)]
+InvoiceReader = Annotated[Principal, require(Permission.INVOICES_READ)]
+ReportReader = Annotated[Principal, require(Permission.BILLING_REPORTS)]
+
 
 def build_router(settings: BillingSettings) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["billing"])
+
+    async def audited(
+        sink: Sink,
+        principal: Principal,
+        action: str,
+        *,
+        customer_id: str | None = None,
+        object_id: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """The audit record of a change, in the change's own transaction."""
+        await audit.record(
+            sink.tx.conn,
+            schema=settings.access_schema_name,
+            service="billing",
+            action=action,
+            principal=principal,
+            customer_id=customer_id,
+            object_id=object_id,
+            details=details,
+        )
 
     def pool(request: Request) -> asyncpg.Pool:
         runtime_pool: asyncpg.Pool | None = request.app.state.runtime.pool
@@ -43,26 +76,46 @@ def build_router(settings: BillingSettings) -> APIRouter:
         return runtime_pool
 
     @asynccontextmanager
-    async def changing(request: Request, *, exclusive: bool = False) -> AsyncIterator[Sink]:
+    async def changing(
+        request: Request, principal: Principal, *, exclusive: bool = False
+    ) -> AsyncIterator[Sink]:
+        """One transaction for the change, its events (each naming `principal` as its
+        actor) and its audit record."""
         async with pool(request).acquire() as conn, conn.transaction():
             await store.lock_periods(conn, exclusive=exclusive)
             tx = Tx(conn=conn, namespace=settings.topic_namespace)
-            sink = Sink(tx, settings.out_namespace)
+            sink = Sink(tx, settings.out_namespace, actor=Actor(**principal.actor()))
             yield sink
             await enqueue(conn, settings.schema_name, tx.outbox)
             crash_point("billing.api.before_commit")
 
     @router.post("/invoice-runs", response_model=InvoiceRunRead)
-    async def invoice_run(body: InvoiceRunCreate, request: Request) -> InvoiceRunRead:
+    async def invoice_run(
+        body: InvoiceRunCreate, request: Request, principal: Writer
+    ) -> InvoiceRunRead:
+        """The month's invoices: for one customer, else for every customer the caller
+        may act for."""
         issued_at = (body.as_of or datetime.now(UTC)).astimezone(UTC)
-        async with changing(request, exclusive=True) as sink:
+        if body.customer_id and not principal.sees(body.customer_id):
+            unknown = RunOutcome(body.customer_id, "failed", detail="no contract known")
+            return InvoiceRunRead(period=body.period, outcomes=[RunOutcomeRead(**vars(unknown))])
+        chosen = [body.customer_id] if body.customer_id else principal.customer_scope()
+        async with changing(request, principal, exclusive=True) as sink:
             outcomes = await run_invoices(
                 sink.tx.conn,
                 sink,
                 period=body.period,
-                customer_ids=[body.customer_id] if body.customer_id else None,
+                customer_ids=chosen,
                 issued_at=issued_at,
                 codes=settings.accounting_codes(),
+            )
+            await audited(
+                sink,
+                principal,
+                "invoice_run",
+                customer_id=body.customer_id,
+                object_id=body.period,
+                details={"outcomes": {o.customer_id: o.outcome for o in outcomes}},
             )
         return InvoiceRunRead(
             period=body.period,
@@ -70,31 +123,46 @@ def build_router(settings: BillingSettings) -> APIRouter:
         )
 
     @router.get("/invoices/{invoice_id}")
-    async def get_invoice(invoice_id: Identifier, request: Request) -> Response:
-        payload = await pool(request).fetchval(
-            "SELECT payload::text FROM invoices WHERE invoice_id = $1", invoice_id
+    async def get_invoice(
+        invoice_id: Identifier, request: Request, principal: InvoiceReader
+    ) -> Response:
+        row = await pool(request).fetchrow(
+            "SELECT customer_id, payload::text AS payload FROM invoices WHERE invoice_id = $1",
+            invoice_id,
         )
-        if payload is None:
-            raise HTTPException(404, f"invoice {invoice_id} not found")
-        return Response(payload, media_type="application/json")
+        if row is None or not principal.sees(row["customer_id"]):
+            raise not_found("invoice_id", f"invoice {invoice_id} not found")
+        return Response(row["payload"], media_type="application/json")
 
     @router.post("/invoices/{invoice_id}/credit-notes", status_code=201)
     async def credit_note(
-        invoice_id: Identifier, body: CreditNoteCreate, request: Request
+        invoice_id: Identifier, body: CreditNoteCreate, request: Request, principal: Writer
     ) -> Response:
         try:
-            async with changing(request) as sink:
+            async with changing(request, principal) as sink:
                 note, created = await service.issue_credit_note(
                     sink.tx.conn,
                     sink,
                     invoice_id=invoice_id,
                     line_ids=body.line_ids,
                     reason=body.reason,
-                    by=body.by,
+                    by=principal.display_name,
                     at=datetime.now(UTC),
+                    scope=principal.customer_scope(),
                 )
-        except service.NotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+                if created:
+                    await audited(
+                        sink,
+                        principal,
+                        "credit_note",
+                        customer_id=await sink.tx.conn.fetchval(
+                            "SELECT customer_id FROM invoices WHERE invoice_id = $1", invoice_id
+                        ),
+                        object_id=invoice_id,
+                        details={"credit_note_id": note.credit_note_id, "lines": body.line_ids},
+                    )
+        except service.NotFound:
+            raise not_found("invoice_id", f"invoice {invoice_id} not found") from None
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
         return Response(
@@ -105,35 +173,49 @@ def build_router(settings: BillingSettings) -> APIRouter:
 
     @router.get("/review-queue", response_model=LineItemsRead)
     async def review_queue(
-        request: Request, customer_id: Identifier | None = None
+        request: Request, principal: ReportReader, customer_id: Identifier | None = None
     ) -> LineItemsRead:
         async with pool(request).acquire() as conn:
             return LineItemsRead(
-                line_items=await reports.review_queue(conn, customer_id=customer_id)
+                line_items=await reports.review_queue(
+                    conn, customer_id=customer_id, scope=principal.customer_scope()
+                )
             )
 
     @router.post("/line-items/{line_item_id}/reclassify", response_model=LineItemsRead)
     async def reclassify(
-        line_item_id: Identifier, body: ReclassifyCreate, request: Request
+        line_item_id: Identifier, body: ReclassifyCreate, request: Request, principal: Writer
     ) -> LineItemsRead:
         decision = Decision(
             body.classification,
             "manual_review",
-            f"{body.reason} (by {body.by})",
+            f"{body.reason} (by {principal.display_name})",
             body.change_order_id,
         )
         try:
-            async with changing(request) as sink:
+            async with changing(request, principal) as sink:
                 items = await service.reclassify(
                     sink.tx.conn,
                     sink,
                     line_item_id=line_item_id,
                     decision=decision,
-                    by=body.by,
+                    by=principal.display_name,
                     at=datetime.now(UTC),
+                    scope=principal.customer_scope(),
                 )
-        except service.NotFound as exc:
-            raise HTTPException(404, str(exc)) from None
+                await audited(
+                    sink,
+                    principal,
+                    "reclassify",
+                    customer_id=await sink.tx.conn.fetchval(
+                        "SELECT customer_id FROM line_items WHERE line_item_id = $1",
+                        line_item_id,
+                    ),
+                    object_id=line_item_id,
+                    details={"classification": body.classification, "reason": body.reason},
+                )
+        except service.NotFound:
+            raise not_found("line_item_id", f"line item {line_item_id} not found") from None
         except service.Conflict as exc:
             raise HTTPException(409, str(exc)) from None
         return LineItemsRead(line_items=[i.model_dump(mode="json") for i in items])
@@ -143,8 +225,16 @@ def build_router(settings: BillingSettings) -> APIRouter:
         customer_id: Identifier,
         period: Period,
         request: Request,
+        principal: InvoiceReader,
         format: str = Query("json", pattern="^(json|csv)$"),
     ) -> Any:
+        if not principal.sees(customer_id):
+            lines: list[dict[str, Any]] = []  # another tenant: as if it had no lines
+            return (
+                Response(_csv(lines), media_type="text/csv")
+                if format == "csv"
+                else {"customer_id": customer_id, "period": period, "line_items": lines}
+            )
         async with pool(request).acquire() as conn:
             lines = await reports.ledger(conn, customer_id=customer_id, period=period)
         if format == "csv":
@@ -153,18 +243,28 @@ def build_router(settings: BillingSettings) -> APIRouter:
 
     @router.get("/reports/scope-creep")
     async def scope_creep(
-        request: Request, customer_id: Identifier | None = None, period: Period | None = None
+        request: Request,
+        principal: ReportReader,
+        customer_id: Identifier | None = None,
+        period: Period | None = None,
     ) -> dict[str, Any]:
         async with pool(request).acquire() as conn:
-            found = await reports.scope_creep(conn, customer_id=customer_id, period=period)
+            found = await reports.scope_creep(
+                conn, customer_id=customer_id, period=period, scope=principal.customer_scope()
+            )
         return {"period": period, "customers": found}
 
     @router.get("/reports/hours")
     async def hours(
-        request: Request, customer_id: Identifier | None = None, period: Period | None = None
+        request: Request,
+        principal: ReportReader,
+        customer_id: Identifier | None = None,
+        period: Period | None = None,
     ) -> dict[str, Any]:
         async with pool(request).acquire() as conn:
-            found = await reports.hours(conn, customer_id=customer_id, period=period)
+            found = await reports.hours(
+                conn, customer_id=customer_id, period=period, scope=principal.customer_scope()
+            )
         return {"period": period, "customers": found}
 
     return router

@@ -24,8 +24,10 @@ async def list_incidents(
     opened_from: datetime | None = None,
     opened_to: datetime | None = None,
     limit: int = 100,
+    scope: list[str] | None = None,
 ) -> list[IncidentRead]:
-    """The work queue: priority, then tier (VIP first), then oldest first."""
+    """The work queue: priority, then tier (VIP first), then oldest first. `scope`: the
+    customers the caller may see (None: all)."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM incidents i
             WHERE ($1::text IS NULL OR i.customer_id = $1)
@@ -33,6 +35,7 @@ async def list_incidents(
               AND ($3::text IS NULL OR i.priority = $3)
               AND ($4::timestamptz IS NULL OR i.opened_at >= $4)
               AND ($5::timestamptz IS NULL OR i.opened_at < $5)
+              AND ($7::text[] IS NULL OR i.customer_id = ANY($7))
             ORDER BY i.priority, i.tier_rank, i.opened_at, i.incident_id
             LIMIT $6""",
         customer_id,
@@ -41,6 +44,7 @@ async def list_incidents(
         opened_from,
         opened_to,
         limit,
+        scope,
     )
     return [IncidentRead(**dict(r)) for r in rows]
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from msp_access.errors import ErrorBody
+
 
 class AcceptedRead(BaseModel):
     status: Literal["accepted"] = "accepted"
@@ -17,19 +19,6 @@ class AcceptedRead(BaseModel):
     )
 
 
-class FieldErrorRead(BaseModel):
-    pointer: str = Field(description="JSON pointer into the request body ('' = whole body)")
-    message: str
-    index: int | None = Field(default=None, description="Batch item, for batches")
-
-
-class ErrorRead(BaseModel):
-    status: int
-    error: str = Field(description="unauthorized, forbidden, too_large, invalid, ...")
-    message: str
-    errors: list[FieldErrorRead]
-
-
 class PagerDutyRead(BaseModel):
     status: str = Field(description='"success", or "invalid event" etc. on errors')
     message: str
@@ -39,5 +28,5 @@ class PagerDutyRead(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorRead} for code in (401, 403, 413, 415, 422, 429, 503)
+    code: {"model": ErrorBody} for code in (401, 403, 413, 415, 422, 429, 503)
 }

@@ -1,7 +1,8 @@
-"""`Intake`: what every HTTP entry point runs, in this order — authenticate (401),
-rate-limit (429), check tenancy (403), size (413), claim ids and publish (202 once
-Kafka acked). Adapters and CloudEvents parsing only produce the list of events;
-nothing here knows which tool sent them.
+"""`Intake`: what every HTTP entry point runs, in this order — authenticate (401: an
+API key or an OIDC token, through `msp_access`), the `events:publish` permission
+(403), rate-limit (429), check tenancy (403), claim ids and publish (202 once Kafka acked).
+Adapters and CloudEvents parsing only produce the list of events; nothing here knows
+which tool sent them.
 
 Every wait has a deadline and every 503 says what happened (with `Retry-After`):
 * Postgres down (the key lookup, the claim): 503 "nothing was accepted".
@@ -28,12 +29,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ingest import metrics
-from ingest.apikeys import ApiKey, KeyCache
 from ingest.claims import GroupClaims, warn_throttled
 from ingest.errors import ItemError, RequestRejected
-from ingest.ratelimit import TokenBuckets, retry_after_header
 from ingest.service import check_event_times, check_tenancy
 from ingest.tracing import REQUEST_TRACE, traced
+from msp_access.dependency import Authenticator
+from msp_access.errors import ApiError
+from msp_access.principal import Principal
+from msp_access.ratelimit import TokenBuckets, retry_after_header
+from msp_access.roles import Permission
 from msp_events import Envelope
 from msp_events.bounds import EventTimeWindow
 from msp_events.serde import encode_value
@@ -56,7 +60,7 @@ class Intake:
         self,
         *,
         claims: GroupClaims,
-        keys: KeyCache,
+        authenticator: Authenticator,
         buckets: TokenBuckets,
         accept_timeout_s: float,
         max_event_bytes: int,
@@ -64,40 +68,44 @@ class Intake:
         time_window: EventTimeWindow | None = None,
     ) -> None:
         self.claims = claims  # its `run()` runs as supervised background tasks
-        self.keys = keys
+        self.authenticator = authenticator
         self.buckets = buckets
         self.accept_timeout_s = accept_timeout_s
         self.max_event_bytes = max_event_bytes
         self.event_lines = event_lines
         self.time_window = time_window or EventTimeWindow()
 
-    async def authenticate(self, presented: str | None) -> ApiKey:
-        if not presented:
-            raise RequestRejected(
-                401,
-                "unauthorized",
-                "no API key: send Authorization: Bearer <key> (or Basic, the key as password)",
-                [ItemError("/headers/authorization", "missing")],
-                {"WWW-Authenticate": "Bearer"},
-            )
+    async def authenticate(self, *, authorization: str | None, api_key: str | None) -> Principal:
+        """The caller (`Authorization: Bearer|Basic`, or `X-API-Key`), who must hold
+        `events:publish`."""
         try:
-            key = await within(self.keys.resolve(presented), self.accept_timeout_s)
+            principal = await within(
+                self.authenticator.authenticate(authorization=authorization, api_key=api_key),
+                self.accept_timeout_s,
+            )
+        except ApiError as exc:
+            raise RequestRejected(
+                exc.status,
+                "unauthorized",
+                exc.message,
+                [ItemError(p, m) for p, m in exc.errors],
+                exc.headers,
+            ) from None
         except Exception as exc:  # Postgres down or frozen: we cannot tell, retry
             if not is_transient(exc):
                 raise
             warn_throttled(f"auth:{type(exc).__name__}", "key lookup failed: %r", exc)
             raise _unavailable(NOTHING_ACCEPTED) from None
-        if key is None:
+        if not principal.can(Permission.EVENTS_PUBLISH):
             raise RequestRejected(
-                401,
-                "unauthorized",
-                "unknown or revoked API key",
-                [ItemError("/headers/authorization", "not a valid key")],
-                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                403,
+                "forbidden",
+                f"{principal.display_name} may not post events: it needs events:publish",
+                [ItemError("/headers/authorization", "missing permission events:publish")],
             )
-        return key
+        return principal
 
-    def admit(self, key: ApiKey, cost: int) -> None:
+    def admit(self, key: Principal, cost: int) -> None:
         if cost > self.buckets.burst:
             raise RequestRejected(
                 413,
@@ -106,12 +114,12 @@ class Intake:
                 f"{int(self.buckets.burst)} for this key",
                 [ItemError("", "batch too large")],
             )
-        wait = self.buckets.take(key.key_id, cost)
+        wait = self.buckets.take(key.credential_id, cost)
         if wait > 0:
             raise RequestRejected(
                 429,
                 "rate_limited",
-                f"rate limit of key {key.key_id} exceeded; retry later",
+                f"rate limit of {key.credential_id} exceeded; retry later",
                 headers={"Retry-After": retry_after_header(wait)},
             )
 
@@ -140,9 +148,9 @@ class Intake:
         return values
 
     async def accept(
-        self, *, key: ApiKey, events: Sequence[Envelope], endpoint: str, item_pointer: str = ""
+        self, *, key: Principal, events: Sequence[Envelope], endpoint: str, item_pointer: str = ""
     ) -> Accepted:
-        check_tenancy(key=key, events=events)
+        check_tenancy(principal=key, events=events)
         check_event_times(window=self.time_window, events=events, now=datetime.now(UTC))
         if not events:
             return Accepted([], [], [])
@@ -159,11 +167,13 @@ class Intake:
             raise _unavailable(OUTCOME_UNKNOWN if outcome == "unknown" else NOTHING_ACCEPTED)
         fresh = set(claim.fresh)
         if eventlog.enabled():
-            self.log_accepted(events, fresh, trace=trace, endpoint=endpoint, source=key.source)
+            self.log_accepted(
+                events, fresh, trace=trace, endpoint=endpoint, source=key.display_name
+            )
         for (etype, new), count in Counter(
             (e.type, i in fresh) for i, e in enumerate(events)
         ).items():
-            metrics.accepted(new, key.source, endpoint, etype).inc(count)
+            metrics.accepted(new, key.display_name, endpoint, etype).inc(count)
         return Accepted(
             ids=[e.id for e in events],
             published=[events[i].id for i in claim.fresh],

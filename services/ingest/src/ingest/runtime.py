@@ -9,15 +9,14 @@ import logging
 
 from fastapi import FastAPI
 
-from ingest.apikeys import KeyCache
 from ingest.claims import DoubtResolver, GroupClaims
 from ingest.consumers import RAW_TOPICS, make_reemit
 from ingest.fastpath import EventsFastPath
 from ingest.pipeline import Intake
-from ingest.ratelimit import TokenBuckets
 from ingest.settings import IngestSettings
 from ingest.tracing import RequestTrace
 from ingest.views import pagerduty_router, router
+from msp_access.ratelimit import TokenBuckets
 from msp_plumbing.app import create_app
 from msp_plumbing.runtime import ServiceRuntime
 
@@ -44,6 +43,7 @@ class IngestRuntime(ServiceRuntime):
         await super().start()
         s = self.settings
         assert self.pool is not None and self.producer is not None
+        assert self.authenticator is not None
         claims = GroupClaims(
             pool=self.pool,
             producer=self.producer,
@@ -53,11 +53,7 @@ class IngestRuntime(ServiceRuntime):
         )
         self.intake = Intake(
             claims=claims,
-            keys=KeyCache(
-                pool=self.pool,
-                pepper=s.api_key_pepper.get_secret_value(),
-                ttl_s=s.auth_cache_ttl_s,
-            ),
+            authenticator=self.authenticator,
             buckets=TokenBuckets(rate=s.rate_limit_events_per_s, burst=s.rate_limit_burst),
             accept_timeout_s=s.accept_timeout_s,
             max_event_bytes=s.max_event_bytes,

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.types import Receive
 
 from ingest.adapters.common import escape, unescape
-from ingest.apikeys import ApiKey
 from ingest.errors import ItemError, Rejections, RequestRejected
+from msp_access.principal import Principal
 from msp_events import PAYLOADS, Envelope, EventValidationError, FieldError, parse_event
 from msp_events.bounds import EventTimeWindow
 from msp_events.registry import ANY_EVENT
@@ -335,18 +335,23 @@ def check_event_times(
         )
 
 
-def check_tenancy(*, key: ApiKey, events: Sequence[Envelope]) -> None:
-    """403, naming each offending item, if any event is for a customer outside the key."""
+def check_tenancy(*, principal: Principal, events: Sequence[Envelope]) -> None:
+    """403, naming each offending item, if any event is for a customer outside the
+    caller's (its API key's or its token's customers)."""
     outside = [
-        ItemError("/customerid", f"key {key.key_id} may not post for {e.customer_id!r}", i)
+        ItemError(
+            "/customerid",
+            f"{principal.credential_id} may not post for {e.customer_id!r}",
+            i,
+        )
         for i, e in enumerate(events)
-        if not key.may_post_for(e.customer_id)
+        if not principal.sees(e.customer_id)
     ]
     if outside:
         raise RequestRejected(
             403,
             "forbidden",
-            "an event is for a customer outside this key's set; nothing was published",
+            "an event is for a customer outside the credential's set; nothing was published",
             outside,
             rejected_types=[e.type for e in events],
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, Field, SecretStr
+from pydantic import AwareDatetime, Field
 
 from msp_events.bounds import DEFAULT_MAX_FUTURE, EARLIEST, LATEST, EventTimeWindow
 from msp_plumbing.settings import ServiceSettings
@@ -25,17 +25,10 @@ class IngestSettings(ServiceSettings):
     )
     max_batch_events: int = Field(default=1000, ge=1, description="More events per post: 413")
     rate_limit_events_per_s: float = Field(
-        default=2000.0, gt=0, description="Per API key, per instance (token bucket refill)"
+        default=2000.0, gt=0, description="Per credential, per instance (token bucket refill)"
     )
     rate_limit_burst: float = Field(
         default=5000.0, ge=1, description="Token bucket size; must cover the biggest batch"
-    )
-    api_key_pepper: SecretStr = Field(
-        default=SecretStr("dev-pepper-change-me"),
-        description="HMAC secret for API key hashes; keep it out of the database",
-    )
-    auth_cache_ttl_s: float = Field(
-        default=5.0, ge=0, description="How long a key lookup is cached: the revocation latency"
     )
     produce_timeout_s: float = Field(
         default=15.0, gt=0, description="A post waits this long for Kafka's ack, then 503"

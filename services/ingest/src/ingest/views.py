@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -33,6 +31,8 @@ from ingest.service import (
     receive_body,
     require_media_type,
 )
+from msp_access.dependency import declared
+from msp_access.roles import Permission
 from msp_events import EventValidationError
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
@@ -121,22 +121,20 @@ def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> str:
     return ""
 
 
-def presented_key(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
-    """The API key of a request (raw ASGI headers, lower-case names), for every route
-    and the fast path: `Authorization: Bearer <key>`, `Authorization: Basic` with the
-    key as the password and any user name (what Alertmanager's `basic_auth`, Grafana
-    contact points and many RMM webhooks send), or `X-API-Key: <key>`."""
-    scheme, _, value = _header(headers, b"authorization").partition(" ")
-    scheme, value = scheme.lower(), value.strip()
-    if scheme == "bearer" and value:
-        return value
-    if scheme == "basic" and value:
-        try:
-            user_pass = base64.b64decode(value, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return user_pass.partition(":")[2] or None  # RFC 7617: the user has no ':'
-    return _header(headers, b"x-api-key") or None
+def credentials(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str | None]:
+    """The credential headers of a request (raw ASGI headers, lower-case names), for
+    `Intake.authenticate` (`msp_access.dependency.presented_credential` reads them):
+    `Authorization: Bearer <token or key>`, `Authorization: Basic` with the key as the
+    password and any user name (what Alertmanager's `basic_auth`, Grafana contact points
+    and many RMM webhooks send), or `X-API-Key: <key>`."""
+    return {
+        "authorization": _header(headers, b"authorization") or None,
+        "api_key": _header(headers, b"x-api-key") or None,
+    }
+
+
+PUBLISH = declared(Permission.EVENTS_PUBLISH, basic=True)
+"""The permission every ingest route declares (it authenticates in `Intake`)."""
 
 
 async def events_outcome(
@@ -147,8 +145,8 @@ async def events_outcome(
 
     async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intake = _intake_of(state)
-        key = await intake.authenticate(presented_key(headers))
-        seen["source"] = key.source
+        key = await intake.authenticate(**credentials(headers))
+        seen["source"] = key.display_name
         found = _header(headers, b"content-type").split(";", 1)[0].strip().lower()
         # The media type decides structured/batch mode; otherwise `ce-` headers mean
         # binary mode, whose body is the event's JSON data (Content-Type may be absent).
@@ -187,7 +185,12 @@ async def events_outcome(
 
 
 @router.post(
-    "/events", status_code=202, response_model=AcceptedRead, responses=ERRORS, openapi_extra=_BODY
+    "/events",
+    status_code=202,
+    response_model=AcceptedRead,
+    responses=ERRORS,
+    openapi_extra=_BODY,
+    dependencies=[PUBLISH],
 )
 async def post_events(request: Request) -> JSONResponse:
     """CloudEvents over HTTP. Structured mode: one event (`application/cloudevents+json`,
@@ -210,6 +213,7 @@ async def post_events(request: Request) -> JSONResponse:
     response_model=AcceptedRead,
     responses=ERRORS,
     openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": {}}}}},
+    dependencies=[PUBLISH],
 )
 async def post_alertmanager(request: Request) -> JSONResponse:
     """The Alertmanager webhook (`webhook_configs`, payload version 4) as sent, with the
@@ -217,8 +221,8 @@ async def post_alertmanager(request: Request) -> JSONResponse:
 
     async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intake = _intake(request)
-        key = await intake.authenticate(presented_key(request.scope["headers"]))
-        seen["source"] = key.source
+        key = await intake.authenticate(**credentials(request.scope["headers"]))
+        seen["source"] = key.display_name
         require_media_type(request, (JSON,))
         document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
         alerts = document.get("alerts") if isinstance(document, dict) else None
@@ -233,7 +237,7 @@ async def post_alertmanager(request: Request) -> JSONResponse:
             key=key, events=events, endpoint="alertmanager", item_pointer="/alerts/{i}"
         )
         if hook.truncatedAlerts:
-            metrics.ALERTMANAGER_TRUNCATED.labels(key.source).inc(hook.truncatedAlerts)
+            metrics.ALERTMANAGER_TRUNCATED.labels(key.display_name).inc(hook.truncatedAlerts)
         return 202, {
             "status": "accepted",
             "ids": accepted.ids,
@@ -280,6 +284,7 @@ _PAGERDUTY_ROUTE: dict[str, Any] = {
         429: {"model": PagerDutyRead},
     },
     "openapi_extra": {"requestBody": {"required": True, "content": {JSON: {"schema": {}}}}},
+    "dependencies": [PUBLISH],
 }
 
 
@@ -295,12 +300,12 @@ async def post_pagerduty(request: Request) -> JSONResponse:
         intake = _intake(request)
         require_media_type(request, (JSON,))
         document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
-        presented = presented_key(request.scope["headers"])
-        if presented is None and isinstance(document, dict):
+        presented = credentials(request.scope["headers"])
+        if not any(presented.values()) and isinstance(document, dict):
             body_key = document.get("routing_key", document.get("service_key"))
-            presented = body_key if isinstance(body_key, str) else None
-        key = await intake.authenticate(presented)
-        seen["source"] = key.source
+            presented["api_key"] = body_key if isinstance(body_key, str) else None
+        key = await intake.authenticate(**presented)
+        seen["source"] = key.display_name
         intake.admit(key, 1)
         try:
             event = pagerduty.validate(document)

@@ -9,14 +9,22 @@ import asyncpg
 
 
 async def find_ticket(
-    conn: asyncpg.Connection, *, ticket_id: str, customer_id: str | None
+    conn: asyncpg.Connection,
+    *,
+    ticket_id: str,
+    customer_id: str | None,
+    scope: list[str] | None = None,
 ) -> asyncpg.Record | None:
-    """The ticket row; `customer_id` only disambiguates two customers' equal ids."""
+    """The ticket row; `customer_id` only disambiguates two customers' equal ids;
+    `scope` is the customers the caller may see (None: all)."""
     row: asyncpg.Record | None = await conn.fetchrow(
         """SELECT * FROM tickets WHERE ticket_id = $1
-           AND ($2::text IS NULL OR customer_id = $2) ORDER BY customer_id LIMIT 1""",
+           AND ($2::text IS NULL OR customer_id = $2)
+           AND ($3::text[] IS NULL OR customer_id = ANY($3))
+           ORDER BY customer_id LIMIT 1""",
         ticket_id,
         customer_id,
+        scope,
     )
     return row
 

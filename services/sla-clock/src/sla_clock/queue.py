@@ -42,6 +42,7 @@ SELECT t.customer_id, t.ticket_id, t.priority, t.tier, t.opened_at,
        min(c.due_at) FILTER (WHERE c.state = 'running') AS next_due_at
 FROM tickets t LEFT JOIN clocks c USING (customer_id, ticket_id)
 WHERE t.open AND t.opened_at IS NOT NULL AND ($2::text IS NULL OR t.customer_id = $2)
+  AND ($3::text[] IS NULL OR t.customer_id = ANY($3))
 GROUP BY t.customer_id, t.ticket_id
 ORDER BY coalesce(array_position(ARRAY['P1','P2','P3','P4','P5'], t.priority), 9),
          coalesce(array_position(ARRAY['managed_vip','managed','on_demand'], t.tier) - 1, 9),

@@ -1,4 +1,6 @@
-"""HTTP routes (thin): ticket clocks, the monthly report, the dispatch queue."""
+"""HTTP routes (thin): ticket clocks, the monthly report, the dispatch queue. Each
+declares its permission; a customer-scoped caller sees only its customers, and another
+customer's ticket or report is answered exactly like a missing one."""
 
 from __future__ import annotations
 
@@ -6,9 +8,13 @@ import re
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from msp_access.dependency import require
+from msp_access.errors import ApiError
+from msp_access.principal import Principal
+from msp_access.roles import Permission
 from msp_events.bounds import Month
 from sla_clock.models import QueueItemRead, ReportRead, TicketSlaRead
 from sla_clock.queries import find_ticket, month_clocks, month_outages, ticket_clocks
@@ -18,6 +24,8 @@ from sla_clock.runtime import SlaRuntime
 from sla_clock.service import clock_views
 
 router = APIRouter(prefix="/v1", tags=["sla"])
+SlaReader = Annotated[Principal, require(Permission.SLA_READ)]
+QueueReader = Annotated[Principal, require(Permission.QUEUE_READ)]
 
 
 def _runtime(request: Request) -> SlaRuntime:
@@ -29,15 +37,20 @@ def _runtime(request: Request) -> SlaRuntime:
 async def ticket_sla(
     ticket_id: str,
     request: Request,
+    principal: SlaReader,
     customer_id: Annotated[
         str | None, Query(description="Needed only if two customers share a ticket id")
     ] = None,
 ) -> TicketSlaRead:
     rt = _runtime(request)
     async with rt.db().acquire() as conn:
-        ticket = await find_ticket(conn, ticket_id=ticket_id, customer_id=customer_id)
+        ticket = await find_ticket(
+            conn, ticket_id=ticket_id, customer_id=customer_id, scope=principal.customer_scope()
+        )
         if ticket is None:
-            raise HTTPException(404, detail={"field": "ticket_id", "error": "unknown ticket"})
+            raise ApiError(
+                404, "ticket_id: unknown ticket", [("/path/ticket_id", "unknown ticket")]
+            )
         now = await rt.clock.now(conn)
         rows = await ticket_clocks(conn, customer_id=ticket["customer_id"], ticket_id=ticket_id)
         clocks = await clock_views(conn, rows=rows, now=now, contracts=rt.contracts)
@@ -60,16 +73,20 @@ async def ticket_sla(
 async def sla_report(
     customer_id: str,
     request: Request,
+    principal: SlaReader,
     month: Annotated[
         Month, Query(description="YYYY-MM (2000-01 to 2099-12), in the contract's time zone")
     ],
     format: Annotated[str | None, Query(pattern="^(json|csv|html)$")] = None,
 ) -> Response | ReportRead:
+    no_contract = ApiError(404, "customer_id: no contract", [("/path/customer_id", "no contract")])
+    if not principal.sees(customer_id):
+        raise no_contract  # another tenant: exactly as if it did not exist
     rt = _runtime(request)
     async with rt.db().acquire() as conn:
         snapshots = await rt.contracts.load(conn, [customer_id])
         if customer_id not in snapshots:
-            raise HTTPException(404, detail={"field": "customer_id", "error": "no contract"})
+            raise no_contract
         contract = snapshots[customer_id]
         timezone = contract.current.timezone
         start, end = month_bounds(month, timezone)
@@ -98,13 +115,14 @@ async def sla_report(
 @router.get("/queue", response_model=list[QueueItemRead])
 async def queue(
     request: Request,
+    principal: QueueReader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     customer_id: str | None = None,
 ) -> list[QueueItemRead]:
     rt = _runtime(request)
     async with rt.db().acquire() as conn:
         now = await rt.clock.now(conn)
-        rows = await conn.fetch(QUEUE_SQL, limit, customer_id)
+        rows = await conn.fetch(QUEUE_SQL, limit, customer_id, principal.customer_scope())
     return [
         QueueItemRead(
             rank=i + 1,

@@ -42,13 +42,45 @@ def call(
     """One request to a service's API; a refused connection or an unexpected status ends
     the command with the service's own error text (which names the field at fault)."""
     url = settings.service_url(service) + path
+    headers = {**operator_headers(settings), **kwargs.pop("headers", {})}
     try:
-        response = httpx.request(method, url, timeout=settings.http_timeout_s, **kwargs)
+        response = httpx.request(
+            method, url, timeout=settings.http_timeout_s, headers=headers, **kwargs
+        )
     except httpx.HTTPError as exc:
         fail(f"{service} is not reachable at {settings.service_url(service)}: {exc}")
     if response.status_code not in ok:
         fail(f"{service} answered {response.status_code} to {method} {path}: {response.text}")
     return response
+
+
+_TOKENS: dict[str, str] = {}
+
+
+def operator_headers(settings: CtlSettings) -> dict[str, str]:
+    """The operator's credential: MSPCTL_TOKEN as is, else an access token from the
+    provider's token endpoint by the OAuth2 client-credentials grant (once per run),
+    else none (the services answer 401, naming the header)."""
+    token = settings.token.get_secret_value() if settings.token is not None else ""
+    if token:
+        return {"authorization": f"Bearer {token}"}
+    if not (settings.oidc_token_url and settings.oidc_client_id):
+        return {}
+    if "token" not in _TOKENS:
+        secret = settings.oidc_client_secret
+        form = {"grant_type": "client_credentials", "client_id": settings.oidc_client_id}
+        if secret is not None:
+            form["client_secret"] = secret.get_secret_value()
+        if settings.oidc_scope:
+            form["scope"] = settings.oidc_scope
+        try:
+            response = httpx.post(settings.oidc_token_url, data=form, timeout=30)
+        except httpx.HTTPError as exc:
+            fail(f"oidc_token_url: {settings.oidc_token_url} is not reachable: {exc}")
+        if response.status_code != 200:
+            fail(f"oidc_token_url: the provider refused the client: {response.text}")
+        _TOKENS["token"] = str(response.json()["access_token"])
+    return {"authorization": f"Bearer {_TOKENS['token']}"}
 
 
 def answers(url: str) -> bool:

@@ -22,10 +22,13 @@ from typing import Annotated
 import asyncpg
 import typer
 
+from msp_access.principal import Principal
+from msp_access.roles import Permission
 from msp_events import EventValidationError, decode
 from msp_events.types.deadletter import DeadLetterRecorded
 from mspctl.common import fail, load_settings, print_table
 from mspctl.kafka_io import TopicMissing, produce, records
+from mspctl.operator import audited, operator
 from mspctl.pg import connect, schema_exists
 from mspctl.settings import CtlSettings
 
@@ -189,8 +192,9 @@ def replay(
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             await conn.execute(f'SET search_path TO "{schema}"')
             await conn.execute(MARKERS_SQL)
+            actor = await operator(settings, conn, Permission.OPS_REBUILD)
             for d in todo:
-                if await _replay_one(settings, conn, d):
+                if await _replay_one(settings, conn, d, actor):
                     replayed += 1
                     typer.echo(f"replayed {_describe(d)}")
                 else:
@@ -207,7 +211,9 @@ def replay(
     typer.echo(f"{verb} {replayed} dead letter(s); {skipped} already replayed, skipped")
 
 
-async def _replay_one(settings: CtlSettings, conn: asyncpg.Connection, d: DeadLetter) -> bool:
+async def _replay_one(
+    settings: CtlSettings, conn: asyncpg.Connection, d: DeadLetter, actor: Principal
+) -> bool:
     """Claim the original record, publish it, commit the claim only after Kafka's ack."""
     data = d.data
     async with conn.transaction():
@@ -220,6 +226,16 @@ async def _replay_one(settings: CtlSettings, conn: asyncpg.Connection, d: DeadLe
         )
         if not claimed:  # another replay got there first
             return False
+        t, p, o = d.origin
+        await audited(
+            settings,
+            conn,
+            actor,
+            "dlq_replay",
+            object_id=d.id,
+            customer_id=d.customer_id,
+            details={"topic": t, "partition": p, "offset": o},
+        )
         headers = [(k, base64.b64decode(v)) for k, v in (data.original_headers or {}).items()]
         await produce(
             settings.kafka_bootstrap_servers,

@@ -33,7 +33,7 @@ from mspctl.kafka_io import TopicMissing, records
 from mspctl.pg import connect, schema_exists
 from mspctl.settings import CtlSettings
 
-SERVICE_SCHEMAS = ("ingest", "incidents", "sla_clock", "billing")
+SERVICE_SCHEMAS = ("access", "ingest", "incidents", "sla_clock", "billing")
 BOOKKEEPING = {"consumer_offsets", "processed_events", "schema_migrations", "event_clock"}
 SECRET_COLUMNS = ("key_hash",)
 

@@ -123,8 +123,9 @@ def publish(
         typer.echo(f"{file}: {len(items)} valid event(s); nothing published (--dry-run)")
         return
     key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
+    key = key or (settings.token.get_secret_value() if settings.token else None)
     if not key:
-        fail("--api-key (or MSPCTL_API_KEY) is required to publish", code=2)
+        fail("--api-key (or MSPCTL_API_KEY, or MSPCTL_TOKEN) is required to publish", code=2)
     published = duplicates = 0
     for start in range(0, len(items), batch_size):
         batch = [item.obj for item in items[start : start + batch_size]]

@@ -33,12 +33,14 @@ import asyncpg
 import typer
 from aiokafka.errors import KafkaError
 
+from msp_access.roles import Permission
 from msp_events import decode
 from msp_events.topics import BILLING_LINE_ITEMS, TOPICS
 from msp_events.types.billing import LineItemReclassified
 from msp_plumbing.migrations import migrate
 from mspctl.common import answers, fail, load_settings
 from mspctl.kafka_io import TopicMissing, records
+from mspctl.operator import audited, operator
 from mspctl.pg import connect, schema_exists
 from mspctl.settings import CtlSettings
 
@@ -199,6 +201,15 @@ async def _rebuild(
     try:
         if not await schema_exists(conn, schema):
             raise RefusedError(f"schema {schema!r} does not exist (MSPCTL_SCHEMA_PREFIX?)")
+        actor = await operator(settings, conn, Permission.OPS_REBUILD)
+        await audited(
+            settings,
+            conn,
+            actor,
+            "rebuild",
+            object_id=name,
+            details={"force": force, "drop_old": drop_old},
+        )
         if name == "billing":
             closed, credit_notes, manual = await billing_manual_state(settings, conn, schema)
             if (credit_notes or manual) and not force:

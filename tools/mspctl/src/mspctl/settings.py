@@ -43,6 +43,17 @@ class CtlSettings(BaseSettings):
     )
     billing_url: str = "http://127.0.0.1:8083"
     api_key: SecretStr | None = Field(default=None, description="ingest API key for publish")
+    token: SecretStr | None = Field(
+        default=None,
+        description="The operator's credential for the services' APIs: a bearer access token "
+        "from the identity provider, or an API key (`MSPCTL_TOKEN`)",
+    )
+    oidc_token_url: str = Field(
+        default="", description="Token endpoint for the OAuth2 client-credentials grant"
+    )
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_scope: str = ""
     api_key_pepper: SecretStr = Field(
         default=SecretStr("dev-pepper-change-me"),
         validation_alias=_env("MSPCTL_API_KEY_PEPPER", "MSP_API_KEY_PEPPER"),

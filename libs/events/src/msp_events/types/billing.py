@@ -240,6 +240,17 @@ def _check_lines(lines: list[InvoiceLine], currency: str) -> None:
         raise ValueError(f"all lines must be in {currency}; found {', '.join(foreign)}")
 
 
+class Actor(Part):
+    """Who made the API call behind an event: the authenticated principal (from its
+    verified token or API key, never from a request body), as the audit log names it."""
+
+    subject: str = Field(min_length=1, max_length=256, description="Provider `sub` or key:<id>")
+    display_name: str = Field(min_length=1, max_length=256)
+    credential_id: str = Field(
+        min_length=1, max_length=256, description="API key id, or oidc:<client id>"
+    )
+
+
 class InvoiceIssued(EventData):
     """The monthly invoice for a customer was issued. Emitted by billing at the
     month-end run: the flat fee (prorated when the contract changed mid-month) plus the
@@ -258,6 +269,9 @@ class InvoiceIssued(EventData):
     subtotal: Money = Field(description=f"Sum of the line amounts. {AMOUNT_DESCRIPTION}")
     tax_total: NonNegativeMoney = Field(description=AMOUNT_DESCRIPTION)
     total: Money = Field(description=f"subtotal + tax_total. {AMOUNT_DESCRIPTION}")
+    actor: Actor | None = Field(
+        default=None, description="Who made the call that caused it (absent: not an API call)"
+    )
 
     @field_validator("tax_total")
     @classmethod
@@ -300,6 +314,9 @@ class CreditNoteIssued(EventData):
     currency: Currency
     lines: list[InvoiceLine] = Field(min_length=1)
     total: NonNegativeMoney = Field(description=f"Sum of the line amounts. {AMOUNT_DESCRIPTION}")
+    actor: Actor | None = Field(
+        default=None, description="Who made the call that caused it (absent: not an API call)"
+    )
 
     @model_validator(mode="after")
     def _adds_up(self) -> CreditNoteIssued:
@@ -338,6 +355,9 @@ class LineItemReclassified(EventData):
     reclassified_at: UtcDatetime
     change_order_id: Identifier | None = None
     credit_note_id: Identifier | None = None
+    actor: Actor | None = Field(
+        default=None, description="Who made the call that caused it (absent: not an API call)"
+    )
 
     @model_validator(mode="after")
     def _first_is_self(self) -> LineItemReclassified:

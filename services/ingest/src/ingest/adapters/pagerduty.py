@@ -39,7 +39,7 @@ from ingest.adapters.common import (
     pydantic_errors,
     valid_identifier,
 )
-from ingest.apikeys import LabelNames
+from msp_access.labels import LabelNames
 from msp_events import Envelope, EventValidationError, FieldError, derive_event_id, make_event
 from msp_events.types.monitoring import AlertFiring, AlertResolved
 

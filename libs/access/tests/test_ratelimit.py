@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.ratelimit import TokenBuckets, retry_after_header
+from msp_access.ratelimit import TokenBuckets, retry_after_header
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""Per-key token bucket: `rate` events per second refill, `burst` tokens at most.
+"""Per-credential token bucket: `rate` events per second refill, `burst` tokens at most.
 
 Costs are counted in events (a batch of 500 costs 500), so a key cannot side-step the
 limit by batching. The buckets live in this process: with N instances behind a load
