@@ -22,7 +22,7 @@ from ingest_payloads import (
 
 from ingest.adapters import pagerduty
 from ingest.adapters.common import valid_identifier
-from ingest.apikeys import LabelNames
+from msp_access.labels import LabelNames
 from msp_events import Envelope, EventValidationError
 from msp_events.types.monitoring import AlertFiring, AlertResolved
 
