@@ -19,6 +19,7 @@ from ingest_testkit import TOPICS, Ingest, make_settings
 
 from ingest.claims import DoubtResolver
 from ingest.runtime import IngestRuntime, serving_app
+from msp_devstack.access import prepare_access
 from msp_devstack.postgres import LocalPostgres
 from msp_devstack.testing import create_topics
 from msp_devstack.testkit import produce, wait_for_async
@@ -140,6 +141,7 @@ async def ingest_on_own_postgres(
     await asyncio.to_thread(postgres.start)
     url = postgres.database_url
     await migrate(url, schema=schema, package="ingest")
+    await prepare_access(url, namespace=namespace)
     await create_topics(kafka_bootstrap, TOPICS, namespace)
     settings = make_settings(
         kafka_bootstrap,
