@@ -210,10 +210,15 @@ def test_incident_update_own_child(expect_error: ExpectError) -> None:
 # --- SLA -----------------------------------------------------------------------------------
 
 SLA_TYPES = sorted(cls.event_type for cls in sla.EVENTS)
+CLOCK_TYPES = sorted(cls.event_type for cls in sla.EVENTS if issubclass(cls, sla.SlaClockEvent))
 CLOCK_IDENTITY = set(sla.SlaClockEvent.model_fields)
 
 
-@pytest.mark.parametrize("event_type", SLA_TYPES)
+def test_only_the_monthly_report_is_not_about_a_clock() -> None:
+    assert set(SLA_TYPES) - set(CLOCK_TYPES) == {"msp.sla.monthly_report.v1"}
+
+
+@pytest.mark.parametrize("event_type", CLOCK_TYPES)
 def test_every_sla_event_carries_the_clock_identity(
     event_type: str, samples: dict[str, Envelope]
 ) -> None:
@@ -227,6 +232,7 @@ def test_every_sla_event_carries_the_clock_identity(
         "priority",
         "contract_id",
         "contract_version",
+        "timezone",
     } == CLOCK_IDENTITY
     assert set(type(data).model_fields) >= CLOCK_IDENTITY
 
@@ -264,6 +270,39 @@ def test_every_sla_event_carries_the_clock_identity(
             "/data/threshold_percent",
             "less than or equal to 99",
         ),
+        (
+            "msp.sla.escalated.v1",
+            {"threshold_percent": 100},
+            "/data/threshold_percent",
+            "greater than or equal to 101",
+        ),
+        (
+            "msp.sla.escalated.v1",
+            {"at": "2026-03-12T11:59:59Z"},
+            "/data/at",
+            "must not be before due_at",
+        ),
+        ("msp.sla.escalated.v1", {"timezone": None}, "/data/timezone", "Field required"),
+        ("msp.sla.warning.v1", {"timezone": "Mars/Olympus"}, "/data/timezone", "unknown IANA"),
+        (
+            "msp.sla.outcome_corrected.v1",
+            {"threshold_percent": 1001},
+            "/data/threshold_percent",
+            "less than or equal to 1000",
+        ),
+        (
+            "msp.sla.monthly_report.v1",
+            {"breaches_total": 0},
+            "/data/breaches_total",
+            "must count at least the breaches listed",
+        ),
+        (
+            "msp.sla.monthly_report.v1",
+            {"csv": "x" * (sla.MAX_REPORT_CSV + 1)},
+            "/data/csv",
+            "at most 400000 characters",
+        ),
+        ("msp.sla.monthly_report.v1", {"month": "2026-13"}, "/data/month", ""),
         ("msp.sla.clock_paused.v1", {"status": "resolved"}, "/data/status", ""),
         ("msp.sla.clock_cancelled.v1", {"metric": "uptime"}, "/data/metric", ""),
         ("msp.sla.clock_cancelled.v1", {"cycle": 0}, "/data/cycle", "greater than or equal to 1"),
@@ -273,6 +312,15 @@ def test_sla_rules(
     event_type: str, values: dict[str, Any], pointer: str, message: str, expect_error: ExpectError
 ) -> None:
     expect_error(event_type, setter(**values), pointer, message)
+
+
+def test_sla_events_written_before_the_time_zone_still_parse(
+    samples: dict[str, Envelope],
+) -> None:
+    obj = samples["msp.sla.breached.v1"].model_dump(mode="json", by_alias=True)
+    del obj["data"]["timezone"]
+    data = serde.parse_event(obj).data
+    assert isinstance(data, sla.SlaBreached) and data.timezone is None
 
 
 # --- billing -------------------------------------------------------------------------------

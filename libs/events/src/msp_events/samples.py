@@ -56,8 +56,13 @@ from msp_events.types.sla import (
     SlaClockPaused,
     SlaClockResumed,
     SlaClockStarted,
+    SlaEscalated,
     SlaMet,
+    SlaMonthlyReport,
     SlaOutcomeCorrected,
+    SlaReportAvailability,
+    SlaReportBreach,
+    SlaReportLine,
     SlaWarning,
 )
 from msp_events.types.tickets import (
@@ -244,6 +249,7 @@ def _payloads() -> list[tuple[EventData, str, datetime, str | None]]:
         "priority": "P2",
         "contract_id": CONTRACT_ID,
         "contract_version": 2,
+        "timezone": "Europe/London",
     }
     response_clock = {
         **clock,
@@ -642,6 +648,22 @@ def _payloads() -> list[tuple[EventData, str, datetime, str | None]]:
             TICKET_ID,
         ),
         (
+            # cycle 2 (breached at 12:00 on the 12th, see the correction below) still
+            # runs at 150 % of its 8 business hours: the plan's step above the breach
+            SlaEscalated(
+                **reopened_clock,
+                threshold_percent=150,
+                escalation_level=4,
+                roles_to_inform=["account_manager", "service_delivery_manager"],
+                due_at=at(12, 12, 0),
+                elapsed_business_seconds=43_200,
+                at=at(12, 16, 0),
+            ),
+            "/sla-clock",
+            at(12, 16, 0),
+            TICKET_ID,
+        ),
+        (
             SlaMet(
                 **response_clock,
                 met_at=at(10, 8, 20),
@@ -679,6 +701,80 @@ def _payloads() -> list[tuple[EventData, str, datetime, str | None]]:
             "/sla-clock",
             at(11, 17, 5),
             TICKET_ID,
+        ),
+        (
+            # February's report, on the first business day of March in London
+            SlaMonthlyReport(
+                month="2026-02",
+                timezone="Europe/London",
+                as_of=at(2, 8, 0),
+                contract_id=CONTRACT_ID,
+                contract_version=1,
+                contract_versions=[1],
+                clocks=2,
+                summary=[
+                    SlaReportLine(
+                        metric="first_response",
+                        priority="P2",
+                        clocks=1,
+                        met=1,
+                        breached=0,
+                        pending=0,
+                        cancelled=0,
+                        met_percent=Decimal("100.00"),
+                        mean_business_seconds=Decimal("1200.00"),
+                    ),
+                    SlaReportLine(
+                        metric="resolution",
+                        priority="P2",
+                        clocks=1,
+                        met=0,
+                        breached=1,
+                        pending=0,
+                        cancelled=0,
+                        met_percent=Decimal("0.00"),
+                        mean_business_seconds=Decimal("30600.00"),
+                    ),
+                ],
+                mean_time_to_respond_seconds=Decimal("1200.00"),
+                mean_time_to_resolve_seconds=Decimal("30600.00"),
+                breaches=[
+                    SlaReportBreach(
+                        clock_id="clk-TKT-10201-resolution-1",
+                        ticket_id="TKT-10201",
+                        metric="resolution",
+                        cycle=1,
+                        priority="P2",
+                        due_at=datetime(2026, 2, 17, 16, 0, tzinfo=UTC),
+                        breached_at=datetime(2026, 2, 17, 16, 0, tzinfo=UTC),
+                        reason="resolution took 30600 business s against the 28800 s P2 "
+                        "target (business_hours) of contract " + CONTRACT_ID + " v1",
+                        contract_id=CONTRACT_ID,
+                        contract_version=1,
+                    )
+                ],
+                breaches_total=1,
+                availability=SlaReportAvailability(
+                    measured_percent=Decimal("99.96"),
+                    target_percent=Decimal("99.5"),
+                    met=True,
+                    downtime_seconds=1020,
+                    incidents=1,
+                ),
+                csv="clock_id,ticket_id,metric,cycle,priority,outcome,state,"
+                "target_business_seconds,elapsed_business_seconds,started_at,stopped_at,"
+                "due_at,breached_at,contract_id,contract_version\n"
+                "clk-TKT-10201-first_response-1,TKT-10201,first_response,1,P2,met,stopped,"
+                "1800,1200,2026-02-17T07:40:00Z,2026-02-17T08:20:00Z,2026-02-17T08:30:00Z,,"
+                + CONTRACT_ID
+                + ",1\n"
+                "clk-TKT-10201-resolution-1,TKT-10201,resolution,1,P2,breached,stopped,"
+                "28800,30600,2026-02-17T07:40:00Z,2026-02-17T16:30:00Z,2026-02-17T16:00:00Z,"
+                "2026-02-17T16:00:00Z," + CONTRACT_ID + ",1\n",
+            ),
+            "/sla-clock",
+            at(2, 8, 0),
+            "sla-report/2026-02",
         ),
         # --- billing ------------------------------------------------------------------
         (project_line, "/billing", at(12, 14, 30), project_line.line_item_id),

@@ -15,18 +15,37 @@ ticket API and the monthly report show.
 
 Every event carries the clock's identity (`SlaClockEvent`), including the contract id
 and version that set the target, so every SLA outcome can be traced to the contract
-version that applied (DESIGN.md). Durations are *business* seconds: time inside the
-contract's coverage, excluding pauses.
+version that applied (DESIGN.md), and that version's time zone, so a notifier can
+render instants in the customer's local time. Durations are *business* seconds: time
+inside the contract's coverage, excluding pauses.
+
+Escalation: every step of the contract's escalation plan is announced once per clock,
+on time: a step at or below 100 % as the warning of its threshold (`SlaWarning`) or the
+breach (`SlaBreached`), a step above 100 % as `SlaEscalated`. Each names the step's
+level and the roles to inform.
+
+Once a month sla-clock also publishes each customer's `SlaMonthlyReport` for the
+previous month (the figures of `GET /v1/customers/{id}/sla-report`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Literal
+from decimal import Decimal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from msp_events.base import EventData, Identifier, Priority, UtcDatetime
+from msp_events.base import (
+    PLAIN_DECIMAL,
+    EventData,
+    Identifier,
+    Part,
+    Priority,
+    TimeZoneName,
+    UtcDatetime,
+)
+from msp_events.bounds import Month
 from msp_events.types.contracts import Coverage, RoleList
 from msp_events.types.tickets import TicketStatus
 
@@ -46,6 +65,12 @@ class SlaClockEvent(EventData):
     priority: Priority = Field(description="The priority whose target the clock runs on")
     contract_id: Identifier
     contract_version: int = Field(ge=1)
+    timezone: TimeZoneName | None = Field(
+        default=None,
+        description="The IANA time zone of the contract version the clock runs on, for "
+        "rendering its instants in the customer's local time (absent on events written "
+        "before it was added)",
+    )
 
 
 def _not_before(value: datetime, info: ValidationInfo, earlier_field: str) -> datetime:
@@ -135,6 +160,33 @@ class SlaBreached(SlaClockEvent):
         return _not_before(value, info, "due_at")
 
 
+class SlaEscalated(SlaClockEvent):
+    """A breached clock still running reached a step of the contract's escalation plan
+    above 100 % of its target (e.g. 150 %, 200 %): the plan escalates further.
+    Emitted by sla-clock once per step and clock, on time from its deadline scheduler
+    even when no other event arrives (or late, with the true `at`, when it learns of it
+    afterwards). Paused time does not count, as for warnings; a correction
+    (`SlaOutcomeCorrected`, statement "escalation") withdraws or moves it when late
+    events disprove it. `due_at` is the clock's deadline (the breach instant)."""
+
+    event_type: ClassVar[str] = "msp.sla.escalated.v1"
+
+    threshold_percent: int = Field(ge=101, le=1000, description="The plan step's threshold")
+    escalation_level: int = Field(ge=1)
+    roles_to_inform: RoleList = Field(default_factory=list)
+    due_at: UtcDatetime
+    elapsed_business_seconds: int = Field(ge=0)
+    at: UtcDatetime = Field(description="When the step was reached")
+    timezone: TimeZoneName = Field(  # required here: added with this event
+        description="The IANA time zone of the contract version the clock runs on"
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _after_deadline(cls, value: datetime, info: ValidationInfo) -> datetime:
+        return _not_before(value, info, "due_at")
+
+
 class SlaMet(SlaClockEvent):
     """The clock's goal was reached within target (first agent reply, or resolution).
     Emitted by sla-clock. A goal reached after a breach emits no SlaMet: the breach
@@ -168,7 +220,7 @@ class SlaClockCancelled(SlaClockEvent):
     cancelled_at: UtcDatetime
 
 
-Statement = Literal["warning", "breach", "met", "cancellation"]
+Statement = Literal["warning", "breach", "met", "cancellation", "escalation"]
 Outcome = Literal["pending", "met", "breached", "cancelled"]
 
 
@@ -190,7 +242,8 @@ class SlaOutcomeCorrected(SlaClockEvent):
 
     Consumers: read in topic order; the latest of SlaBreached, SlaMet,
     SlaClockCancelled and SlaOutcomeCorrected for a `clock_id` is its outcome; a
-    warning holds unless a correction of it (`statement` warning) has no `now_at`.
+    warning (or escalation) holds unless a correction of it (`statement` warning or
+    escalation) has no `now_at`.
     Lifecycle events (started, paused, resumed) are not corrected."""
 
     event_type: ClassVar[str] = "msp.sla.outcome_corrected.v1"
@@ -198,7 +251,11 @@ class SlaOutcomeCorrected(SlaClockEvent):
     corrects_event_id: Identifier = Field(description="The event this one corrects")
     statement: Statement = Field(description="What the corrected event stated")
     threshold_percent: int | None = Field(
-        default=None, ge=1, le=99, description="The warning's threshold (warnings only)"
+        default=None,
+        ge=1,
+        le=1000,
+        description="The threshold of the warning (1-99) or escalation step (101-1000); "
+        "absent for the others",
     )
     was_at: UtcDatetime | None = Field(
         default=None, description="The instant the corrected event stated; absent: none"
@@ -225,13 +282,111 @@ class SlaOutcomeCorrected(SlaClockEvent):
         return value
 
 
+ReportDecimal = Annotated[Decimal, Field(max_digits=20, decimal_places=2), PLAIN_DECIMAL]
+MAX_REPORT_BREACHES = 500
+MAX_REPORT_CSV = 400_000
+"""Bounds that keep a report inside a Kafka record (1 MiB); every figure is complete."""
+
+
+class SlaReportLine(Part):
+    """Compliance of one metric and priority over the month's clocks."""
+
+    metric: Metric
+    priority: Priority
+    clocks: int = Field(ge=0)
+    met: int = Field(ge=0)
+    breached: int = Field(ge=0)
+    pending: int = Field(ge=0)
+    cancelled: int = Field(ge=0)
+    met_percent: ReportDecimal | None = Field(description="met / (met + breached)")
+    mean_business_seconds: ReportDecimal | None = Field(
+        description="Mean elapsed business time of the finished clocks"
+    )
+
+
+class SlaReportBreach(Part):
+    """One breached clock of the month, and why."""
+
+    clock_id: Identifier
+    ticket_id: Identifier
+    metric: Metric
+    cycle: int = Field(ge=1)
+    priority: Priority
+    due_at: UtcDatetime | None
+    breached_at: UtcDatetime | None
+    reason: str = Field(max_length=2000)
+    contract_id: Identifier
+    contract_version: int = Field(ge=1)
+
+
+class SlaReportAvailability(Part):
+    """Measured availability (top-level incident outages) against the uptime target."""
+
+    measured_percent: ReportDecimal
+    target_percent: ReportDecimal | None
+    met: bool | None
+    downtime_seconds: int = Field(ge=0)
+    incidents: int = Field(ge=0)
+
+
+class SlaMonthlyReport(EventData):
+    """A customer's SLA report for a month, with the same figures as
+    `GET /v1/customers/{id}/sla-report?month=` answered at `as_of`, and the report's CSV
+    (one row per clock). Emitted by sla-clock once per customer and month, on the
+    first business day of the next month in the customer's time zone (at the opening
+    of business hours on the contract's calendar; at local midnight of the 1st when the
+    calendar has no business hours), from its scheduler. Consumers deliver it to the
+    contacts the contract version `contract_version` names for reports. The envelope's
+    `subject` is `sla-report/<month>`."""
+
+    event_type: ClassVar[str] = "msp.sla.monthly_report.v1"
+
+    month: Month = Field(description="The month reported, in the contract's time zone")
+    timezone: TimeZoneName
+    as_of: UtcDatetime = Field(description="The instant the figures are taken at")
+    contract_id: Identifier
+    contract_version: int = Field(
+        ge=1, description="The version in force at the end of the month (its contacts)"
+    )
+    contract_versions: list[int] = Field(
+        max_length=1000, description="The versions the month's clocks ran on"
+    )
+    clocks: int = Field(ge=0, description="Clocks started in the month")
+    summary: list[SlaReportLine] = Field(max_length=10)
+    mean_time_to_respond_seconds: ReportDecimal | None
+    mean_time_to_resolve_seconds: ReportDecimal | None
+    breaches: list[SlaReportBreach] = Field(
+        max_length=MAX_REPORT_BREACHES,
+        description=f"The breached clocks, the first {MAX_REPORT_BREACHES} by start",
+    )
+    breaches_total: int = Field(ge=0, description="All breached clocks of the month")
+    availability: SlaReportAvailability
+    csv: str = Field(
+        max_length=MAX_REPORT_CSV,
+        description="The report's CSV (`format=csv`), cut at a row boundary when longer",
+    )
+    csv_rows_omitted: int = Field(
+        default=0, ge=0, description="Clock rows left out of `csv` to keep it in bounds"
+    )
+
+    @field_validator("breaches_total")
+    @classmethod
+    def _all_listed_counted(cls, value: int, info: ValidationInfo) -> int:
+        listed = info.data.get("breaches")
+        if listed is not None and value < len(listed):
+            raise ValueError("must count at least the breaches listed")
+        return value
+
+
 EVENTS: tuple[type[EventData], ...] = (
     SlaClockStarted,
     SlaClockPaused,
     SlaClockResumed,
     SlaWarning,
     SlaBreached,
+    SlaEscalated,
     SlaMet,
     SlaClockCancelled,
     SlaOutcomeCorrected,
+    SlaMonthlyReport,
 )
