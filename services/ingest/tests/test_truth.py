@@ -88,6 +88,15 @@ async def pending(ingest: Ingest, customer: str, event_id: str, *, age_s: float)
     )
 
 
+def a_resolver(ingest: Ingest) -> DoubtResolver:
+    """A resolver beside the running one, with the default orphan grace (60 s)."""
+    intake = ingest.runtime.intake
+    assert intake is not None
+    return DoubtResolver(
+        pool=intake.claims.pool, claims=intake.claims, bootstrap_servers=ingest.bootstrap
+    )
+
+
 async def test_an_id_in_doubt_is_answered_outcome_unknown_not_republished(
     ingest: Ingest,
 ) -> None:
@@ -106,18 +115,11 @@ async def test_the_resolver_settles_doubts_from_the_topic_then_retries_are_exact
 ) -> None:
     """One in-doubt id reached Kafka (its ack was lost), one did not: the first is marked
     published (a retry is a duplicate), the second is freed (a retry publishes it)."""
-    intake = ingest.runtime.intake
-    assert intake is not None
     landed, lost = heartbeat("cust-a", "hb-landed"), heartbeat("cust-a", "hb-lost")
     await produce(ingest.bootstrap, ingest.topic(MONITORING.name), [landed])
     await pending(ingest, "cust-a", "hb-landed", age_s=120)  # a dead process's claims
     await pending(ingest, "cust-a", "hb-lost", age_s=120)
-    resolver = DoubtResolver(
-        pool=intake.claims.pool,
-        claims=intake.claims,
-        bootstrap_servers=ingest.bootstrap,
-        orphan_grace_s=60,
-    )
+    resolver = a_resolver(ingest)
     assert await resolver.resolve_once() == (1, 1)
     states = dict(await ingest.db.fetch("SELECT event_id, state FROM accepted_events"))
     assert states == {"hb-landed": "published"}
@@ -128,6 +130,22 @@ async def test_the_resolver_settles_doubts_from_the_topic_then_retries_are_exact
     assert r.status_code == 202, r.text
     assert r.json()["duplicates"] == ["hb-landed"] and r.json()["published"] == ["hb-lost"]
     assert await ids_on(ingest, MONITORING.name) == Counter({"hb-landed": 1, "hb-lost": 1})
+
+
+async def test_at_start_pending_ids_found_on_the_topic_are_confirmed_the_others_wait(
+    ingest: Ingest,
+) -> None:
+    """Claims of an earlier process, younger than the orphan grace: the one on Kafka
+    is marked published at once; the other stays pending (another instance may still
+    be producing it) until the grace frees it."""
+    landed = heartbeat("cust-a", "hb-acked")
+    await produce(ingest.bootstrap, ingest.topic(MONITORING.name), [landed])
+    await pending(ingest, "cust-a", "hb-acked", age_s=5)
+    await pending(ingest, "cust-a", "hb-in-flight", age_s=5)
+    resolver = a_resolver(ingest)
+    assert await resolver.reconcile_at_start() == (1, 0)
+    states = dict(await ingest.db.fetch("SELECT event_id, state FROM accepted_events"))
+    assert states == {"hb-acked": "published", "hb-in-flight": "pending"}
 
 
 # -- Postgres down: its own server, so the session's is not disturbed -------------------

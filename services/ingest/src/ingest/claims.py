@@ -14,13 +14,23 @@ The rule ("ingest tells the truth"):
 4. **Resolve** — `DoubtResolver` settles each in-doubt id once no produce of it can
    still land (its futures settled `SETTLE_MARGIN_S` ago, or, for a row of another or a
    dead process, `orphan_grace_s` after it was claimed): it reads the id's partition
-   from shortly before the claim to its end, marks it `published` if it is there and
-   deletes the claim if not. A retry after that is a duplicate (202) or publishes it.
+   from shortly before the claim (`SCAN_SLACK_S`) to its end, or to the first record
+   stamped later than any produce of the claim could be, marks it `published` if it
+   is there and deletes the claim if not. A retry after that is a duplicate (202) or
+   publishes it.
+5. **Reconcile at start** — before a new process serves, and in every round after,
+   the `pending` rows claimed before it started (a killed process's, or another
+   instance's) are looked up on their partitions at once: those found are marked
+   `published`, so a client's retry after a crash between Kafka's ack and step 3 is
+   answered 202 (a duplicate) without waiting for the orphan grace and without being
+   published again. Rows not found stay `pending` until step 4 may free them: another
+   live instance may still be producing them.
 
 So an id is published at most once even when Kafka's answer is lost, the process is
-killed between Kafka's ack and step 3 (the row stays `pending` and is resolved at the
-next start), or Postgres fails after the ack. No connection is held while Kafka
-answers: a Postgres restart only fails the requests whose INSERT or UPDATE it hit.
+killed between Kafka's ack and step 3 (the row stays `pending` and is confirmed from
+the topic by the next start), or Postgres fails after the ack. No connection is held
+while Kafka answers: a Postgres restart only fails the requests whose INSERT or UPDATE
+it hit.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from ingest import metrics
 from msp_events import Envelope
 from msp_events.serde import HEADERS
 from msp_events.topics import topic_for
+from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import partition_for
 from msp_plumbing.supervise import LogThrottle, within
 
@@ -221,6 +232,7 @@ class GroupClaims:
         """Steps 2 and 3, then answer every request of the group."""
         try:
             await self._produce(group)
+            crash_point("claims.after_ack")  # tests: killed before the outcome is recorded
             started = time.perf_counter()
             await self._record(group)
             metrics.COMMIT_WAIT.observe(time.perf_counter() - started)
@@ -371,8 +383,10 @@ async def _mark(conn: asyncpg.Connection, published: list[Key], refused: list[Ke
 
 @dataclass
 class DoubtResolver:
-    """Step 4, a supervised loop: settles `pending` claims no produce can still land
-    (see the module docstring) by reading their partitions."""
+    """Steps 4 and 5, a supervised loop: settles `pending` claims no produce can still
+    land, and confirms those of earlier processes, by reading their partitions (see
+    the module docstring). `reconcile_at_start` is its first round, run before the
+    process serves."""
 
     pool: asyncpg.Pool
     claims: GroupClaims
@@ -380,6 +394,13 @@ class DoubtResolver:
     orphan_grace_s: float = 60.0
     interval_s: float = 2.0
     batch: int = 5_000
+    started_at: datetime | None = None
+    """Postgres's clock when this process started: rows claimed before are not ours."""
+
+    async def reconcile_at_start(self) -> tuple[int, int]:
+        async with self.pool.acquire() as conn:
+            self.started_at = await conn.fetchval("SELECT now()")
+        return await self.resolve_once()
 
     async def run(self) -> None:
         while True:
@@ -391,36 +412,47 @@ class DoubtResolver:
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
                 """SELECT customer_id, event_id, topic, accepted_at,
-                          accepted_at < now() - make_interval(secs => $1) AS orphaned
+                          accepted_at < now() - make_interval(secs => $1) AS orphaned,
+                          coalesce(accepted_at < $3::timestamptz, false) AS earlier
                    FROM accepted_events WHERE state = 'pending' ORDER BY accepted_at LIMIT $2""",
                 self.orphan_grace_s,
                 self.batch,
+                self.started_at,
             )
-        due = [r for r in rows if self._due(r)]
+        due = {(r["customer_id"], r["event_id"]): r for r in rows if self._due(r)}
         if not due:
             return 0, 0
-        found = await self._find_on_kafka(due)
-        keys = [(r["customer_id"], r["event_id"]) for r in due]
-        published = [k for k in keys if k in found]
-        missing = [k for k in keys if k not in found]
+        found = await self._find_on_kafka(list(due.values()))
+        published = [k for k in due if k in found]
+        # not on Kafka: free it only once no produce of it can still land
+        missing = [k for k, r in due.items() if k not in found and self._settled(r)]
+        if not published and not missing:
+            return 0, 0
         async with self.pool.acquire() as conn:
             await _mark(conn, published, missing)
-        for key in keys:
+        for key in [*published, *missing]:
             self.claims.unsettled.pop(key, None)
         metrics.DOUBTS_RESOLVED.labels("published").inc(len(published))
         metrics.DOUBTS_RESOLVED.labels("not_published").inc(len(missing))
         log.warning(
             "resolved %d in-doubt id(s): %d on Kafka (marked published), %d not (freed)",
-            len(keys),
+            len(published) + len(missing),
             len(published),
             len(missing),
         )
         return len(published), len(missing)
 
     def _due(self, row: asyncpg.Record) -> bool:
+        """Worth looking up now: settled, or claimed before this process started."""
         key = (row["customer_id"], row["event_id"])
         if key in self.claims.inflight:
             return False
+        return self._settled(row) or (key not in self.claims.unsettled and row["earlier"])
+
+    def _settled(self, row: asyncpg.Record) -> bool:
+        """No produce of this row can still land: its futures settled here
+        `SETTLE_MARGIN_S` ago, or (another or a dead process's) the orphan grace passed."""
+        key = (row["customer_id"], row["event_id"])
         if key in self.claims.unsettled:
             gave_up = self.claims.unsettled[key]
             return gave_up is not None and time.monotonic() - gave_up >= SETTLE_MARGIN_S
@@ -429,6 +461,7 @@ class DoubtResolver:
     async def _find_on_kafka(self, rows: list[asyncpg.Record]) -> set[Key]:
         wanted: dict[TopicPartition, set[Key]] = defaultdict(set)
         since: dict[TopicPartition, datetime] = {}
+        until: dict[TopicPartition, datetime] = {}
         for row in rows:
             parts = await self.claims.producer.partitions_for(row["topic"])
             tp = TopicPartition(
@@ -436,6 +469,10 @@ class DoubtResolver:
             )
             wanted[tp].add((row["customer_id"], row["event_id"]))
             since[tp] = min(since.get(tp, row["accepted_at"]), row["accepted_at"])
+            until[tp] = max(until.get(tp, row["accepted_at"]), row["accepted_at"])
+        # a claim's record is stamped when it is handed to the producer, within the
+        # orphan grace of the claim; SCAN_SLACK_S on both sides covers the clocks
+        late = timedelta(seconds=self.orphan_grace_s + SCAN_SLACK_S)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             enable_auto_commit=False,
@@ -445,34 +482,39 @@ class DoubtResolver:
         try:
             found: set[Key] = set()
             for tp, keys in wanted.items():
-                found |= await _scan(
-                    consumer, tp, keys, since[tp] - timedelta(seconds=SCAN_SLACK_S)
-                )
+                window = (since[tp] - timedelta(seconds=SCAN_SLACK_S), until[tp] + late)
+                found |= await _scan(consumer, tp, keys, window)
             return found
         finally:
             await consumer.stop()
 
 
 async def _scan(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, keys: set[Key], since: datetime
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    keys: set[Key],
+    window: tuple[datetime, datetime],
 ) -> set[Key]:
-    """The keys of `keys` present in `tp` from the first record at or after `since` to
-    the partition's end (as it is now)."""
+    """The keys of `keys` present in `tp` from the first record stamped at or after
+    `window[0]` to the first stamped after `window[1]` or the partition's end (as it
+    is now), whichever comes first: a start-up after a long outage reads minutes of
+    the partition, not hours."""
     consumer.assign([tp])
     end = (await consumer.end_offsets([tp]))[tp]
-    start = (await consumer.offsets_for_times({tp: int(since.timestamp() * 1000)}))[tp]
+    start = (await consumer.offsets_for_times({tp: _ms(window[0])}))[tp]
     if start is None or start.offset >= end:
         return set()
     consumer.seek(tp, start.offset)
     found: set[Key] = set()
+    last_ms = _ms(window[1])
     position = start.offset
-    while position < end:
+    while position < end and len(found) < len(keys):
         batch = await consumer.getmany(tp, timeout_ms=2000)
         records = batch.get(tp, [])
         if not records:
             raise TimeoutError(f"could not read {tp} up to offset {end}")
         for record in records:
-            if record.offset >= end:
+            if record.offset >= end or record.timestamp > last_ms:
                 return found
             position = record.offset + 1
             key = (record.key or b"").decode()
@@ -483,3 +525,7 @@ async def _scan(
             if (key, event_id) in keys:
                 found.add((key, event_id))
     return found
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)

@@ -19,10 +19,12 @@ from ingest.views import pagerduty_router, router
 from msp_access.ratelimit import TokenBuckets
 from msp_plumbing.app import create_app
 from msp_plumbing.runtime import ServiceRuntime
+from msp_plumbing.supervise import is_transient, within
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 600.0
+RECONCILE_TIMEOUT_S = 20.0
 CLAIM_INSERTERS = 2
 """Claim groups being INSERTed at once (two, so that one waiting on the row lock of a
 re-post in flight does not stall the others). Any number of claimed groups then wait
@@ -68,8 +70,21 @@ class IngestRuntime(ServiceRuntime):
             bootstrap_servers=s.kafka_bootstrap_servers,
             orphan_grace_s=s.doubt_orphan_grace_s,
         )
+        await self._reconcile(resolver)
         self.spawn_task("resolve-doubts", resolver.run)
         self.spawn_task("prune-accepted", self._prune_accepted)
+
+    async def _reconcile(self, resolver: DoubtResolver) -> None:
+        """Before serving: confirm from the topics the ids an earlier process left
+        `pending` (killed between Kafka's ack and recording it), so a client's retry
+        is a duplicate (202), not "outcome unknown". Bounded: with Kafka or Postgres
+        away the process serves anyway and the resolver's rounds do it later."""
+        try:
+            await within(resolver.reconcile_at_start(), RECONCILE_TIMEOUT_S)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("start-up reconcile of pending ids deferred: %r", exc)
 
     async def stop(self) -> None:
         self.intake = None
