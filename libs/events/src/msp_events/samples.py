@@ -23,7 +23,11 @@ from msp_events.types.billing import (
     LineItemReclassified,
     LineItemRecorded,
 )
-from msp_events.types.change_orders import ChangeOrderApproved, ChangeOrderRejected
+from msp_events.types.change_orders import (
+    ChangeOrderApproved,
+    ChangeOrderOverrunApproved,
+    ChangeOrderRejected,
+)
 from msp_events.types.contracts import (
     BusinessCalendar,
     ContractSnapshot,
@@ -534,6 +538,17 @@ def _payloads() -> list[tuple[EventData, str, datetime, str | None]]:
             ),
             "/ingest/psa",
             at(11, 10, 0),
+            CHANGE_ORDER_ID,
+        ),
+        (
+            ChangeOrderOverrunApproved(
+                change_order_id=CHANGE_ORDER_ID,
+                reason="The wall needed reinforcing: one more hour agreed on site",
+                approved_by="ops.director@acme.example",
+                approved_at=at(13, 9, 0),
+            ),
+            "/ingest/psa",
+            at(13, 9, 0),
             CHANGE_ORDER_ID,
         ),
         (

@@ -5,7 +5,8 @@ period and the line items billed in it.
   period), so a rerun yields the same id; the caller refuses to issue it twice.
 * Lines, in this order: the flat-fee portions (prorated on a mid-month contract
   change, see proration.py), then one line per billable or warranty line item sorted
-  by work date (warranty lines at zero, visible as no-charge). Covered work is in the
+  by work date (warranty lines at zero, visible as no-charge; `overage` lines are
+  covered work beyond the included hours, see included_hours.py). Covered work is in the
   flat fee; scope creep and held work are never on an invoice.
 * Each line maps 1:1 onto QuickBooks `SalesItemLineDetail` / Xero `LineItems`
   (see `InvoiceLine`). Quantity is hours when the billed minutes are a whole number of
@@ -37,6 +38,7 @@ class AccountingCodes:
     project_item: str = "MSP-PROJECT-HOUR"
     on_demand_item: str = "MSP-ONDEMAND-HOUR"
     warranty_item: str = "MSP-WARRANTY"
+    overage_item: str = "MSP-OVERAGE-HOUR"
     account_code: str | None = "200"
     tax_code: str | None = None
 
@@ -103,9 +105,11 @@ def _work_line(inv: str, item: LineItemRecorded, codes: AccountingCodes) -> Invo
             quantity, unit = Decimal(1), item.amount
     else:
         quantity, unit = Decimal(1), item.amount
-    label = {"project": "Project work", "on_demand": "On-demand work"}.get(
-        item.classification, "Warranty work (no charge)"
-    )
+    label = {
+        "project": "Project work",
+        "on_demand": "On-demand work",
+        "overage": "Included hours overage",
+    }.get(item.classification, "Warranty work (no charge)")
     prior = f" [prior period: {item.work_date}]" if item.prior_period else ""
     description = (
         f"{label}, ticket {item.ticket_id}, entry {item.entry_id}, {item.work_date}: "
@@ -114,6 +118,7 @@ def _work_line(inv: str, item: LineItemRecorded, codes: AccountingCodes) -> Invo
     item_code = {
         "project": codes.project_item,
         "on_demand": codes.on_demand_item,
+        "overage": codes.overage_item,
     }.get(item.classification, codes.warranty_item)
     return InvoiceLine(
         line_id=_line_id(inv, item.line_item_id),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from billing import metrics, store
+from billing import metrics, service, store
 from billing.invoice import INVOICED, AccountingCodes, build_invoice
 from billing.outputs import Sink
 from billing.periods import days_of, local_midnight, next_period
@@ -96,6 +96,10 @@ async def run_invoices(
             outcomes.append(RunOutcome(customer, "period_not_ended"))
         else:
             todo.append(customer)
+    # Included hours first: the overage lines it records are invoiced below.
+    await service.settle_included_hours(
+        conn, sink, contracts={c: contracts[c] for c in todo}, period=period, at=issued_at
+    )
     rows = await conn.fetch(
         f"""SELECT customer_id, {_ITEM_FIELDS} FROM line_items
             WHERE customer_id = ANY($1) AND period = $2 AND invoice_id IS NULL

@@ -45,3 +45,11 @@ INVOICES = Counter(
     ["outcome"],  # issued / already_issued / nothing_to_invoice / failed
 )
 CREDIT_NOTES = Counter("msp_billing_credit_notes_total", "Credit notes issued.")
+OVERAGE_MINUTES = Counter(
+    "msp_billing_overage_minutes_total",
+    "Minutes of covered work billed beyond the contracts' included hours (invoice runs).",
+)
+BUDGET_HELD_MINUTES = Counter(
+    "msp_billing_budget_held_minutes_total",
+    "Minutes of change-order work held beyond the change order's budget.",
+)

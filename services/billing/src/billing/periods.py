@@ -30,6 +30,11 @@ def next_period(period: str) -> str:
     return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
 
 
+def previous_period(period: str) -> str:
+    year, month = parse_period(period)
+    return f"{year - (month == 1):04d}-{(month - 2) % 12 + 1:02d}"
+
+
 def days_of(period: str) -> list[dt.date]:
     """Every local date of the month, in order."""
     year, month = parse_period(period)

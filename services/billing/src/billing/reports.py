@@ -147,13 +147,26 @@ async def hours(
         kinds = customer["by_classification"]
         covered = Decimal(kinds.get("covered", {}).get("hours_worked", "0"))
         billable = sum(
-            (Decimal(kinds.get(k, {}).get("hours_worked", "0")) for k in ("project", "on_demand")),
+            (
+                Decimal(kinds.get(k, {}).get("hours_worked", "0"))
+                for k in ("project", "on_demand", "overage")
+            ),
             Decimal(0),
         )
         customer["covered_hours"] = money(covered)
         customer["billable_hours"] = money(billable)
+        customer["overage_hours"] = kinds.get("overage", {}).get("hours_worked", "0.00")
     if period is not None:  # what the flat fee bought: the fee per covered hour
         contracts = await store.load_contracts(conn, customer_ids=list(report))
+        settled = await store.included_hours(conn, customer_ids=list(report), period=period)
+        for customer_id, row in settled.items():  # once the period's invoice run happened
+            report[customer_id]["included_hours"] = {
+                "allowance_hours": _hours(row["allowance_minutes"]),
+                "rollover_in_hours": _hours(row["rollover_in"]),
+                "used_hours": _hours(row["used_minutes"]),
+                "overage_hours": _hours(row["overage_minutes"]),
+                "rollover_out_hours": _hours(row["rollover_out"]),
+            }
         for customer_id, customer in report.items():
             contract = contracts.get(customer_id)
             if contract is None:

@@ -13,10 +13,11 @@ from decimal import Decimal
 
 import asyncpg
 
-from billing import metrics, store
+from billing import metrics, periods, store
 from billing.classification import ChangeOrder, Decision
 from billing.contracts import ContractState
 from billing.credit_notes import build_credit_note, credit_note_id
+from billing.included_hours import CoveredLine, Settlement, apply_allowance
 from billing.line_items import billing_period, build_line_items, line_item_id
 from billing.outputs import Sink
 from billing.store import Entry, LineRow
@@ -391,6 +392,80 @@ async def _release(
         )
     await store.save_line_items(conn, rows=saved)
     count([s.item for s in saved])
+
+
+async def settle_included_hours(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    *,
+    contracts: dict[str, ContractState],
+    period: str,
+    at: dt.datetime,
+) -> dict[str, Settlement]:
+    """At the invoice run, before the invoice is built: each customer's included hours
+    for the period (`included_hours.apply_allowance`). Covered work beyond the allowance
+    is reclassified to `overage` (audited, like every change of bucket), so the invoice
+    and the ledger carry it; the settlement is stored for the next month's rollover."""
+    customers = sorted(contracts)
+    rows = await store.covered_lines(conn, customer_ids=customers, period=period)
+    lines: dict[str, list[tuple[CoveredLine, asyncpg.Record]]] = defaultdict(list)
+    for r in rows:
+        item = store.parse_line_item(r["payload"])
+        lines[r["customer_id"]].append(
+            (CoveredLine(item, r["work_category"], r["next_segment"]), r)
+        )
+    carried = await store.rollovers(
+        conn, customer_ids=customers, period=periods.previous_period(period)
+    )
+    settled: dict[str, Settlement] = {}
+    for customer in customers:
+        found = lines.get(customer, [])
+        applied = apply_allowance(
+            contract=contracts[customer],
+            period=period,
+            lines=[line for line, _ in found],
+            rollover_in=carried.get(customer, 0),
+        )
+        if applied is None:
+            continue
+        settlement, changes = applied
+        by_id = {line.item.line_item_id: r for line, r in found}
+        saved: list[LineRow] = []
+        for change in changes:
+            r = by_id[change.old.line_item_id]
+            revision = r["revision"] + 1
+            first = change.items[-1]  # the overage line: what the change is about
+            sink.reclassified(
+                LineItemReclassified(
+                    line_item_id=change.old.line_item_id,
+                    line_item_ids=[i.line_item_id for i in change.items],
+                    entry_id=change.old.entry_id,
+                    ticket_id=change.old.ticket_id,
+                    from_classification="covered",
+                    to_classification="overage",
+                    rule=first.rule,
+                    reason=first.reason,
+                    reclassified_by="invoice-run",
+                    reclassified_at=at,
+                ),
+                customer_id=customer,
+                revision=revision,
+            )
+            for index, item in enumerate(change.items):
+                sink.line_item(item, customer_id=customer, time=at, revision=revision)
+                segment = r["segment"] if index == 0 else r["next_segment"]
+                saved.append(
+                    LineRow(
+                        customer, item, r["source_event_id"], segment, r["work_category"], revision
+                    )
+                )
+        await store.save_line_items(conn, rows=saved)
+        await store.save_included_hours(
+            conn, customer_id=customer, period=period, settlement=settlement, at=at
+        )
+        metrics.OVERAGE_MINUTES.inc(settlement.overage)
+        settled[customer] = settlement
+    return settled
 
 
 __all__ = ["Conflict", "NotFound", "line_item_id"]

@@ -21,6 +21,7 @@ class BillingSettings(ServiceSettings):
     item_code_project: str = "MSP-PROJECT-HOUR"
     item_code_on_demand: str = "MSP-ONDEMAND-HOUR"
     item_code_warranty: str = "MSP-WARRANTY"
+    item_code_overage: str = "MSP-OVERAGE-HOUR"
     account_code: str | None = "200"
     tax_code: str | None = Field(
         default=None, description="Tax code on every invoice line (tax is computed by finance)"
@@ -36,6 +37,7 @@ class BillingSettings(ServiceSettings):
             project_item=self.item_code_project,
             on_demand_item=self.item_code_on_demand,
             warranty_item=self.item_code_warranty,
+            overage_item=self.item_code_overage,
             account_code=self.account_code,
             tax_code=self.tax_code,
         )

@@ -12,6 +12,7 @@ import asyncpg
 
 from billing.classification import ChangeOrder
 from billing.contracts import ContractState
+from billing.included_hours import Settlement
 from msp_events.types.billing import LineItemRecorded
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_events.types.tickets import TimeLogged
@@ -330,3 +331,73 @@ PERIOD_LOCK = 0x62696C6C  # "bill"
 async def lock_periods(conn: asyncpg.Connection, *, exclusive: bool = False) -> None:
     fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     await conn.execute(f"SELECT {fn}($1)", PERIOD_LOCK)
+
+
+async def covered_lines(
+    conn: asyncpg.Connection, *, customer_ids: Sequence[str], period: str
+) -> list[asyncpg.Record]:
+    """The period's uninvoiced covered line items, in the order the work was done (the
+    included-hours rule consumes the allowance in this order), with the next free
+    segment index of each line's entry."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT l.customer_id, l.segment, l.source_event_id, l.work_category, l.revision,
+                  l.payload::text AS payload,
+                  (SELECT max(x.segment) + 1 FROM line_items x
+                   WHERE x.customer_id = l.customer_id AND x.entry_id = l.entry_id)
+                   AS next_segment
+           FROM line_items l JOIN entries e USING (customer_id, entry_id)
+           WHERE l.customer_id = ANY($1) AND l.period = $2 AND l.classification = 'covered'
+             AND l.invoice_id IS NULL
+           ORDER BY l.customer_id, l.work_date, (e.payload->>'started_at')::timestamptz,
+                    l.entry_id, l.segment FOR UPDATE OF l""",
+        list(customer_ids),
+        period,
+    )
+    return rows
+
+
+async def rollovers(
+    conn: asyncpg.Connection, *, customer_ids: Sequence[str], period: str
+) -> dict[str, int]:
+    """Minutes each customer carried out of `period` (absent: none)."""
+    rows = await conn.fetch(
+        """SELECT customer_id, rollover_out FROM included_hours
+           WHERE customer_id = ANY($1) AND period = $2""",
+        list(customer_ids),
+        period,
+    )
+    return {r["customer_id"]: r["rollover_out"] for r in rows}
+
+
+async def save_included_hours(
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    period: str,
+    settlement: Settlement,
+    at: dt.datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO included_hours (customer_id, period, allowance_minutes, rollover_in,
+               used_minutes, overage_minutes, rollover_out, settled_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        customer_id,
+        period,
+        settlement.allowance,
+        settlement.rollover_in,
+        settlement.used,
+        settlement.overage,
+        settlement.rollover_out,
+        at,
+    )
+
+
+async def included_hours(
+    conn: asyncpg.Connection, *, customer_ids: Sequence[str], period: str
+) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT * FROM included_hours WHERE customer_id = ANY($1) AND period = $2",
+        list(customer_ids),
+        period,
+    )
+    return {r["customer_id"]: r for r in rows}

@@ -48,7 +48,7 @@ from msp_events.money import (
 )
 
 Classification = Literal[
-    "covered", "project", "on_demand", "warranty", "scope_creep", "held_review"
+    "covered", "project", "on_demand", "warranty", "scope_creep", "held_review", "overage"
 ]
 """How a unit of work is paid for:
 
@@ -58,9 +58,11 @@ Classification = Literal[
 * warranty: vendor warranty work; not billed to the customer.
 * scope_creep: out of scope and not authorised by a change order; not billed, reported.
 * held_review: billing could not decide; a person must; not billed until then.
+* overage: covered work beyond the contract's monthly included hours, billed at the
+  contract's overage rate (`IncludedHours.overage_hourly`), multiplier 1.
 """
 
-BILLED: frozenset[Classification] = frozenset({"project", "on_demand"})
+BILLED: frozenset[Classification] = frozenset({"project", "on_demand", "overage"})
 """Classifications that produce a charge; the others are recorded at zero."""
 
 Period = Month

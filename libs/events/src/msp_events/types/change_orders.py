@@ -74,7 +74,23 @@ class ChangeOrderRejected(EventData):
     rejected_at: UtcDatetime
 
 
+class ChangeOrderOverrunApproved(EventData):
+    """The customer approved the work done beyond a change order's budget
+    (`budget_minutes` / `budget_amount`). Emitted by ingest from the PSA/CRM. Billing
+    holds such work (classification `scope_creep`, rule `change_order_budget_exceeded`)
+    until this arrives, then releases everything held for the change order up to
+    `approved_at` as billable project work; later work beyond the budget is held again."""
+
+    event_type: ClassVar[str] = "msp.change_order.overrun_approved.v1"
+
+    change_order_id: Identifier
+    reason: str = Field(min_length=1, max_length=1000)
+    approved_by: str = Field(min_length=1, max_length=256)
+    approved_at: UtcDatetime
+
+
 EVENTS: tuple[type[EventData], ...] = (
     ChangeOrderApproved,
     ChangeOrderRejected,
+    ChangeOrderOverrunApproved,
 )

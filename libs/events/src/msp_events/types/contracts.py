@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from datetime import datetime, time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from typing import Annotated, ClassVar, Literal
 
@@ -389,6 +389,57 @@ Category = Annotated[str, Field(min_length=1, max_length=64)]
 Percent = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=4), PLAIN_DECIMAL]
 
 
+Hours = Annotated[Decimal, Field(gt=0, le=744, max_digits=6, decimal_places=2), PLAIN_DECIMAL]
+"""A number of hours (up to a month's 744), to the hundredth."""
+
+
+class IncludedHours(Part):
+    """A monthly allowance of covered hours ("block hours"): covered work in
+    `categories` up to the allowance is in the flat fee; the minutes beyond it are
+    billed as overage at `overage_hourly` (the contract currency, `Rates.currency`).
+    Unused hours roll over to the next month up to `rollover_cap_hours` when `rollover`
+    is `capped`, and expire with `none`. Billing applies it at the month's invoice run
+    (the rule, proration and rollover: services/billing/README.md)."""
+
+    hours_per_month: Hours
+    categories: list[Category] = Field(
+        min_length=1,
+        max_length=100,
+        description="Covered work categories counted against the allowance",
+    )
+    overage_hourly: NonNegativeMoney = Field(description="Hourly rate of the hours beyond it")
+    rollover: Literal["none", "capped"] = "none"
+    rollover_cap_hours: Hours | None = Field(
+        default=None, description="Required with rollover 'capped': most hours carried over"
+    )
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        _require_unique(value, "category")
+        return value
+
+    @model_validator(mode="after")
+    def _cap_with_capped(self) -> IncludedHours:
+        if self.rollover == "capped" and self.rollover_cap_hours is None:
+            raise ValueError("rollover 'capped' needs rollover_cap_hours")
+        if self.rollover == "none" and self.rollover_cap_hours is not None:
+            raise ValueError("rollover_cap_hours is only allowed with rollover 'capped'")
+        return self
+
+    @property
+    def minutes_per_month(self) -> int:
+        """The allowance in whole minutes (hours to the hundredth: 0.6-minute steps,
+        rounded half-up)."""
+        return int((self.hours_per_month * 60).quantize(Decimal(1), ROUND_HALF_UP))
+
+    @property
+    def rollover_cap_minutes(self) -> int:
+        if self.rollover_cap_hours is None:
+            return 0
+        return int((self.rollover_cap_hours * 60).quantize(Decimal(1), ROUND_HALF_UP))
+
+
 class ContractVersion(Part):
     """One version of a customer's contract: everything in force from `effective_from`
     until the next version's `effective_from`."""
@@ -413,6 +464,11 @@ class ContractVersion(Part):
     )
     rates: Rates
     flat_fee: FlatFee | None = Field(default=None, description="Required for managed tiers")
+    included_hours: IncludedHours | None = Field(
+        default=None,
+        description="Monthly allowance of covered hours, overage billed beyond it "
+        "(categories must be covered categories)",
+    )
     uptime_target_percent: Percent
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list, max_length=1000)
     escalation_plan: list[EscalationStep] = Field(default_factory=list, max_length=100)
@@ -438,6 +494,20 @@ class ContractVersion(Part):
     @classmethod
     def _unique_categories(cls, value: list[str]) -> list[str]:
         _require_unique(value, "category")
+        return value
+
+    @field_validator("included_hours")
+    @classmethod
+    def _included_are_covered(
+        cls, value: IncludedHours | None, info: ValidationInfo
+    ) -> IncludedHours | None:
+        # Only covered work can be "included": any other work is billed (or held) anyway.
+        covered = set(info.data.get("covered_categories") or ())
+        outside = sorted(set(value.categories) - covered) if value is not None else []
+        if outside:
+            raise ValueError(
+                f"categories must be covered_categories; not covered: {', '.join(outside)}"
+            )
         return value
 
     @field_validator("maintenance_windows")
