@@ -46,6 +46,7 @@ from msp_events.types.contracts import (
 )
 from msp_events.types.deadletter import DeadLetterRecorded, dead_letter_customer_id
 from msp_events.types.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
+from msp_events.types.inventory import Asset, InventorySnapshot
 from msp_events.types.monitoring import (
     AlertFiring,
     AlertResolved,
@@ -367,6 +368,20 @@ def _payloads() -> list[tuple[EventData, str, datetime, str | None]]:
             "/ingest/rmm",
             at(10, 8, 0),
             "ws-0142",
+        ),
+        (
+            InventorySnapshot(
+                source_system="rmm",
+                observed_at=at(10, 6, 0),
+                assets=[
+                    Asset(kind="device", asset_id=DEVICE_ID, site_id=SITE_ID, name="DC01"),
+                    Asset(kind="device", asset_id="ws-0142", site_id=SITE_ID),
+                    Asset(kind="user", asset_id="j.smith@acme.example", name="Jo Smith"),
+                ],
+            ),
+            "/ingest/rmm",
+            at(10, 6, 1),
+            None,
         ),
         (
             MaintenanceScheduled(

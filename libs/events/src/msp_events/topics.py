@@ -22,6 +22,7 @@ from msp_events.types import (
     contracts,
     deadletter,
     incidents,
+    inventory,
     monitoring,
     sla,
     tickets,
@@ -64,8 +65,9 @@ class Topic:
 
 MONITORING = Topic(
     "msp.monitoring.v1",
-    "Canonical monitoring alerts, heartbeats and maintenance windows, validated by ingest.",
-    monitoring.EVENTS,
+    "Canonical monitoring alerts, heartbeats, maintenance windows and inventory "
+    "snapshots, validated by ingest.",
+    monitoring.EVENTS + inventory.EVENTS,
     producers=("ingest",),
     consumers=("incidents",),
     retention_ms=7 * DAY_MS,

@@ -4,10 +4,12 @@ period and the line items billed in it.
 * One invoice per (customer, period): its id is ``inv-`` + uuid5("invoice", customer,
   period), so a rerun yields the same id; the caller refuses to issue it twice.
 * Lines, in this order: the flat-fee portions (prorated on a mid-month contract
-  change, see proration.py), then one line per billable or warranty line item sorted
-  by work date (warranty lines at zero, visible as no-charge; `overage` lines are
-  covered work beyond the included hours, see included_hours.py). Covered work is in the
-  flat fee; scope creep and held work are never on an invoice.
+  change, see proration.py; a per-device / per-user fee at the counted units,
+  counts.py, its description saying contracted, peak seen and billed), then one line
+  per billable or warranty line item sorted by work date (warranty lines at zero,
+  visible as no-charge; `overage` lines are covered work beyond the included hours,
+  see included_hours.py). Covered work is in the flat fee; scope creep and held work
+  are never on an invoice.
 * Each line maps 1:1 onto QuickBooks `SalesItemLineDetail` / Xero `LineItems`
   (see `InvoiceLine`). Quantity is hours when the billed minutes are a whole number of
   hundredths of an hour (a multiple of 3 minutes), else 1 x the line amount, so
@@ -19,14 +21,16 @@ period and the line items billed in it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from billing.contracts import ContractState
+from billing.counts import SeenPerDay
 from billing.proration import FeePortion, prorate_flat_fee
 from msp_events import derive_event_id
 from msp_events.types.billing import BILLED, InvoiceIssued, InvoiceLine, LineItemRecorded
+from msp_events.types.inventory import AssetKind
 
 INVOICED = BILLED | {"warranty"}
 """Classifications that appear on an invoice (warranty as a no-charge line)."""
@@ -62,11 +66,10 @@ def _fee_line(inv: str, p: FeePortion, period: str, codes: AccountingCodes) -> I
     if fee.model == "fixed":
         what, quantity, unit = "fixed fee", Decimal(1), fee.monthly_amount()
     else:
-        count = fee.users if fee.model == "per_user" else fee.devices
-        noun = "users" if fee.model == "per_user" else "devices"
-        assert fee.unit_price is not None and count is not None
+        assert p.counted is not None and fee.unit_price is not None
+        count, noun = p.counted.billed, "users" if fee.model == "per_user" else "devices"
         what, quantity, unit = (
-            f"{count} {noun} x {currency} {fee.unit_price}",
+            f"{count} {noun} x {currency} {fee.unit_price} ({p.counted.explain()})",
             Decimal(count),
             fee.unit_price,
         )
@@ -144,13 +147,15 @@ def build_invoice(
     items: Sequence[LineItemRecorded],
     issued_at: dt.datetime,
     codes: AccountingCodes,
+    seen: Mapping[AssetKind, SeenPerDay] | None = None,
 ) -> InvoiceIssued | None:
-    """The invoice, or None when there is nothing to invoice (no fee, no work)."""
+    """The invoice, or None when there is nothing to invoice (no fee, no work).
+    `seen`: the assets seen per customer-local day, by kind (counts.py)."""
     inv = invoice_id(customer_id, period)
     timezone = contract.versions[-1].timezone
     currency = contract.versions[-1].rates.currency
     lines: list[InvoiceLine] = []
-    for portion in prorate_flat_fee(contract, period, timezone):
+    for portion in prorate_flat_fee(contract, period, timezone, seen):
         fee_line = _fee_line(inv, portion, period, codes)
         if fee_line is not None:
             lines.append(fee_line)
