@@ -39,6 +39,7 @@ from msp_events.topics import (
     CHANGE_ORDERS,
     CONTRACTS,
     DEAD_LETTER,
+    FINANCE_ACCOUNTING,
     TICKETS,
 )
 from msp_plumbing.kafka_admin import ensure_topics
@@ -171,7 +172,15 @@ async def run(
     schema = namespace.strip("_")
     await ensure_topics(
         infra.kafka,
-        [CONTRACTS, CHANGE_ORDERS, TICKETS, DEAD_LETTER, BILLING_LINE_ITEMS, BILLING_INVOICES],
+        [
+            CONTRACTS,
+            CHANGE_ORDERS,
+            TICKETS,
+            DEAD_LETTER,
+            BILLING_LINE_ITEMS,
+            BILLING_INVOICES,
+            FINANCE_ACCOUNTING,
+        ],
         namespace=namespace,
     )
     await migrate(infra.database_url, schema=schema, package="billing")

@@ -1,6 +1,7 @@
 """Replaying the whole input twice (fresh schema, consumer group and output topics
 each time, the second time with every input record delivered twice) produces
-byte-identical billing output: same ids, same amounts, one invoice per customer."""
+byte-identical billing output: same ids, same amounts, one invoice per customer, and
+the same accounting documents (one per invoice and target)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from msp_events.topics import (
     BILLING_LINE_ITEMS,
     CHANGE_ORDERS,
     CONTRACTS,
+    FINANCE_ACCOUNTING,
     TICKETS,
 )
 from msp_plumbing.migrations import migrate
@@ -73,11 +75,17 @@ async def run_once(
                 timeout=60,
                 message="invoices relayed",
             )
+
+            async def handed_off() -> bool:
+                docs = await read_topic(kafka, FINANCE_ACCOUNTING.named(out))
+                return len(docs) >= 2 * CUSTOMERS  # Xero and QuickBooks per invoice
+
+            await wait_for_async(handed_off, timeout=60, message="accounting documents")
     finally:
         await db.close()
     return {
         t.name: sorted(r.value for r in await read_topic(kafka, t.named(out)))
-        for t in (BILLING_LINE_ITEMS, BILLING_INVOICES)
+        for t in (BILLING_LINE_ITEMS, BILLING_INVOICES, FINANCE_ACCOUNTING)
     }
 
 
@@ -100,6 +108,7 @@ async def test_replay_twice_gives_byte_identical_output(
     invoices = first[BILLING_INVOICES.name]
     assert len(invoices) == CUSTOMERS  # one invoice per customer, never two
     assert len(set(invoices)) == CUSTOMERS
+    assert len(set(first[FINANCE_ACCOUNTING.name])) == 2 * CUSTOMERS
     kinds = Counter(
         k
         for v in lines

@@ -71,6 +71,7 @@ def test_publish_refuses_a_bad_file_before_any_network(tmp_path: object) -> None
         ["dlq", "replay", "--help"],
         ["rebuild", "--help"],
         ["export", "--help"],
+        ["finance", "export", "--help"],
     ],
 )
 def test_every_command_has_help_with_examples(argv: list[str]) -> None:

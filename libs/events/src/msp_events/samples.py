@@ -45,6 +45,7 @@ from msp_events.types.contracts import (
     TimeRange,
 )
 from msp_events.types.deadletter import DeadLetterRecorded, dead_letter_customer_id
+from msp_events.types.finance import AccountingDocumentPrepared
 from msp_events.types.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
 from msp_events.types.inventory import Asset, InventorySnapshot
 from msp_events.types.monitoring import (
@@ -854,6 +855,30 @@ def _payloads() -> list[tuple[EventData, str, datetime, str | None]]:
             "/billing",
             at(2, 9, 0, month=4),
             "CN-2026-03-ACME-1",
+        ),
+        (
+            AccountingDocumentPrepared(
+                document_id="xero-5f0c9a56-2b1e-5c3a-9d8e-0f4b7a1c2d3e",
+                target="xero",
+                kind="credit_note",
+                resource="CreditNotes",
+                source_id="CN-2026-03-ACME-1",
+                invoice_id="INV-2026-03-ACME",
+                document_number="CN-2026-03-ACME-1",
+                currency="GBP",
+                subtotal=Decimal("99.00"),
+                tax_total=Decimal("0.00"),
+                document='{"CreditNotes":[{"Type":"ACCRECCREDIT","Contact":{"ContactNumber":'
+                '"cust-acme","Name":"cust-acme"},"Date":"2026-04-02","CreditNoteNumber":'
+                '"CN-2026-03-ACME-1","Reference":"credits INV-2026-03-ACME","CurrencyCode":'
+                '"GBP","Status":"DRAFT","LineAmountTypes":"Exclusive","LineItems":[{'
+                '"Description":"SLA service credit","Quantity":1,"UnitAmount":99.00,'
+                '"LineAmount":99.00,"ItemCode":"MSP-MANAGED","AccountCode":"200"}]}]}',
+                unmapped=["contacts/cust-acme/xero_contact_id"],
+            ),
+            "/billing/accounting",
+            at(2, 9, 0, month=4),
+            "xero-5f0c9a56-2b1e-5c3a-9d8e-0f4b7a1c2d3e",
         ),
         # --- dead letters -------------------------------------------------------------
         (

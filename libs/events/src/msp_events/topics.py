@@ -21,6 +21,7 @@ from msp_events.types import (
     change_orders,
     contracts,
     deadletter,
+    finance,
     incidents,
     inventory,
     monitoring,
@@ -131,6 +132,15 @@ BILLING_INVOICES = Topic(
     consumers=("finance",),
     retention_ms=-1,
 )
+FINANCE_ACCOUNTING = Topic(
+    "msp.finance.accounting.v1",
+    "Issued invoices and credit notes mapped onto the accounting systems' APIs (Xero, "
+    "QuickBooks Online), one document per target, for finance to post.",
+    finance.EVENTS,
+    producers=("billing",),
+    consumers=("finance",),
+    retention_ms=-1,
+)
 DEAD_LETTER = Topic(
     "msp.deadletter.v1",
     "Records no consumer could accept, with the original bytes and the reason. Keyed by "
@@ -170,6 +180,7 @@ TOPICS: tuple[Topic, ...] = (
     SLA,
     BILLING_LINE_ITEMS,
     BILLING_INVOICES,
+    FINANCE_ACCOUNTING,
     DEAD_LETTER,
     RAW_MONITORING,
     RAW_TICKETS,

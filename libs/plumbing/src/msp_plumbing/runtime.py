@@ -38,6 +38,9 @@ class ConsumerSpec:
     topics: tuple[Topic, ...]
     handler: Handler | None
     batch_handler: BatchHandler | None
+    namespace: str | None = None
+    """Namespace of `topics` when not the service's topic namespace (a consumer of the
+    service's own outputs reads them where they are written)."""
 
 
 async def create_pool(database_url: str, *, schema: str, max_size: int = 10) -> asyncpg.Pool:
@@ -76,10 +79,12 @@ class ServiceRuntime:
         handler: Handler | None = None,
         *,
         batch_handler: BatchHandler | None = None,
+        namespace: str | None = None,
     ) -> None:
         """Declare a consumer group `<service>.<name>` over `topics`: give `handler`
-        (one event at a time) or `batch_handler` (a batch's new events at once)."""
-        self.specs.append(ConsumerSpec(name, tuple(topics), handler, batch_handler))
+        (one event at a time) or `batch_handler` (a batch's new events at once).
+        `namespace` names the topics when they are not under the topic namespace."""
+        self.specs.append(ConsumerSpec(name, tuple(topics), handler, batch_handler, namespace))
 
     async def start(self) -> None:
         s = self.settings
@@ -99,7 +104,10 @@ class ServiceRuntime:
                 pool=self.pool,
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 group_id=s.group_id(spec.name),
-                topics=[t.named(s.topic_namespace) for t in spec.topics],
+                topics=[
+                    t.named(s.topic_namespace if spec.namespace is None else spec.namespace)
+                    for t in spec.topics
+                ],
                 handler=spec.handler,
                 batch_handler=spec.batch_handler,
                 service=s.service_name,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from billing.accounting.maps import AccountingMaps
 from billing.invoice import AccountingCodes
+from msp_events.types.finance import AccountingTarget
 from msp_plumbing.settings import ServiceSettings
 
 
@@ -25,6 +27,17 @@ class BillingSettings(ServiceSettings):
     account_code: str | None = "200"
     tax_code: str | None = Field(
         default=None, description="Tax code on every invoice line (tax is computed by finance)"
+    )
+
+    accounting_targets: list[AccountingTarget] = Field(
+        default=["xero", "qbo"],
+        description="Accounting systems the hand-off prepares documents for (JSON list; "
+        "empty: no hand-off consumer)",
+    )
+    accounting_maps: AccountingMaps = Field(
+        default_factory=AccountingMaps,
+        description="customer -> contact, line kind -> item/account/tax codes, payment "
+        "terms (JSON, see billing/accounting/maps.py)",
     )
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mspctl import billing, dlq, export, incidents, keys, publish, rebuild, sla, tail
+from mspctl import billing, dlq, export, finance, incidents, keys, publish, rebuild, sla, tail
 
 app = typer.Typer(
     name="mspctl",
@@ -27,5 +27,6 @@ app.add_typer(billing.app, name="invoice")
 app.command("scope-creep")(billing.scope_creep)
 app.add_typer(keys.app, name="keys")
 app.add_typer(dlq.app, name="dlq")
+app.add_typer(finance.app, name="finance")
 app.command("rebuild")(rebuild.rebuild)
 app.command("export")(export.export)
