@@ -462,3 +462,37 @@ def test_the_catalogue_refuses_a_bare_time_field() -> None:
 
     with pytest.raises(TypeError, match="WithJsonSchema"):
         catalogue.model_schema(Shift)
+
+
+# --- the contact directory -----------------------------------------------------------
+
+
+def test_contact_with_a_bad_email_is_refused_naming_it(expect_error: ExpectError) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        data["versions"][0]["contacts"]["roles"]["customer_it_contact"][0]["email"] = "nobody"
+
+    expect_error(SNAPSHOT, mutate, f"{V0}/contacts/roles/customer_it_contact/0/email", "pattern")
+
+
+def test_contact_webhook_must_be_an_http_url(expect_error: ExpectError) -> None:
+    def mutate(data: dict[str, Any]) -> None:
+        data["versions"][0]["contacts"]["roles"]["customer_finance"][0]["webhook_url"] = "ftp://x"
+
+    expect_error(SNAPSHOT, mutate, f"{V0}/contacts/roles/customer_finance/0/webhook_url")
+
+
+def test_contract_without_contacts_still_parses() -> None:
+    """The directory is additive: contracts written before it have none, and parse."""
+    data = sample_contract_version().model_dump(mode="json")
+    del data["contacts"]
+    version = ContractVersion.model_validate(data)
+    assert version.contacts.roles == {}
+    assert version.contacts.report_roles == []
+
+
+def test_contacts_for_a_role() -> None:
+    contacts = sample_contract_version().contacts
+    assert [c.email for c in contacts.contacts_for("customer_it_contact")] == [
+        "it@customer.example"
+    ]
+    assert contacts.contacts_for("account_manager") == []

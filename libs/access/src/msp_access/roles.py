@@ -38,16 +38,31 @@ class Permission(StrEnum):
     """The audit log of every mutating call."""
     METRICS_READ = "metrics:read"
     """Prometheus `/metrics`."""
+    DELIVERIES_READ = "deliveries:read"
+    """The notification delivery log (notify: what was sent to whom, each attempt)."""
 
 
 P = Permission
 
 ROLE_PERMISSIONS: Mapping[str, frozenset[Permission]] = {
     "publisher": frozenset({P.EVENTS_PUBLISH}),
-    "dispatcher": frozenset({P.INCIDENTS_READ, P.TRIAGE_READ, P.QUEUE_READ, P.SLA_READ}),
+    "dispatcher": frozenset(
+        {P.INCIDENTS_READ, P.TRIAGE_READ, P.QUEUE_READ, P.SLA_READ, P.DELIVERIES_READ}
+    ),
     "billing": frozenset({P.INVOICES_READ, P.BILLING_REPORTS, P.BILLING_WRITE, P.SLA_READ}),
-    "admin": frozenset({P.KEYS_MANAGE, P.OPS_REBUILD, P.DATA_EXPORT, P.AUDIT_READ, P.METRICS_READ}),
-    "customer": frozenset({P.SLA_READ, P.INCIDENTS_READ, P.INVOICES_READ, P.DATA_EXPORT}),
+    "admin": frozenset(
+        {
+            P.KEYS_MANAGE,
+            P.OPS_REBUILD,
+            P.DATA_EXPORT,
+            P.AUDIT_READ,
+            P.METRICS_READ,
+            P.DELIVERIES_READ,
+        }
+    ),
+    "customer": frozenset(
+        {P.SLA_READ, P.INCIDENTS_READ, P.INVOICES_READ, P.DATA_EXPORT, P.DELIVERIES_READ}
+    ),
     "metrics": frozenset({P.METRICS_READ}),
 }
 """Customer-scoped principals (any role) see only their customers' data; the

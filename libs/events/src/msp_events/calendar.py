@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from msp_events.types import contracts
 from msp_events.types.contracts import WEEKDAYS, ContractVersion, Coverage
 
 ZERO = timedelta(0)
@@ -175,10 +176,16 @@ def calendar_for(version: ContractVersion, coverage: Coverage) -> BusinessCalend
     holidays; no weekly hours = never open); `"24x7"` is always open, without holidays."""
     if coverage == "24x7":
         return _build(version.timezone, None, frozenset())
+    return hours_calendar(version.timezone, version.calendar)
+
+
+def hours_calendar(timezone: str, hours: contracts.BusinessCalendar) -> BusinessCalendar:
+    """The (cached) calendar of `hours` (weekly hours and holidays) in `timezone`: a
+    contract's business hours, or anyone's working hours (notify's quiet hours)."""
     weekly = tuple(
-        (index, tuple((r.start_minute, r.end_minute) for r in version.calendar.weekly_hours[day]))
+        (index, tuple((r.start_minute, r.end_minute) for r in hours.weekly_hours[day]))
         for index, day in enumerate(WEEKDAYS)
-        if day in version.calendar.weekly_hours
+        if day in hours.weekly_hours
     )
-    holidays = frozenset(h.date for h in version.calendar.holidays)
-    return _build(version.timezone, weekly, holidays)
+    holidays = frozenset(h.date for h in hours.holidays)
+    return _build(timezone, weekly, holidays)

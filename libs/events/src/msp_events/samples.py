@@ -30,6 +30,8 @@ from msp_events.types.change_orders import (
 )
 from msp_events.types.contracts import (
     BusinessCalendar,
+    Contact,
+    ContactDirectory,
     ContractSnapshot,
     ContractTerminated,
     ContractVersion,
@@ -217,6 +219,21 @@ def sample_contract_version() -> ContractVersion:
         excluded_assets=[
             ExcludedAsset(asset_id="ws-legacy-xp01", reason="Windows XP: out of vendor support")
         ],
+        contacts=ContactDirectory(
+            roles={
+                "customer_it_contact": [
+                    Contact(
+                        name="Priya Shah",
+                        email="it@customer.example",
+                        phone="+442079460000",
+                        webhook_url="https://hooks.customer.example/msp",
+                    )
+                ],
+                "customer_finance": [Contact(name="Tom Reid", email="finance@customer.example")],
+            },
+            incident_roles=["customer_it_contact"],
+            report_roles=["customer_it_contact", "customer_finance"],
+        ),
         runbooks={
             "backup_failure": "https://runbooks.msp.example/backup-failure",
             "server_down": "https://runbooks.msp.example/server-down",

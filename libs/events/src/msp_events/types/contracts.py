@@ -375,6 +375,63 @@ class EscalationStep(Part):
     informed: RoleList = Field(default_factory=list)
 
 
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+HTTPS_URL_PATTERN = r"^https?://[^\s]+$"
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+RoleName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Contact(Part):
+    """A person behind a role: where notifications reach them. Email always; a
+    signed webhook, a Slack or a Microsoft Teams incoming webhook when set. `phone`
+    (E.164) is recorded for people to call; nothing sends to it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
+    phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="E.164")
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=HTTPS_URL_PATTERN,
+        description="A receiver of signed JSON webhooks (X-Signature HMAC-SHA256)",
+    )
+    slack_webhook_url: str | None = Field(default=None, max_length=2048, pattern=HTTPS_URL_PATTERN)
+    teams_webhook_url: str | None = Field(default=None, max_length=2048, pattern=HTTPS_URL_PATTERN)
+
+
+class ContactDirectory(Part):
+    """The customer's people behind each role of the escalation plan (e.g.
+    `customer_it_contact`), who hears about P1/P2 incidents, and who receives the
+    monthly SLA report. Roles not found here are the MSP's own (service desk lead,
+    account manager, on-call engineer), from the notify service's settings."""
+
+    roles: dict[RoleName, list[Contact]] = Field(
+        default_factory=dict, max_length=100, description="Role -> the people behind it"
+    )
+    incident_roles: list[RoleName] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Roles told when a P1/P2 incident opens, escalates or resolves",
+    )
+    report_roles: list[RoleName] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Roles that receive the monthly SLA report",
+    )
+
+    @field_validator("roles")
+    @classmethod
+    def _bounded_roles(cls, value: dict[str, list[Contact]]) -> dict[str, list[Contact]]:
+        for role, people in value.items():
+            if len(people) > 100:
+                raise ValueError(f"role {role!r}: at most 100 contacts")
+        return value
+
+    def contacts_for(self, role: str) -> list[Contact]:
+        return self.roles.get(role, [])
+
+
 class ExcludedAsset(Part):
     """An asset the contract does not cover (no incidents, no SLA, work is not covered
     by the flat fee), with why."""
@@ -473,6 +530,10 @@ class ContractVersion(Part):
     maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list, max_length=1000)
     escalation_plan: list[EscalationStep] = Field(default_factory=list, max_length=100)
     excluded_assets: list[ExcludedAsset] = Field(default_factory=list, max_length=10_000)
+    contacts: ContactDirectory = Field(
+        default_factory=ContactDirectory,
+        description="Who hears about escalations, incidents and the monthly SLA report",
+    )
     runbooks: dict[CheckKind, Annotated[str, Field(min_length=1, max_length=2048)]] = Field(
         default_factory=dict, description="Runbook URL or reference per kind of check"
     )

@@ -1,0 +1,1 @@
+"""notify: escalation notifications, on-call routing and SLA reports delivered."""

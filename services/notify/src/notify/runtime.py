@@ -1,0 +1,36 @@
+"""The notify runtime: the plumbing's runtime (pool, consumer) plus the delivery worker
+and its HTTP client."""
+
+from __future__ import annotations
+
+import httpx
+
+from msp_events.topics import CONTRACTS, INCIDENTS, SLA
+from msp_plumbing.runtime import ServiceRuntime
+from notify.consumers import make_handler
+from notify.senders import Senders
+from notify.settings import NotifySettings
+from notify.worker import DeliveryWorker
+
+
+class NotifyRuntime(ServiceRuntime):
+    def __init__(self, settings: NotifySettings) -> None:
+        super().__init__(settings)
+        self.notify_settings = settings
+        self.http: httpx.AsyncClient | None = None
+        self.worker: DeliveryWorker | None = None
+        self.add_consumer("notices", [CONTRACTS, SLA, INCIDENTS], make_handler(settings))
+
+    async def start(self) -> None:
+        await super().start()
+        assert self.pool is not None
+        self.http = httpx.AsyncClient(follow_redirects=False)
+        senders = Senders(self.notify_settings, self.http)
+        self.worker = DeliveryWorker(pool=self.pool, settings=self.notify_settings, senders=senders)
+        self.spawn_task("delivery-worker", self.worker.run)
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.http is not None:
+            http, self.http = self.http, None
+            await http.aclose()

@@ -1,0 +1,360 @@
+"""Domain operations on notify's state (the caller owns the transaction): contracts,
+incidents and their audience, the deliveries to make, claiming and recording them.
+
+A delivery's id is derived from (event id, channel, address): a replayed event plans
+the same ids and `ON CONFLICT DO NOTHING` keeps the first. Deliveries are written in the
+consumer's transaction, with its offsets: the outbox of deliveries to make."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from msp_events import derive_event_id
+from msp_events.types.contracts import ContractSnapshot, ContractTerminated, ContractVersion
+from notify.rules import Notice, Recipient, not_before
+
+
+def delivery_id(event_id: str, channel: str, address: str) -> str:
+    return derive_event_id("notify-delivery", event_id, channel, address)
+
+
+async def store_contract(
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    contract: ContractSnapshot | ContractTerminated,
+    event_id: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO contracts (customer_id, payload, event_id) VALUES ($1, $2::jsonb, $3)
+           ON CONFLICT (customer_id) DO UPDATE
+           SET payload = EXCLUDED.payload, event_id = EXCLUDED.event_id, updated_at = now()""",
+        customer_id,
+        contract.model_dump_json(),
+        event_id,
+    )
+
+
+async def contract_version(
+    conn: asyncpg.Connection, *, customer_id: str, at: datetime
+) -> ContractVersion | None:
+    """The customer's contract version in force at `at` (else its first), or None."""
+    payload = await conn.fetchval(
+        "SELECT payload FROM contracts WHERE customer_id = $1", customer_id
+    )
+    if payload is None:
+        return None
+    snapshot = (
+        ContractSnapshot.model_validate_json(payload)
+        if isinstance(payload, str)
+        else ContractSnapshot.model_validate(payload)
+    )
+    return snapshot.version_at(at) or snapshot.versions[0]
+
+
+async def plan(
+    conn: asyncpg.Connection,
+    *,
+    event_id: str,
+    event_type: str,
+    notice: Notice,
+    recipients: Sequence[Recipient],
+    group_window_s: float,
+) -> int:
+    """Queue `notice` for each recipient. A notice with a group key joins the pending
+    group message of the same key, channel and address when there is one (it is sent
+    when the window closes), else opens one. Returns how many new deliveries."""
+    created = 0
+    message = json.dumps(notice.to_json())
+    for r in recipients:
+        if notice.group_key is not None:
+            joined = await conn.fetchval(
+                """UPDATE deliveries SET members = members || jsonb_build_array($4::jsonb)
+                   WHERE delivery_id = (
+                       SELECT delivery_id FROM deliveries
+                       WHERE group_key = $1 AND channel = $2 AND address = $3
+                         AND status = 'pending' AND next_attempt_at > now()
+                       ORDER BY created_at LIMIT 1 FOR UPDATE)
+                   RETURNING delivery_id""",
+                notice.group_key,
+                r.channel,
+                r.address,
+                message,
+            )
+            if joined is not None:
+                continue
+        due = not_before(notice, r)
+        if notice.group_key is not None:
+            due = max(due, await conn.fetchval("SELECT now()") + timedelta(seconds=group_window_s))
+        status = await conn.execute(
+            """INSERT INTO deliveries (delivery_id, event_id, event_type, customer_id, kind,
+                   channel, address, role, recipient_name, message, group_key,
+                   next_attempt_at, due_at, source_time)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $12, $13)
+               ON CONFLICT (delivery_id) DO NOTHING""",
+            delivery_id(event_id, r.channel, r.address),
+            event_id,
+            event_type,
+            notice.customer_id,
+            notice.kind,
+            r.channel,
+            r.address,
+            r.role,
+            r.name,
+            message,
+            notice.group_key,
+            due,
+            notice.at,
+        )
+        created += status == "INSERT 0 1"
+    return created
+
+
+# -- incidents and who heard of them ----------------------------------------------------
+
+
+async def store_incident(
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    incident_id: str,
+    title: str,
+    priority: str,
+    site_id: str | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO incidents (customer_id, incident_id, title, priority, site_id)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (customer_id, incident_id) DO UPDATE
+           SET title = EXCLUDED.title, priority = EXCLUDED.priority,
+               site_id = COALESCE(EXCLUDED.site_id, incidents.site_id)""",
+        customer_id,
+        incident_id,
+        title,
+        priority,
+        site_id,
+    )
+
+
+async def incident(
+    conn: asyncpg.Connection, *, customer_id: str, incident_id: str
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM incidents WHERE customer_id = $1 AND incident_id = $2",
+        customer_id,
+        incident_id,
+    )
+    return row
+
+
+async def remember_audience(
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    incident_id: str,
+    recipients: Sequence[Recipient],
+) -> None:
+    await conn.executemany(
+        """INSERT INTO incident_audience (customer_id, incident_id, channel, address, role, name)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING""",
+        [(customer_id, incident_id, r.channel, r.address, r.role, r.name) for r in recipients],
+    )
+
+
+async def audience(
+    conn: asyncpg.Connection, *, customer_id: str, incident_id: str
+) -> list[Recipient]:
+    rows = await conn.fetch(
+        """SELECT channel, address, role, name FROM incident_audience
+           WHERE customer_id = $1 AND incident_id = $2 ORDER BY role, channel, address""",
+        customer_id,
+        incident_id,
+    )
+    return [Recipient(r["role"], r["name"], r["channel"], r["address"]) for r in rows]
+
+
+# -- the delivery worker's side ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: str
+    event_id: str
+    channel: str
+    address: str
+    recipient_name: str
+    kind: str
+    attempt: int
+    message: dict[str, Any]
+    members: list[dict[str, Any]]
+    created_at: datetime
+    due_at: datetime
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_s: float) -> list[Claimed]:
+    """Take up to `limit` due deliveries (and ones whose sender crashed: 'sending' past
+    their lease): each becomes 'sending' with one more attempt, recorded as started.
+    An attempt left 'sending' by a crash is recorded 'unknown'. Commit before sending."""
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT delivery_id FROM deliveries
+               WHERE (status IN ('pending', 'retrying') AND next_attempt_at <= now())
+                  OR (status = 'sending' AND lease_until < now())
+               ORDER BY next_attempt_at, delivery_id LIMIT $1 FOR UPDATE SKIP LOCKED)
+           UPDATE deliveries d
+           SET status = 'sending', attempts = d.attempts + 1,
+               lease_until = now() + make_interval(secs => $2)
+           FROM due WHERE d.delivery_id = due.delivery_id
+           RETURNING d.*""",
+        limit,
+        lease_s,
+    )
+    if not rows:
+        return []
+    ids = [r["delivery_id"] for r in rows]
+    await conn.execute(
+        """UPDATE delivery_attempts SET outcome = 'unknown', finished_at = now(),
+               error = 'the sender stopped before recording the outcome'
+           WHERE delivery_id = ANY($1) AND outcome = 'sending'""",
+        ids,
+    )
+    await conn.executemany(
+        "INSERT INTO delivery_attempts (delivery_id, attempt) VALUES ($1, $2)",
+        [(r["delivery_id"], r["attempts"]) for r in rows],
+    )
+    return [
+        Claimed(
+            delivery_id=r["delivery_id"],
+            event_id=r["event_id"],
+            channel=r["channel"],
+            address=r["address"],
+            recipient_name=r["recipient_name"],
+            kind=r["kind"],
+            attempt=r["attempts"],
+            message=_json(r["message"]),
+            members=_json(r["members"]),
+            created_at=r["created_at"],
+            due_at=r["due_at"],
+        )
+        for r in rows
+    ]
+
+
+async def record_sent(
+    conn: asyncpg.Connection, *, delivery_id: str, attempt: int, http_status: int | None
+) -> None:
+    await conn.execute(
+        """UPDATE deliveries SET status = 'sent', sent_at = now(), lease_until = NULL,
+               last_error = NULL
+           WHERE delivery_id = $1 AND attempts = $2""",
+        delivery_id,
+        attempt,
+    )
+    await _finish_attempt(conn, delivery_id, attempt, "sent", http_status, None)
+
+
+async def record_failed(
+    conn: asyncpg.Connection,
+    *,
+    delivery_id: str,
+    attempt: int,
+    http_status: int | None,
+    error: str,
+    retry_in_s: float | None,
+) -> str:
+    """A failed attempt: 'retrying' after `retry_in_s`, or 'dead' when None (bounded
+    attempts used up, or a permanent refusal). Returns the new status."""
+    status = "dead" if retry_in_s is None else "retrying"
+    await conn.execute(
+        """UPDATE deliveries SET status = $3, lease_until = NULL, last_error = $4,
+               next_attempt_at = now() + make_interval(secs => $5)
+           WHERE delivery_id = $1 AND attempts = $2""",
+        delivery_id,
+        attempt,
+        status,
+        error[:2000],
+        retry_in_s or 0.0,
+    )
+    await _finish_attempt(conn, delivery_id, attempt, "failed", http_status, error)
+    return status
+
+
+async def _finish_attempt(
+    conn: asyncpg.Connection,
+    delivery_id: str,
+    attempt: int,
+    outcome: str,
+    http_status: int | None,
+    error: str | None,
+) -> None:
+    await conn.execute(
+        """UPDATE delivery_attempts SET outcome = $3, finished_at = now(), http_status = $4,
+               error = $5
+           WHERE delivery_id = $1 AND attempt = $2""",
+        delivery_id,
+        attempt,
+        outcome,
+        http_status,
+        None if error is None else error[:2000],
+    )
+
+
+async def retry_backlog(conn: asyncpg.Connection) -> int:
+    """Deliveries waiting to be tried again after a failure."""
+    count: int = await conn.fetchval("SELECT count(*) FROM deliveries WHERE status = 'retrying'")
+    return count
+
+
+# -- the delivery log, for the API ------------------------------------------------------
+
+
+async def list_deliveries(
+    conn: asyncpg.Connection,
+    *,
+    scope: list[str] | None,
+    customer_id: str | None,
+    status: str | None,
+    channel: str | None,
+    event_id: str | None,
+    before: datetime | None,
+    limit: int,
+) -> tuple[list[asyncpg.Record], dict[str, list[asyncpg.Record]]]:
+    """Newest first, within the caller's customers (`scope`, None = all); with each
+    delivery's attempts."""
+    rows = await conn.fetch(
+        """SELECT delivery_id, event_id, event_type, customer_id, kind, channel, address, role,
+                  recipient_name, status, attempts, message, jsonb_array_length(members)
+                  AS grouped, created_at, next_attempt_at, sent_at, last_error
+           FROM deliveries
+           WHERE ($1::text[] IS NULL OR customer_id = ANY($1))
+             AND ($2::text IS NULL OR customer_id = $2)
+             AND ($3::text IS NULL OR status = $3)
+             AND ($4::text IS NULL OR channel = $4)
+             AND ($5::text IS NULL OR event_id = $5)
+             AND ($6::timestamptz IS NULL OR created_at < $6)
+           ORDER BY created_at DESC, delivery_id LIMIT $7""",
+        scope,
+        customer_id,
+        status,
+        channel,
+        event_id,
+        before,
+        limit,
+    )
+    ids = [r["delivery_id"] for r in rows]
+    attempts: dict[str, list[asyncpg.Record]] = {i: [] for i in ids}
+    for a in await conn.fetch(
+        "SELECT * FROM delivery_attempts WHERE delivery_id = ANY($1) ORDER BY attempt", ids
+    ):
+        attempts[a["delivery_id"]].append(a)
+    return list(rows), attempts
