@@ -13,15 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from billing.budgets import consume
 from billing.classification import Decision
 from billing.contracts import ContractState
-from billing.included_hours import (
-    CoveredLine,
-    apply_allowance,
-    consume,
-    monthly_allowance,
-    settle,
-)
+from billing.included_hours import CoveredLine, apply_allowance, monthly_allowance, settle
 from billing.line_items import build_line_items
 from billing.periods import local_midnight
 from msp_events.types.billing import LineItemRecorded, price

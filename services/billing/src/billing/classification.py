@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from billing.contracts import ContractState
 from msp_events.types.billing import Classification
@@ -49,6 +50,15 @@ class ChangeOrder:
     note: str = ""
     decided_at: dt.datetime | None = None
     """Event time of the approval/rejection: the time of the release it causes."""
+    budget_minutes: int | None = None
+    budget_amount: Decimal | None = None
+    overrun_approved_at: dt.datetime | None = None
+    """The latest approval of work beyond the budget: releases held work that ended by it."""
+    overrun_decided_at: dt.datetime | None = None
+    overrun_reason: str = ""
+
+    def overrun_approved(self, entry: TimeLogged) -> bool:
+        return self.overrun_approved_at is not None and entry.ended_at <= self.overrun_approved_at
 
     def approved_before(self, entry: TimeLogged) -> bool:
         """Approved by the time the work ended. Otherwise the work was scope creep when

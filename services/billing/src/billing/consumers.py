@@ -2,11 +2,13 @@
 
 Per batch, in one transaction (the plumbing's; offsets and outbox included):
 1. context first: contracts, tickets, change orders (a late approval releases held
-   scope creep; a rejection puts authorised, not-yet-invoiced work back to scope creep);
+   scope creep; a rejection puts authorised, not-yet-invoiced work back to scope creep;
+   an overrun approval releases work held beyond the change order's budget);
 2. entries that waited for a contract that has now arrived, in arrival order, each on
    its own: one that fails is dead-lettered alone with its own bytes (it was parked,
    `Tx.park`), never the contract that released it;
-3. the batch's new time entries, in order: classified, priced, stored, and emitted as
+3. the batch's new time entries, in order: classified, priced, split at what is left
+   of their change order's budget (`budgets.py`), stored, and emitted as
    `LineItemRecorded` (ids derived from the entry's event id).
 
 Decision (the issue was silent): an entry for a customer whose contract is not known
@@ -33,11 +35,15 @@ from billing.classification import (
     late_approval,
 )
 from billing.contracts import ContractState
-from billing.line_items import build_line_items
+from billing.line_items import build_budgeted_line_items
 from billing.outputs import Sink
 from billing.store import Entry, LineRow
 from msp_events import Envelope
-from msp_events.types.change_orders import ChangeOrderApproved, ChangeOrderRejected
+from msp_events.types.change_orders import (
+    ChangeOrderApproved,
+    ChangeOrderOverrunApproved,
+    ChangeOrderRejected,
+)
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_events.types.tickets import TicketCreated, TimeLogged
 from msp_plumbing.consumer import TRANSIENT_ERRORS, BatchHandler, Tx
@@ -61,6 +67,8 @@ def change_order(event: Envelope) -> ChangeOrder:
         valid_until=data.valid_until,
         note=data.scope,
         decided_at=event.time,
+        budget_minutes=data.budget_minutes,
+        budget_amount=data.budget_amount,
     )
 
 
@@ -76,7 +84,7 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
     entries: list[Entry] = []
     tickets: list[tuple[str, str, str, str]] = []
     contracted: list[str] = []
-    orders: list[tuple[Envelope, ChangeOrder]] = []
+    orders: list[tuple[Envelope, ChangeOrder | None]] = []
     for event in events:
         data = event.data
         if isinstance(data, TimeLogged):
@@ -90,8 +98,13 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
             tickets.append((event.customer_id, data.ticket_id, data.title, data.category))
         elif isinstance(data, ChangeOrderApproved | ChangeOrderRejected):
             orders.append((event, change_order(event)))
+        elif isinstance(data, ChangeOrderOverrunApproved):
+            orders.append((event, None))
     await store.save_tickets(conn, rows=tickets)
     for event, order in orders:
+        if order is None:
+            await approve_overrun(conn, sink, event)
+            continue
         await store.save_change_order(
             conn, customer_id=event.customer_id, order=order, event_time=event.time
         )
@@ -121,6 +134,25 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
     if todo:
         contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in todo})
         await record_entries(conn, sink, entries=todo, contracts=contracts)
+
+
+async def approve_overrun(conn: asyncpg.Connection, sink: Sink, event: Envelope) -> None:
+    """Keep the overrun approval and release the held work it covers."""
+    data = event.data
+    assert isinstance(data, ChangeOrderOverrunApproved)
+    await store.save_overrun_approval(
+        conn,
+        customer_id=event.customer_id,
+        change_order_id=data.change_order_id,
+        approved_at=data.approved_at,
+        reason=f"{data.reason} (approved by {data.approved_by})",
+        event_time=event.time,
+    )
+    order = await service.stored_order(
+        conn, customer_id=event.customer_id, order_id=data.change_order_id
+    )
+    if order is not None:
+        await service.release_overrun(conn, sink, customer_id=event.customer_id, order=order)
 
 
 async def record_released(
@@ -167,41 +199,65 @@ async def record_entries(
     )
     changed: dict[tuple[str, str], int] = {}
     rows: list[LineRow] = []
-    releases: list[tuple[Entry, ChangeOrder]] = []
+    saved = 0
+    budgets = service.Budgets()
+
+    async def flush() -> None:  # a release re-reads the entry's lines from Postgres
+        nonlocal saved
+        await store.save_line_items(conn, rows=rows[saved:])
+        saved = len(rows)
+
     for entry in entries:
         key = (entry.customer_id, entry.data.ticket_id)
         before = minutes.get(key, 0)
         contract = contracts[entry.customer_id]
-        context = WorkContext(contract, orders.get(entry.customer_id, ()), before)
+        known = orders.get(entry.customer_id, ())
+        context = WorkContext(contract, known, before)
         decision = classify(entry.data, context)
         minutes[key] = changed[key] = before + entry_minutes(entry.data)
-        items = build_line_items(
+        order = next((co for co in known if decision.change_order_id == co.change_order_id), None)
+        budget = await budgets.left(conn, entry.customer_id, order) if order else None
+        items, after = build_budgeted_line_items(
             entry.data,
             source_event_id=entry.event_id,
             decision=decision,
             contract=contract,
             last_closed=closed.get(entry.customer_id),
+            budget=budget,
         )
+        if order is not None and after is not None:
+            budgets.spent(entry.customer_id, order, after)
         for item in items:
             sink.line_item(item, customer_id=entry.customer_id, time=entry.event_time, revision=1)
         rows += service.rows_for(entry, items, 1)
-        if decision.rule == "no_change_order":
-            late = late_approval(entry.data, orders.get(entry.customer_id, ()))
-            if late is not None:
-                releases.append((entry, late))
-    await store.save_line_items(conn, rows=rows)
+        # A late approval (read before the work, given after it) releases the entry
+        # right away: the same records as when it is read after the entry
+        # (apply_change_order), and budgets consumed in arrival order either way.
+        late = late_approval(entry.data, known) if decision.rule == "no_change_order" else None
+        if late is not None:
+            assert late.decided_at is not None
+            await flush()
+            items = await service.rerecord_entry(
+                conn,
+                sink,
+                entry=entry,
+                decision=service.release_decision(late),
+                contract=contract,
+                last_closed=closed.get(entry.customer_id),
+                by=f"change-order:{late.change_order_id}",
+                at=late.decided_at,
+                budgets=budgets,
+                order=late,
+            )
+            order = late
+        held = service.held_minutes(items)
+        if held and order is not None:
+            metrics.BUDGET_HELD_MINUTES.inc(held)
+            if order.overrun_approved(entry.data):  # the overrun was approved already
+                await flush()
+                await service.release_overrun(
+                    conn, sink, customer_id=entry.customer_id, order=order
+                )
+    await flush()
     await store.set_ticket_minutes(conn, minutes=changed)
     service.count([r.item for r in rows])
-    # Same outcome as when the approval is read after the entry (apply_change_order).
-    for entry, order in releases:
-        assert order.decided_at is not None
-        await service.rerecord_entry(
-            conn,
-            sink,
-            entry=entry,
-            decision=service.release_decision(order),
-            contract=contracts[entry.customer_id],
-            last_closed=closed.get(entry.customer_id),
-            by=f"change-order:{order.change_order_id}",
-            at=order.decided_at,
-        )

@@ -30,24 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from billing.budgets import consume
 from billing.contracts import ContractState
 from billing.line_items import line_item_id
 from billing.periods import days_of, local_midnight
 from billing.proration import prorate_flat_fee
 from msp_events.types.billing import LineItemRecorded, price
-
-
-def consume(pieces: Sequence[int], available: int) -> list[tuple[int, int]]:
-    """Consume `available` minutes over `pieces` (minutes, in order): per piece, the
-    minutes within what is left and the minutes beyond it. Shared by the included hours
-    and the change-order budgets (`budgets.py`)."""
-    left = max(available, 0)
-    out = []
-    for minutes in pieces:
-        within = min(minutes, left)
-        left -= within
-        out.append((within, minutes - within))
-    return out
 
 
 @dataclass(frozen=True)

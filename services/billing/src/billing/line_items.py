@@ -18,6 +18,7 @@ import functools
 from decimal import Decimal
 from typing import Any
 
+from billing.budgets import BudgetLeft, Piece, split_at_budget
 from billing.classification import Decision
 from billing.contracts import ContractState
 from billing.periods import local_date, next_period, period_of
@@ -53,34 +54,74 @@ def build_line_items(
     contract: ContractState,
     last_closed: str | None,
 ) -> list[LineItemRecorded]:
+    items, _ = build_budgeted_line_items(
+        entry,
+        source_event_id=source_event_id,
+        decision=decision,
+        contract=contract,
+        last_closed=last_closed,
+        budget=None,
+    )
+    return items
+
+
+def build_budgeted_line_items(
+    entry: TimeLogged,
+    *,
+    source_event_id: str,
+    decision: Decision,
+    contract: ContractState,
+    last_closed: str | None,
+    budget: BudgetLeft | None,
+) -> tuple[list[LineItemRecorded], BudgetLeft | None]:
+    """The entry's line items; billed work under a change order with a budget is split
+    at what is left of it (`budgets.split_at_budget`): the rest is held. Returns the
+    items and what is left of the budget after them."""
     version = pricing_version(contract, entry)
     rates = version.rates
     billed = decision.kind in BILLED
+    segments = price_entry(entry, version, billed=billed)
+    if billed and budget is not None and budget.limited:
+        pieces, budget = split_at_budget(
+            segments, budget, rate=rates.standard_hourly, currency=rates.currency
+        )
+    else:
+        pieces = [
+            Piece(i, i, s, s.minutes_worked, s.minutes_billed, held=False)
+            for i, s in enumerate(segments)
+        ]
     lines = []
-    for index, segment in enumerate(price_entry(entry, version, billed=billed)):
+    for piece in pieces:
+        segment = piece.segment
         work_date = local_date(segment.started_at, version.timezone)
         period, prior = billing_period(work_date, last_closed)
-        amount = _price(
-            rates.standard_hourly, segment.multiplier, segment.minutes_billed, rates.currency
-        )
-        reason = decision.reason
-        if billed and segment.basis != "standard":
+        kind, rule, reason = decision.kind, decision.rule, decision.reason
+        multiplier = segment.multiplier
+        if piece.held:
+            kind, rule, multiplier = "scope_creep", OVER_BUDGET, ONE
+            reason = (
+                f"{reason}; beyond the budget of change order {decision.change_order_id}: "
+                "held for the customer's approval of the overrun, not billed"
+            )
+        elif billed and segment.basis != "standard":
             reason = f"{reason}; {segment.basis.replace('_', ' ')} rate x{segment.multiplier}"
+        charged = kind in BILLED
+        amount = _price(rates.standard_hourly, multiplier, piece.minutes_billed, rates.currency)
         fields: dict[str, Any] = dict(
-            line_item_id=line_item_id(source_event_id, index),
+            line_item_id=line_item_id(source_event_id, piece.index),
             source_event_ids=[source_event_id],
             entry_id=entry.entry_id,
             ticket_id=entry.ticket_id,
-            classification=decision.kind,
-            rule=decision.rule,
+            classification=kind,
+            rule=rule,
             reason=reason[:2000],
             work_date=work_date,
-            minutes_worked=segment.minutes_worked,
-            minutes_billed=segment.minutes_billed,
+            minutes_worked=piece.minutes_worked,
+            minutes_billed=piece.minutes_billed if charged else 0,
             currency=rates.currency,
             rate=rates.standard_hourly,
-            multiplier=segment.multiplier,
-            amount=amount if billed else ZERO,
+            multiplier=multiplier,
+            amount=amount if charged else ZERO,
             period=period,
             contract_id=contract.contract_id,
             contract_version=version.version,
@@ -88,9 +129,11 @@ def build_line_items(
             prior_period=prior,
         )
         lines.append(_line_item(fields))
-    return lines
+    return lines, budget
 
 
+OVER_BUDGET = "change_order_budget_exceeded"
+ONE = Decimal(1)
 ZERO = Decimal(0)
 # The same few (rate, multiplier, minutes) come up again and again. Equal Decimals give
 # the same result (it is quantized to the currency's minor unit, so even its exponent is

@@ -73,11 +73,16 @@ async def scope_creep(
     period: str | None,
     scope: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Out-of-scope hours without an approved change order, per customer, per ticket."""
+    """Held project work per customer, per ticket: out of scope without an approved
+    change order (`no_change_order`, `change_order_rejected`), or beyond an approved
+    change order's budget (`change_order_budget_exceeded`, until its overrun is
+    approved), with the rules and change orders involved."""
     rows = await conn.fetch(
         """SELECT l.customer_id, l.ticket_id, t.title, sum(l.minutes_worked) AS minutes,
                   array_agg(DISTINCT l.entry_id ORDER BY l.entry_id) AS entries,
-                  array_agg(DISTINCT l.rule ORDER BY l.rule) AS rules
+                  array_agg(DISTINCT l.rule ORDER BY l.rule) AS rules,
+                  array_remove(array_agg(DISTINCT l.change_order_id
+                               ORDER BY l.change_order_id), NULL) AS change_orders
            FROM line_items l LEFT JOIN tickets t USING (customer_id, ticket_id)
            WHERE l.classification = 'scope_creep'
              AND ($1::text IS NULL OR l.customer_id = $1)
@@ -101,6 +106,7 @@ async def scope_creep(
                 "minutes": r["minutes"],
                 "entries": list(r["entries"]),
                 "rules": list(r["rules"]),
+                "change_orders": list(r["change_orders"]),
             }
         )
     for customer in report.values():

@@ -14,18 +14,27 @@ from decimal import Decimal
 import asyncpg
 
 from billing import metrics, periods, store
+from billing.budgets import BudgetLeft
 from billing.classification import ChangeOrder, Decision
 from billing.contracts import ContractState
 from billing.credit_notes import build_credit_note, credit_note_id
 from billing.included_hours import CoveredLine, Settlement, apply_allowance
-from billing.line_items import billing_period, build_line_items, line_item_id
+from billing.line_items import (
+    OVER_BUDGET,
+    billing_period,
+    build_budgeted_line_items,
+    line_item_id,
+    pricing_version,
+)
 from billing.outputs import Sink
+from billing.pricing import price_entry
 from billing.store import Entry, LineRow
 from msp_events.types.billing import (
     CreditNoteIssued,
     InvoiceIssued,
     LineItemReclassified,
     LineItemRecorded,
+    price,
 )
 
 log = logging.getLogger(__name__)
@@ -83,9 +92,12 @@ async def rerecord_entry(
     by: str,
     at: dt.datetime,
     require_held: bool = True,
+    budgets: Budgets | None = None,
+    order: ChangeOrder | None = None,
 ) -> list[LineItemRecorded]:
     """Re-classify a whole entry: an audited `LineItemReclassified` plus the new
-    `LineItemRecorded` records (same ids; segment count can only grow)."""
+    `LineItemRecorded` records (same ids; segment count can only grow). With `budgets`
+    and the authorising `order`, billed work is split at what is left of its budget."""
     old = await store.entry_line_items(
         conn, customer_id=entry.customer_id, entry_id=entry.data.entry_id
     )
@@ -99,13 +111,17 @@ async def rerecord_entry(
             f"{', '.join(sorted({r['classification'] for r in old}))}"
         )
     revision = max(r["revision"] for r in old) + 1
-    items = build_line_items(
+    budget = await budgets.left(conn, entry.customer_id, order) if budgets and order else None
+    items, after = build_budgeted_line_items(
         entry.data,
         source_event_id=entry.event_id,
         decision=decision,
         contract=contract,
         last_closed=last_closed,
+        budget=budget,
     )
+    if budgets is not None and order is not None and after is not None:
+        budgets.spent(entry.customer_id, order, after)
     # A contract amendment can reduce the segment count; surplus old lines go to zero.
     for r in old[len(items) :]:
         stale = store.parse_line_item(r["payload"])
@@ -146,6 +162,121 @@ async def rerecord_entry(
     return items
 
 
+class Budgets:
+    """What is left of each change order's budget within one transaction: read from
+    the recorded project lines the first time, then kept as entries are recorded (the
+    batch's own lines are saved only at its end)."""
+
+    def __init__(self) -> None:
+        self._left: dict[tuple[str, str], BudgetLeft] = {}
+
+    async def left(
+        self, conn: asyncpg.Connection, customer_id: str, order: ChangeOrder
+    ) -> BudgetLeft | None:
+        if order.budget_minutes is None and order.budget_amount is None:
+            return None
+        key = (customer_id, order.change_order_id)
+        if key not in self._left:
+            minutes, amount = await store.budget_used(
+                conn, customer_id=customer_id, change_order_id=order.change_order_id
+            )
+            self._left[key] = BudgetLeft(
+                None if order.budget_minutes is None else order.budget_minutes - minutes,
+                None if order.budget_amount is None else order.budget_amount - amount,
+            )
+        return self._left[key]
+
+    def spent(self, customer_id: str, order: ChangeOrder, left: BudgetLeft) -> None:
+        self._left[(customer_id, order.change_order_id)] = left
+
+
+def held_minutes(items: Sequence[LineItemRecorded]) -> int:
+    return sum(i.minutes_worked for i in items if i.rule == OVER_BUDGET)
+
+
+async def release_overrun(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    *,
+    customer_id: str,
+    order: ChangeOrder,
+) -> int:
+    """The customer approved the overrun: the work held beyond the change order's
+    budget that ended by `overrun_approved_at` becomes billable project work (audited,
+    per line, at the approval's event time so every path gives the same records).
+    Returns how many lines were released."""
+    if order.overrun_approved_at is None or order.overrun_decided_at is None:
+        return 0
+    at = order.overrun_decided_at
+    rows = await store.held_over_budget(
+        conn, customer_id=customer_id, change_order_id=order.change_order_id
+    )
+    if not rows:
+        return 0
+    contract = (await store.load_contracts(conn, customer_ids=[customer_id]))[customer_id]
+    last_closed = (await store.last_closed_periods(conn, customer_ids=[customer_id])).get(
+        customer_id
+    )
+    saved: list[LineRow] = []
+    for r in rows:
+        entry = await store.load_entry(conn, customer_id=customer_id, entry_id=r["entry_id"])
+        if not order.overrun_approved(entry.data):
+            continue
+        old = store.parse_line_item(r["payload"])
+        version = pricing_version(contract, entry.data)
+        segments = price_entry(entry.data, version, billed=True)
+        # a split segment's held part has an index past the segments (budgets.py): its
+        # multiplier is that of the segment it was split from, the entry's last billed one
+        index = r["segment"] if r["segment"] < len(segments) else r["last_billed_segment"]
+        multiplier = segments[index].multiplier
+        period, prior = billing_period(old.work_date, last_closed)
+        reason = (
+            f"overrun of change order {order.change_order_id} approved: "
+            f"{order.overrun_reason}; billed as project work"
+        )[:2000]
+        item = LineItemRecorded.model_validate(
+            {
+                **old.model_dump(),
+                "classification": "project",
+                "rule": "change_order_overrun_approved",
+                "reason": reason,
+                "minutes_billed": old.minutes_worked,
+                "multiplier": multiplier,
+                "amount": price(old.rate, multiplier, old.minutes_worked, old.currency),
+                "period": period,
+                "prior_period": prior,
+            }
+        )
+        revision = r["revision"] + 1
+        sink.reclassified(
+            LineItemReclassified(
+                line_item_id=item.line_item_id,
+                line_item_ids=[item.line_item_id],
+                entry_id=item.entry_id,
+                ticket_id=item.ticket_id,
+                from_classification="scope_creep",
+                to_classification="project",
+                rule=item.rule,
+                reason=reason,
+                reclassified_by=f"change-order:{order.change_order_id}",
+                reclassified_at=at,
+                change_order_id=order.change_order_id,
+            ),
+            customer_id=customer_id,
+            revision=revision,
+        )
+        sink.line_item(item, customer_id=customer_id, time=at, revision=revision)
+        saved.append(
+            LineRow(
+                customer_id, item, r["source_event_id"], r["segment"], r["work_category"], revision
+            )
+        )
+    await store.save_line_items(conn, rows=saved)
+    metrics.RECLASSIFIED.labels("change_order_overrun_approved").inc(len(saved))
+    count([s.item for s in saved])
+    return len(saved)
+
+
 def release_decision(order: ChangeOrder) -> Decision:
     return Decision(
         "project",
@@ -171,14 +302,16 @@ async def apply_change_order(
     contract = contracts.get(customer_id)
     if contract is None:
         return 0
-    if order.approved:
-        where = "classification = 'scope_creep'"
+    if order.approved:  # held over a budget waits for its overrun approval instead
+        where = f"classification = 'scope_creep' AND rule <> '{OVER_BUDGET}'"
     else:
         where = "classification = 'project' AND change_order_id = $2"
+    # In arrival order (entries.seq): budgets are consumed in the order work is recorded.
     rows = await conn.fetch(
-        f"""SELECT DISTINCT entry_id FROM line_items WHERE customer_id = $1 AND {where}
-            AND invoice_id IS NULL AND segment = 0 AND ($2::text IS NOT NULL)
-            ORDER BY entry_id""",
+        f"""SELECT l.entry_id FROM line_items l JOIN entries e USING (customer_id, entry_id)
+            WHERE l.customer_id = $1 AND {where}
+            AND l.invoice_id IS NULL AND l.segment = 0 AND ($2::text IS NOT NULL)
+            ORDER BY e.seq""",
         customer_id,
         order.change_order_id,
     )
@@ -186,6 +319,7 @@ async def apply_change_order(
         customer_id
     )
     changed = 0
+    budgets = Budgets()
     for row in rows:
         entry = await store.load_entry(conn, customer_id=customer_id, entry_id=row["entry_id"])
         if order.approved:
@@ -210,6 +344,8 @@ async def apply_change_order(
                 by=f"change-order:{order.change_order_id}",
                 at=at,
                 require_held=order.approved,
+                budgets=budgets if order.approved else None,
+                order=order,
             )
         except Conflict as exc:  # partly invoiced: a person decides (credit note first)
             log.warning(
@@ -221,7 +357,18 @@ async def apply_change_order(
             )
             continue
         changed += 1
+    if order.approved:  # work held over the budget by this release, already approved
+        stored = await stored_order(conn, customer_id=customer_id, order_id=order.change_order_id)
+        if stored is not None:
+            await release_overrun(conn, sink, customer_id=customer_id, order=stored)
     return changed
+
+
+async def stored_order(
+    conn: asyncpg.Connection, *, customer_id: str, order_id: str
+) -> ChangeOrder | None:
+    orders = (await store.load_change_orders(conn, customer_ids=[customer_id])).get(customer_id)
+    return next((co for co in orders or () if co.change_order_id == order_id), None)
 
 
 async def reclassify(

@@ -78,14 +78,19 @@ async def save_change_order(
 ) -> None:
     await conn.execute(
         """INSERT INTO change_orders (customer_id, change_order_id, approved, ticket_ids,
-               work_categories, approved_at, valid_until, note, event_time)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               work_categories, approved_at, valid_until, note, event_time, budget_minutes,
+               budget_amount)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (customer_id, change_order_id) DO UPDATE SET
                approved = EXCLUDED.approved,
                ticket_ids = CASE WHEN EXCLUDED.approved THEN EXCLUDED.ticket_ids
                                  ELSE change_orders.ticket_ids END,
                work_categories = CASE WHEN EXCLUDED.approved THEN EXCLUDED.work_categories
                                       ELSE change_orders.work_categories END,
+               budget_minutes = CASE WHEN EXCLUDED.approved THEN EXCLUDED.budget_minutes
+                                     ELSE change_orders.budget_minutes END,
+               budget_amount = CASE WHEN EXCLUDED.approved THEN EXCLUDED.budget_amount
+                                    ELSE change_orders.budget_amount END,
                approved_at = COALESCE(EXCLUDED.approved_at, change_orders.approved_at),
                valid_until = EXCLUDED.valid_until, note = EXCLUDED.note,
                event_time = EXCLUDED.event_time""",
@@ -97,6 +102,36 @@ async def save_change_order(
         order.approved_at,
         order.valid_until,
         order.note,
+        event_time,
+        order.budget_minutes,
+        order.budget_amount,
+    )
+
+
+async def save_overrun_approval(
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    change_order_id: str,
+    approved_at: dt.datetime,
+    reason: str,
+    event_time: dt.datetime,
+) -> None:
+    """Record an overrun approval (the latest wins). A change order not known yet gets
+    a row that authorises nothing until its approval arrives (which keeps this)."""
+    await conn.execute(
+        """INSERT INTO change_orders (customer_id, change_order_id, approved, event_time,
+               overrun_approved_at, overrun_reason, overrun_event_time)
+           VALUES ($1, $2, false, $5, $3, $4, $5)
+           ON CONFLICT (customer_id, change_order_id) DO UPDATE SET
+               overrun_approved_at = GREATEST(EXCLUDED.overrun_approved_at,
+                                              change_orders.overrun_approved_at),
+               overrun_reason = EXCLUDED.overrun_reason,
+               overrun_event_time = EXCLUDED.overrun_event_time""",
+        customer_id,
+        change_order_id,
+        approved_at,
+        reason,
         event_time,
     )
 
@@ -121,9 +156,49 @@ async def load_change_orders(
                 valid_until=r["valid_until"],
                 note=r["note"],
                 decided_at=r["event_time"],
+                budget_minutes=r["budget_minutes"],
+                budget_amount=r["budget_amount"],
+                overrun_approved_at=r["overrun_approved_at"],
+                overrun_decided_at=r["overrun_event_time"],
+                overrun_reason=r["overrun_reason"] or "",
             )
         )
     return found
+
+
+async def budget_used(
+    conn: asyncpg.Connection, *, customer_id: str, change_order_id: str
+) -> tuple[int, Decimal]:
+    """Minutes worked and amount billed so far under a change order (its project lines)."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(sum(minutes_worked), 0) AS minutes, coalesce(sum(amount), 0) AS amount
+           FROM line_items WHERE customer_id = $1 AND change_order_id = $2
+             AND classification = 'project'""",
+        customer_id,
+        change_order_id,
+    )
+    assert row is not None
+    return int(row["minutes"]), Decimal(row["amount"])
+
+
+async def held_over_budget(
+    conn: asyncpg.Connection, *, customer_id: str, change_order_id: str
+) -> list[asyncpg.Record]:
+    """Uninvoiced work held beyond a change order's budget, by entry and segment."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT l.line_item_id, l.entry_id, l.segment, l.source_event_id, l.work_category,
+                  l.revision, l.payload::text AS payload,
+                  (SELECT max(x.segment) FROM line_items x WHERE x.customer_id = l.customer_id
+                     AND x.entry_id = l.entry_id AND x.classification = 'project')
+                   AS last_billed_segment
+           FROM line_items l WHERE l.customer_id = $1 AND l.change_order_id = $2
+             AND l.classification = 'scope_creep' AND l.rule = 'change_order_budget_exceeded'
+             AND l.invoice_id IS NULL
+           ORDER BY l.entry_id, l.segment FOR UPDATE OF l""",
+        customer_id,
+        change_order_id,
+    )
+    return rows
 
 
 async def save_tickets(
