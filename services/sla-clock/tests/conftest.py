@@ -12,7 +12,12 @@ import pytest
 from msp_events import Envelope, make_event
 from msp_events.base import EventData
 from msp_events.samples import sample_contract_version
-from msp_events.types.contracts import ContractSnapshot, ContractVersion, ExcludedAsset
+from msp_events.types.contracts import (
+    ContractSnapshot,
+    ContractVersion,
+    EscalationStep,
+    ExcludedAsset,
+)
 
 LON = ZoneInfo("Europe/London")
 
@@ -51,6 +56,21 @@ def ticket_event(
         subject=getattr(data, "ticket_id", None),
         id=id,
     )
+
+
+def escalating_contract() -> ContractSnapshot:
+    """The sample plan (75 %, 90 %, 100 %) with two steps after the breach."""
+    plan = [
+        *contract_version().escalation_plan,
+        EscalationStep(
+            threshold_percent=150,
+            level=4,
+            roles_to_inform=["account_manager"],
+            accountable=["service_delivery_manager"],
+        ),
+        EscalationStep(threshold_percent=200, level=5, roles_to_inform=["msp_director"]),
+    ]
+    return snapshot(contract_version(escalation_plan=plan))
 
 
 @pytest.fixture

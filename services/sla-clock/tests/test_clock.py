@@ -20,7 +20,7 @@ from msp_events.types.sla import (
 )
 from sla_clock.clock import replay
 from sla_clock.emissions import SOURCE, envelope_of
-from sla_clock.thresholds import escalation_for, threshold_marks
+from sla_clock.thresholds import escalation_for, step_schedule
 from sla_clock.transitions import Transition
 
 from .conftest import contract_version, london, snapshot
@@ -230,8 +230,13 @@ def test_met_exactly_at_the_target_is_met() -> None:
 
 
 def test_thresholds_and_escalation_rule() -> None:
-    assert threshold_marks([75, 90], 60) == [(75, 45), (90, 54), (100, 60)]
     plan = contract_version().escalation_plan
+    steps = step_schedule(warnings_percent=[75, 90], plan=plan, target_seconds=60)
+    assert [(s.percent, s.mark_s, s.kind) for s in steps] == [
+        (75, 45, "warning"),
+        (90, 54, "warning"),
+        (100, 60, "breach"),
+    ]
     assert escalation_for(plan, 50) == (0, [])
     level, roles = escalation_for(plan, 90)
     assert level == 2

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msp_events.base import EventData
+from msp_events.types.contracts import ContractSnapshot
 from msp_events.types.sla import SlaBreached, SlaMet, SlaOutcomeCorrected, SlaWarning
 from sla_clock.clock import TicketOutcome, replay, threshold_event
 from sla_clock.corrections import (
@@ -26,7 +27,7 @@ from sla_clock.corrections import (
 from sla_clock.emissions import Emission
 from sla_clock.transitions import Transition
 
-from .conftest import london, snapshot
+from .conftest import escalating_contract, london, snapshot
 
 OPENED = london(2026, 11, 3, 9)  # a Tuesday; London is on GMT
 DECEMBER = london(2026, 12, 1, 12)
@@ -44,7 +45,8 @@ WORKING = Transition("status", london(2026, 11, 4, 10), "e-work", status="in_pro
 class Topic:
     """A stand-in for the SLA topic plus sla-clock's `published` and `emitted` tables."""
 
-    def __init__(self) -> None:
+    def __init__(self, contract: ContractSnapshot | None = None) -> None:
+        self.contract = contract or snapshot()
         self.said: dict[Slot, Said] = {}
         self.emitted: set[str] = set()
         self.events: list[tuple[str, EventData]] = []
@@ -68,7 +70,7 @@ class Topic:
     def replayed(
         self, log: Sequence[Transition], now: datetime, because: Sequence[str] = ()
     ) -> tuple[TicketOutcome, list[EventData]]:
-        out = replay(list(log), snapshot(), ticket_id="T", now=now)
+        out = replay(list(log), self.contract, ticket_id="T", now=now)
         result = reconcile(
             self.said,
             out.emissions,
@@ -250,7 +252,7 @@ def test_topic_folded_with_corrections_equals_the_whole_replay(
     """For any history, arrival order, batching and "now" of each batch (wall or event
     time, the scheduler firing in between): the published events, folded by the
     consumers' rule, say what one replay of the whole history says, and what the API
-    says."""
+    says. The plan has steps above 100 % (escalations are statements too)."""
     arrival = data.draw(st.permutations(log))
     cuts = sorted(data.draw(st.sets(st.integers(1, len(log)), max_size=len(log))) | {len(log)})
     offsets = data.draw(
@@ -259,7 +261,8 @@ def test_topic_folded_with_corrections_equals_the_whole_replay(
     nows = [OPENED + timedelta(minutes=m) for m in sorted(offsets)]
     final = max(nows[-1], max(t.at for t in log))
     nows[-1] = final
-    topic, start, out = Topic(), 0, None
+    contract = escalating_contract()
+    topic, start, out = Topic(contract), 0, None
     for cut, now in zip(cuts, nows, strict=True):
         if out is not None:
             topic.scheduler(out, now)
@@ -267,7 +270,7 @@ def test_topic_folded_with_corrections_equals_the_whole_replay(
         out, _ = topic.replayed(arrival[:cut], now, because=[t.event_id for t in batch])
         start = cut
 
-    whole = replay(log, snapshot(), ticket_id="T", now=final)
+    whole = replay(log, contract, ticket_id="T", now=final)
     truth: dict[Slot, datetime | None] = {}
     for e in whole.emissions:
         found = statement_of(e.data)
@@ -303,10 +306,11 @@ def test_events_in_time_order_need_no_correction(
     """Each event arriving at its own event time (events of one instant together), the
     scheduler firing on time in between: the topic never needs a correction.
     Corrections are for late events only (an event at the very instant of a threshold
-    already stated counts as late: the threshold was crossed as far as anyone knew)."""
+    already stated counts as late: the threshold was crossed as far as anyone knew).
+    The plan has steps above 100 %."""
     ordered = sorted(log, key=lambda t: t.sort_key)
     instants = sorted({t.at for t in ordered})
-    topic, out = Topic(), None
+    topic, out = Topic(escalating_contract()), None
     for at in instants:
         if out is not None:
             topic.scheduler(out, at - timedelta(microseconds=1))

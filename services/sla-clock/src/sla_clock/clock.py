@@ -53,7 +53,7 @@ from sla_clock.calendar import (
     calendar_for,
 )
 from sla_clock.emissions import Emission, sla_event_id, threshold_emission
-from sla_clock.thresholds import BREACH_PERCENT, escalation_for, threshold_marks
+from sla_clock.thresholds import BREACH_PERCENT, Step, StepKind, escalation_for, step_schedule
 from sla_clock.transitions import Transition
 
 State = Literal["running", "paused", "stopped", "cancelled"]
@@ -75,7 +75,7 @@ class Pause:
 
 @dataclass(frozen=True)
 class Deadline:
-    kind: Literal["warning", "breach"]
+    kind: StepKind
     percent: int
     due_at: datetime
 
@@ -133,7 +133,16 @@ class Clock:
             "priority": self.priority,
             "contract_id": self.contract_id,
             "contract_version": self.version.version,
+            "timezone": self.version.timezone,
         }
+
+    def steps(self) -> list[Step]:
+        """The warnings, breach and escalations of the current target, ascending."""
+        return step_schedule(
+            warnings_percent=self.version.sla.warning_thresholds_percent,
+            plan=self.version.escalation_plan,
+            target_seconds=self.target_s,
+        )
 
     def event_id(self, *parts: str) -> str:
         return sla_event_id(self.ticket_id, self.metric, self.cycle, *parts)
@@ -186,20 +195,20 @@ class Clock:
 
     @property
     def pinned_breach(self) -> datetime | None:
-        return next((c.instant for c in self.crossed if c.percent >= BREACH_PERCENT), None)
+        return next((c.instant for c in self.crossed if c.percent == BREACH_PERCENT), None)
 
     def pin_crossed(self, before: datetime) -> None:
         """Keep the thresholds of the current target crossed before `before` (a
         priority change): the new target does not undo them."""
-        marks = threshold_marks(self.version.sla.warning_thresholds_percent, self.target_s)
         due = self.instant_of(self.target_s)
         seen = {(c.percent, c.identity["priority"]) for c in self.crossed}
-        for percent, mark in marks:
-            instant = self.instant_of(mark)
+        breached_before = self.pinned_breach is not None
+        for step in self.steps():
+            percent, instant = step.percent, self.instant_of(step.mark_s)
             if instant is None or instant >= before or (percent, self.priority) in seen:
                 continue
-            if percent >= BREACH_PERCENT and self.pinned_breach is not None:
-                continue
+            if percent >= BREACH_PERCENT and breached_before:
+                continue  # breached under an earlier target: nothing more is announced
             self.crossed.append(
                 Crossed(percent, instant, self.identity(), due or instant, self.target_s)
             )
@@ -437,19 +446,16 @@ def replay(
         if clock.state == "cancelled":
             continue
         future: list[Deadline] = []
-        if clock.pinned_breach is not None:
-            marks = []  # breached under an earlier target: nothing more to announce
-        else:
-            marks = threshold_marks(clock.version.sla.warning_thresholds_percent, clock.target_s)
+        # breached under an earlier target: nothing more to announce
+        steps = [] if clock.pinned_breach is not None else clock.steps()
         seen = {(c.percent, c.identity["priority"]) for c in clock.crossed}
-        for percent, mark in marks:
-            instant = clock.instant_of(mark)
+        for step in steps:
+            percent, instant = step.percent, clock.instant_of(step.mark_s)
             if not clock.reached(instant) or (percent, clock.priority) in seen:
                 continue
             assert instant is not None
             if clock.state == "running" and instant > now:
-                kind: Literal["warning", "breach"] = "breach" if percent == 100 else "warning"
-                future.append(Deadline(kind, percent, instant))
+                future.append(Deadline(step.kind, percent, instant))
             elif clock.state != "paused" or instant <= now:
                 run.emissions.append(threshold_event(clock, percent, instant))
         if future:

@@ -30,6 +30,7 @@ from msp_events.types.sla import (
     Outcome,
     SlaBreached,
     SlaClockCancelled,
+    SlaEscalated,
     SlaMet,
     SlaOutcomeCorrected,
     SlaWarning,
@@ -44,7 +45,8 @@ MAX_CAUSES = 100  # `because_of` is bounded in the contract
 class Slot:
     """One outcome statement of one clock. `percent` and `priority` name a warning
     (0 and "" for the others): after a re-target, the new priority's warnings are new
-    statements."""
+    statements. `percent` alone names an escalation step (one per clock, like the
+    breach)."""
 
     clock_id: str
     statement: Statement
@@ -73,6 +75,8 @@ def statement_of(data: EventData) -> tuple[Slot, datetime] | None:
     not an outcome statement, e.g. a clock started)."""
     if isinstance(data, SlaWarning):
         return Slot(data.clock_id, "warning", data.threshold_percent, data.priority), data.at
+    if isinstance(data, SlaEscalated):
+        return Slot(data.clock_id, "escalation", data.threshold_percent), data.at
     if isinstance(data, SlaBreached):
         return Slot(data.clock_id, "breach"), data.breached_at
     if isinstance(data, SlaMet):
@@ -84,7 +88,7 @@ def statement_of(data: EventData) -> tuple[Slot, datetime] | None:
 
 def identity_of(data: EventData) -> dict[str, Any]:
     fields = ("clock_id", "ticket_id", "metric", "cycle", "priority", "contract_id")
-    return {k: getattr(data, k) for k in (*fields, "contract_version")}
+    return {k: getattr(data, k) for k in (*fields, "contract_version", "timezone")}
 
 
 def outcome_of(
@@ -191,7 +195,7 @@ def fold(
         slot, at = found
         slot_of_event[event_id] = slot
         slots[slot] = at
-        if slot.statement != "warning":
+        if slot.statement not in ("warning", "escalation"):
             outcome, _ = outcome_of({slot: at}, slot.clock_id)
             outcomes[slot.clock_id] = (outcome, at)
     return outcomes, slots

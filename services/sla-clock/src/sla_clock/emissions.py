@@ -8,7 +8,7 @@ from datetime import datetime
 
 from msp_events import Envelope, derive_event_id, make_event
 from msp_events.base import EventData
-from msp_events.types.sla import SlaBreached, SlaWarning
+from msp_events.types.sla import SlaBreached, SlaEscalated, SlaWarning
 from sla_clock.thresholds import BREACH_PERCENT
 
 SOURCE = "/sla-clock"
@@ -53,12 +53,24 @@ def threshold_emission(
 ) -> Emission:
     """Shared by the replay (catch-up) and the scheduler (on time), so both produce the
     same id and payload. Warning ids name the priority: after a re-target the new
-    target's warnings are news; a breach is one per clock (moved or withdrawn later by
-    a correction, `corrections.py`)."""
+    target's warnings are news; a breach is one per clock, and so is each escalation
+    step above it (moved or withdrawn later by a correction, `corrections.py`)."""
     ticket, metric, cycle = str(identity["ticket_id"]), str(identity["metric"]), identity["cycle"]
     assert isinstance(cycle, int)
-    if percent >= BREACH_PERCENT:
-        data: EventData = SlaBreached(
+    if percent > BREACH_PERCENT:
+        data: EventData = SlaEscalated(
+            **identity,
+            threshold_percent=percent,
+            escalation_level=level,
+            roles_to_inform=roles,
+            due_at=min(due_at, instant),
+            elapsed_business_seconds=target_s * percent // 100,
+            at=instant,
+        )
+        event_id = sla_event_id(ticket, metric, cycle, "escalated", str(percent))
+        return Emission(event_id, instant, data)
+    if percent == BREACH_PERCENT:
+        data = SlaBreached(
             **identity,
             due_at=instant,
             breached_at=instant,

@@ -24,10 +24,16 @@ CLOCKS_MEASURED = Gauge(
 WARNINGS = Counter(
     "msp_sla_clock_warnings_total", "SLA warnings emitted.", ["priority", "tier", "threshold"]
 )
+ESCALATIONS = Counter(
+    "msp_sla_clock_escalations_total",
+    "Escalation steps above 100 % of the target emitted (after a breach).",
+    ["priority", "tier", "threshold"],
+)
 BREACHES = Counter("msp_sla_clock_breaches_total", "SLA breaches emitted.", ["priority", "tier"])
 BREACH_LAG = Histogram(
     "msp_sla_clock_emission_lag_seconds",
-    "Scheduler commit time minus the deadline, per emitted warning/breach (wall clock).",
+    "Scheduler commit time minus the deadline, per emitted warning, breach or escalation "
+    "(wall clock).",
     ["kind"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )

@@ -1,5 +1,5 @@
-"""The deadline scheduler: fires warnings and breaches on time when no ticket event
-arrives. Each round claims due rows of `deadlines` with `FOR UPDATE SKIP LOCKED` (so
+"""The deadline scheduler: fires warnings, breaches and escalations on time when no
+ticket event arrives. Each round claims due rows of `deadlines` with `FOR UPDATE SKIP LOCKED` (so
 several instances share the work without firing a row twice), and in the same
 transaction writes the events to the outbox, marks breached clocks and deletes the
 rows. Its "now" is injected (`timesource`): wall time live, event time in replay."""
@@ -15,7 +15,7 @@ import asyncpg
 
 from msp_events import Envelope
 from msp_events.topics import SLA
-from msp_events.types.sla import SlaBreached, SlaOutcomeCorrected, SlaWarning
+from msp_events.types.sla import SlaBreached, SlaEscalated, SlaOutcomeCorrected, SlaWarning
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import enqueue, outbox_record
 from sla_clock import metrics
@@ -73,6 +73,7 @@ async def fire_due(
             "priority": clock["priority"],
             "contract_id": clock["contract_id"],
             "contract_version": clock["contract_version"],
+            "timezone": clock["timezone"],
         }
         identities[clock["clock_id"]] = identity
         clock_facts[clock["clock_id"]] = (clock["priority"], clock["tier"])
@@ -105,11 +106,21 @@ async def fire_due(
     fired = []
     for e in events:
         data = e.data
-        assert isinstance(data, SlaWarning | SlaBreached | SlaOutcomeCorrected)
+        assert isinstance(data, SlaWarning | SlaBreached | SlaEscalated | SlaOutcomeCorrected)
         due = data.now_at if isinstance(data, SlaOutcomeCorrected) else None
-        due = due or (data.at if isinstance(data, SlaWarning) else e.time)
+        due = due or (data.at if isinstance(data, SlaWarning | SlaEscalated) else e.time)
         fired.append((e, due, *clock_facts[data.clock_id]))
     return fired
+
+
+def fired_kind(event: Envelope) -> str:
+    """warning, breach or escalation (a correction restates a withdrawn one)."""
+    data = event.data
+    if isinstance(data, SlaOutcomeCorrected):
+        return data.statement
+    if isinstance(data, SlaBreached):
+        return "breach"
+    return "escalation" if isinstance(data, SlaEscalated) else "warning"
 
 
 class Scheduler:
@@ -147,9 +158,7 @@ class Scheduler:
                 crash_point("scheduler.after_commit")
             committed = datetime.now(UTC)
             for event, due, _priority, _tier in fired:
-                data = event.data  # a correction restates a withdrawn breach or warning
-                restated = isinstance(data, SlaOutcomeCorrected) and data.statement == "breach"
-                kind = "breach" if isinstance(data, SlaBreached) or restated else "warning"
+                kind = fired_kind(event)
                 metrics.DEADLINES_FIRED.labels(kind).inc()
                 if self.clock.kind == "wall":
                     metrics.BREACH_LAG.labels(kind).observe((committed - due).total_seconds())

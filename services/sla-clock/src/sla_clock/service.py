@@ -19,7 +19,7 @@ import asyncpg
 from msp_events import Envelope
 from msp_events.types.contracts import ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentResolved
-from msp_events.types.sla import SlaBreached, SlaOutcomeCorrected, SlaWarning
+from msp_events.types.sla import SlaBreached, SlaEscalated, SlaOutcomeCorrected, SlaWarning
 from msp_events.types.tickets import (
     TicketClosed,
     TicketCommentAdded,
@@ -177,6 +177,7 @@ def _clock_row(customer_id: str, clock: Clock, now: datetime) -> tuple[Any, ...]
         clock.instant_of(clock.target_s) if clock.state in ("running", "stopped") else None,
         breached if breached is not None and breached <= now else None,
         json.dumps(pauses) if pauses else "[]",
+        clock.version.timezone,
     )
 
 
@@ -201,6 +202,7 @@ CLOCK_COLUMNS = [
     "due_at",
     "breached_at",
     "pauses",
+    "timezone",
 ]
 DEADLINE_COLUMNS = [
     "customer_id",
@@ -375,6 +377,8 @@ async def fresh_events(
             metrics.CORRECTIONS.labels(data.statement).inc()
         elif isinstance(data, SlaWarning):
             metrics.WARNINGS.labels(data.priority, tier, str(data.threshold_percent)).inc()
+        elif isinstance(data, SlaEscalated):
+            metrics.ESCALATIONS.labels(data.priority, tier, str(data.threshold_percent)).inc()
         events.append(envelope_of(e, customer_id=customer_id))
     return events
 
