@@ -141,10 +141,30 @@ def change_order_event(customer: str, co: str, approved_at: datetime, **kw: Any)
     )
 
 
+def overrun_event(customer: str, co: str, approved_at: datetime) -> Envelope:
+    from msp_events.types.change_orders import ChangeOrderOverrunApproved
+
+    data = ChangeOrderOverrunApproved(
+        change_order_id=co,
+        reason="the extra work was agreed",
+        approved_by="cfo@customer.example",
+        approved_at=approved_at,
+    )
+    return make_event(
+        data,
+        customer_id=customer,
+        source="/test/crm",
+        time=approved_at,
+        id=f"co-{customer}-{co}-overrun",
+    )
+
+
 def workload(customers: int, per_customer: int) -> dict[str, list[Envelope]]:
     """Inputs for replay/crash tests: managed and on-demand customers (one with a
-    mid-month contract change), a mix of covered, project, scope-creep, after-hours and
-    unclassified work in March 2026, and a change order approved after its work."""
+    mid-month contract change, one with 1 included hour a month), a mix of covered,
+    project, scope-creep, after-hours and unclassified work in March 2026, and a change
+    order approved after its work with a 60-minute budget (every other customer's
+    overrun approved at the end of the month)."""
     contracts, tickets, orders = [], [], []
     kinds = ["help_desk", "installation", "patching", "upgrade", "gardening", "backup"]
     for c in range(customers):
@@ -159,7 +179,12 @@ def workload(customers: int, per_customer: int) -> dict[str, list[Envelope]]:
             )
             contracts.append(snapshot_event(customer, managed_ny(), second))
         else:
-            contracts.append(snapshot_event(customer, managed_ny()))
+            block = {
+                "hours_per_month": Decimal("1"),
+                "categories": ["help_desk", "patching"],
+                "overage_hourly": Decimal("120.00"),
+            }
+            contracts.append(snapshot_event(customer, managed_ny(included_hours=block)))
         for i in range(per_customer):
             start = local(NY, 2026, 3, 2 + i % 27, 8 + (i * 5) % 14, (i * 7) % 60)
             e = entry(
@@ -177,6 +202,9 @@ def workload(customers: int, per_customer: int) -> dict[str, list[Envelope]]:
                 "CO-LATE",
                 datetime(2026, 3, 30, 12, tzinfo=UTC),
                 ticket_ids=[f"{customer}-T-1"],
+                budget_minutes=60,
             )
         )
+        if c % 2 == 0:
+            orders.append(overrun_event(customer, "CO-LATE", datetime(2026, 3, 31, 12, tzinfo=UTC)))
     return {"contracts": contracts, "tickets": tickets, "orders": orders}

@@ -61,8 +61,13 @@ async def run_once(
                 releases = await db.fetchval(
                     "SELECT count(*) FROM line_items WHERE rule = 'late_change_order_approval'"
                 )
+                # every overrun approval applied (each releases in its own transaction)
+                overruns = await db.fetchval(
+                    "SELECT count(*) FROM change_orders WHERE overrun_approved_at IS NOT NULL"
+                )
                 unsent = await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-                return bool(entries == CUSTOMERS * PER_CUSTOMER and releases and not unsent)
+                done = entries == CUSTOMERS * PER_CUSTOMER and overruns == (CUSTOMERS + 1) // 2
+                return bool(done and releases and not unsent)
 
             await wait_for_async(settled, timeout=90, message=f"run {label} settled")
             run = {"period": "2026-03", "as_of": "2026-04-01T06:00:00Z"}
@@ -109,11 +114,13 @@ async def test_replay_twice_gives_byte_identical_output(
     assert len(invoices) == CUSTOMERS  # one invoice per customer, never two
     assert len(set(invoices)) == CUSTOMERS
     assert len(set(first[FINANCE_ACCOUNTING.name])) == 2 * CUSTOMERS
-    kinds = Counter(
-        k
-        for v in lines
-        for k in ("scope_creep", "project", "covered", "on_demand", "held_review")
-        if f'"classification":"{k}"' in v.decode()
-    )
-    assert all(kinds[k] for k in ("scope_creep", "project", "covered", "on_demand", "held_review"))
-    assert any(b"late_change_order_approval" in v for v in lines)
+    every = ("scope_creep", "project", "covered", "on_demand", "held_review", "overage")
+    kinds = Counter(k for v in lines for k in every if f'"classification":"{k}"' in v.decode())
+    assert all(kinds[k] for k in every), kinds
+    for rule in (
+        b"late_change_order_approval",
+        b"included_hours_overage",
+        b"change_order_budget_exceeded",
+        b"change_order_overrun_approved",
+    ):
+        assert any(rule in v for v in lines), rule
