@@ -256,6 +256,31 @@ def test_an_extreme_but_valid_ticket_under_contract_is_one_dead_letter(client: C
     assert_good_customer_served(client)
 
 
+def test_a_two_megabyte_valid_event_is_a_413_naming_the_limit(client: Client) -> None:
+    """Valid against the contract and under the request body limit (2 MiB), over the
+    per-event limit under Kafka's record size: refused before anything is claimed, so
+    nothing is published and the client does not retry it."""
+    firing = next(e for e in sample_events() if e.type == "msp.monitoring.alert_firing.v1")
+    notes = {f"note-{i}": "x" * 10_000 for i in range(200)}  # 2,000,000 bytes of values
+    big = firing.model_copy(
+        update={
+            "customer_id": POISONER,
+            "id": "a-2mb",
+            "data": firing.data.model_copy(update={"annotations": notes}),
+        }
+    )
+    body = to_json_obj(big)
+    r = client.post(body, content_type=CE)
+    assert r.status_code == 413, r.text
+    (error,) = r.json()["errors"]
+    assert "a-2mb" in error["message"] and "the limit is 1000000" in error["message"]
+    assert "nothing was published" in r.json()["message"]
+    assert_good_customer_served(client)  # and, posted after it, GOOD's work is applied
+    monitoring = client.fleet.topic("msp.monitoring.v1")
+    ids = [decode(rec.value).id for rec in run_sync(lambda: read_topic(client.kafka, monitoring))]
+    assert "a-2mb" not in ids
+
+
 def test_a_nul_character_in_an_event_is_a_422_naming_it(client: Client) -> None:
     firing = next(e for e in sample_events() if e.type == "msp.monitoring.alert_firing.v1")
     poison = to_json_obj(firing.model_copy(update={"customer_id": POISONER, "id": "a-nul"}))
