@@ -187,6 +187,47 @@ async def test_batch_handler_applies_set_based_and_still_isolates_poison(
     assert "T3 is poison" in letter.data.reason  # type: ignore[attr-defined]
 
 
+async def test_on_commit_counts_a_retried_and_re_applied_batch_once(
+    kafka_bootstrap: str,
+    db: asyncpg.Connection,
+    topics: dict[str, str],
+    make_tickets: Callable[..., list[Envelope]],
+    settings: ServiceSettings,
+) -> None:
+    """The first attempt fails with a transient error after the handler did its work
+    (the batch is retried), and T3 is poison (the batch is re-applied record by
+    record): `Tx.on_commit` callbacks run for what committed only, each event once."""
+    counted: list[str] = []
+    attempts: list[int] = []
+
+    async def apply_all(tx: Tx, events: Sequence[Envelope]) -> None:
+        attempts.append(len(events))
+        ids = [e.data.ticket_id for e in events]  # type: ignore[attr-defined]
+        tx.on_commit.append(lambda: counted.extend(ids))
+        if len(attempts) == 1:
+            raise ConnectionResetError("connection lost before the commit")
+        if "T3" in ids:
+            raise ValueError("T3 is poison")
+        await tx.conn.execute(
+            "INSERT INTO seen (ticket_id, event_id) SELECT * FROM unnest($1::text[], $2::text[])",
+            ids,
+            [e.id for e in events],
+        )
+
+    events = make_tickets(10)
+    await produce(kafka_bootstrap, topics["in"], events)
+    runtime = ServiceRuntime(settings)
+    runtime.add_consumer("main", [TICKETS], batch_handler=apply_all)
+    await runtime.start()
+    try:
+        await until_seen(db, 9)
+        await until_records(kafka_bootstrap, topics["dlq"], 1)
+    finally:
+        await runtime.stop()
+    assert len(attempts) > 2, "the batch was retried and re-applied"
+    assert sorted(counted) == sorted(f"T{i}" for i in range(10) if i != 3)
+
+
 async def test_a_parked_event_that_fails_on_release_is_dead_lettered_alone(
     kafka_bootstrap: str,
     db: asyncpg.Connection,

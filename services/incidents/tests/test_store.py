@@ -275,9 +275,8 @@ async def test_batches_over_postgres_equal_the_rules_over_the_whole_state(
             async with conn.transaction():
                 ids += [e.id for e in await _run_conn(conn, events[lo:hi])]
         async with conn.transaction():
-            await advance_due(
-                conn, now=until, cfg=CFG, schema="", namespace="", dead_letters=LETTERS, limit=10
-            )
+            tx = Tx(conn=conn, namespace="", dead_letters=LETTERS)
+            await advance_due(tx, now=until, cfg=CFG, schema="", limit=10)
             fired = await conn.fetch("SELECT value FROM outbox ORDER BY id")
         ids += [decode(r["value"]).id for r in fired]
         log = await conn.fetch("SELECT event_id, outcome FROM triage_log")

@@ -15,8 +15,9 @@ re-applied record by record, and the failing record goes to the dead-letter topi
 with the reason, so one bad event never blocks a partition.
 
 Once a batch committed, each of its records gets one log line (`eventlog`: id, type,
-customer, outcome, trace id). Events a handler emits continue the trace of the event
-that caused them (`Tx.emit`).
+customer, outcome, trace id) and the handler's `Tx.on_commit` callbacks run (its
+counters: a batch retried or re-applied is counted once). Events a handler emits
+continue the trace of the event that caused them (`Tx.emit`).
 
 An event that has to wait for context (a ticket before its customer's contract) is
 *parked* by its handler (`Tx.park`): its original record is kept in `parked_records`.
@@ -157,6 +158,15 @@ class Tx:
     outcomes: dict[str, str] = field(default_factory=dict)
     """What the handler did with an input (by event id), for its log line (`eventlog`);
     "applied" when not set."""
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+    """Run once the transaction committed (`committed`), never for one rolled back:
+    a handler's counters of what it did, so a batch retried after a transient error,
+    or re-applied record by record around a poison record, is counted once."""
+
+    def committed(self) -> None:
+        """Called by whoever owns the transaction (the consumer), after its commit."""
+        for callback in self.on_commit:
+            callback()
 
     def emit(
         self,
@@ -450,6 +460,7 @@ class TransactionalConsumer:
             await self._store_offsets(conn, items)
             crash_point("consumer.before_commit")
         crash_point("consumer.after_commit")
+        tx.committed()
         for (topic, outcome), count in outcomes.items():  # counted once committed
             metrics.CONSUMED.labels(self.group_id, topic, outcome).inc(count)
         for (topic, reason_kind), count in dead_reasons.items():

@@ -81,12 +81,12 @@ async def blame(tx: Tx, fx: Effects, failed: list[tuple[Envelope, str]]) -> None
 
 async def write_effects(tx: Tx, effects: Sequence[Effects]) -> None:
     """The outputs (outbox, deterministic ids: a replay's copies are dropped) and the
-    triage log, in the caller's transaction."""
+    triage log, in the caller's transaction; counted once it committed."""
     for fx in effects:
         for event in fx.events:
             tx.emit(event)
     await store.record_log(tx.conn, [row for fx in effects for row in fx.log])
-    metrics.count(effects)
+    tx.on_commit.append(lambda: metrics.count(effects))
 
 
 async def project_incidents(tx: Tx, events: Sequence[Envelope]) -> None:

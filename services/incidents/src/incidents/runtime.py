@@ -33,4 +33,4 @@ class IncidentsRuntime(ServiceRuntime):
                 group=s.group_id("triage"),
                 interval_s=s.wall_clock_tick_s,
             )
-            self.spawn_task("triage-scheduler", self.scheduler.run())
+            self.spawn_task("triage-scheduler", self.scheduler.run)  # restartable

@@ -59,16 +59,18 @@ class TriageScheduler:
     async def run_once(self, now: datetime | None = None) -> int:
         """Advance up to `batch_size` due customers to `now` (default: the clock);
         returns how many were claimed."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await advance_due(
-                conn,
-                now=now or self.clock(),
-                cfg=self.cfg,
-                schema=self.schema,
-                namespace=self.namespace,
-                dead_letters=self.dead_letters,
-                limit=self.batch_size,
-            )
+        async with self.pool.acquire() as conn:
+            tx = Tx(conn=conn, namespace=self.namespace, dead_letters=self.dead_letters)
+            async with conn.transaction():
+                claimed = await advance_due(
+                    tx,
+                    now=now or self.clock(),
+                    cfg=self.cfg,
+                    schema=self.schema,
+                    limit=self.batch_size,
+                )
+            tx.committed()  # counters: a round that failed is counted by its retry only
+            return claimed
 
     async def run(self) -> None:
         while True:
@@ -81,17 +83,11 @@ class TriageScheduler:
                 await asyncio.sleep(self.interval_s)
 
 
-async def advance_due(
-    conn: asyncpg.Connection,
-    *,
-    now: datetime,
-    cfg: TriageConfig,
-    schema: str,
-    namespace: str,
-    dead_letters: DeadLetters,
-    limit: int,
-) -> int:
-    """One round in the caller's transaction: claim, load, advance, save, emit."""
+async def advance_due(tx: Tx, *, now: datetime, cfg: TriageConfig, schema: str, limit: int) -> int:
+    """One round in the caller's transaction (`tx`: its connection, namespace and dead
+    letters; the caller runs `tx.committed()` after the commit): claim, load, advance,
+    save, emit."""
+    conn = tx.conn
     customers = await store.claim_due(conn, now=now, limit=limit)
     if not customers:
         return 0
@@ -112,7 +108,6 @@ async def advance_due(
     for customer in parked:
         await store.park(conn, customer)
         metrics.SCHEDULER_PARKED.inc()
-    tx = Tx(conn=conn, namespace=namespace, dead_letters=dead_letters)
     # waiting alerts that expired ("not monitored") keep no parked record
     released = store.released(batch, skip=parked)
     if released:
