@@ -10,24 +10,13 @@ only by that process); otherwise `available()` says why it cannot run."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import httpx
-
-from msp_devstack.processes import (
-    LOOPBACK,
-    StartupError,
-    free_port,
-    log_tail,
-    spawn,
-    stop_process_group,
-)
-from msp_devstack.testkit import wait_for
+from msp_devstack.processes import LOOPBACK, log_tail
+from msp_devstack.toolserver import ToolServer
 
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = ROOT / ".tools" / "alertmanager"
@@ -58,59 +47,25 @@ def _argv(args: list[str]) -> list[str]:
     return [*unshare, "sh", "-c", overlay, str(share), str(BINARY), *args]
 
 
-class Alertmanager:
+class Alertmanager(ToolServer):
+    name = "alertmanager"
+
     def __init__(self, *, config: dict[str, Any], data_dir: Path) -> None:
         reason = available()
         if reason:
             raise RuntimeError(reason)
-        self.config = config
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"http://{LOOPBACK}:{self.port}"
-        self.proc: Any = None
-        self.client = httpx.Client(base_url=self.url, timeout=10)
+        super().__init__(config=config, data_dir=data_dir)
 
-    def __enter__(self) -> Alertmanager:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        cfg = self.data_dir / "alertmanager.yml"
-        cfg.write_text(json.dumps(self.config, indent=2))  # JSON is YAML
-        self.log = self.data_dir / "alertmanager.log"
-        self.proc = spawn(
-            _argv(
-                [
-                    f"--config.file={cfg}",
-                    f"--storage.path={self.data_dir / 'data'}",
-                    f"--web.listen-address={LOOPBACK}:{self.port}",
-                    "--cluster.listen-address=",  # no gossip: one instance
-                    "--log.level=debug",
-                ]
-            ),
-            self.log,
+    def argv(self, config_file: Path) -> list[str]:
+        return _argv(
+            [
+                f"--config.file={config_file}",
+                f"--storage.path={self.data_dir / 'data'}",
+                f"--web.listen-address={LOOPBACK}:{self.port}",
+                "--cluster.listen-address=",  # no gossip: one instance
+                "--log.level=debug",
+            ]
         )
-        wait_for(self._ready, timeout=60, interval=0.2, message=self._not_ready)
-        return self
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise StartupError(f"alertmanager exited:\n{log_tail(self.log)}")
-        try:
-            return self.client.get("/-/ready").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def _not_ready(self) -> str:
-        return f"alertmanager ready on {self.url}; log:\n{log_tail(self.log)}"
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.client.close()
-        if self.proc is not None:
-            stop_process_group(self.proc, "alertmanager", timeout=20)
-            self.proc = None
 
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         r = self.client.post("/api/v2/alerts", json=alerts)
