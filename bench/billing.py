@@ -40,6 +40,7 @@ from msp_events.topics import (
     CONTRACTS,
     DEAD_LETTER,
     FINANCE_ACCOUNTING,
+    MONITORING,
     TICKETS,
 )
 from msp_plumbing.kafka_admin import ensure_topics
@@ -176,6 +177,7 @@ async def run(
             CONTRACTS,
             CHANGE_ORDERS,
             TICKETS,
+            MONITORING,
             DEAD_LETTER,
             BILLING_LINE_ITEMS,
             BILLING_INVOICES,

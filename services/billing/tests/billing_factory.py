@@ -13,6 +13,8 @@ from billing.contracts import ContractState
 from msp_events import Envelope, make_event
 from msp_events.samples import sample_contract_version
 from msp_events.types.contracts import ContractSnapshot, ContractVersion
+from msp_events.types.inventory import Asset, InventorySnapshot
+from msp_events.types.monitoring import AlertFiring
 from msp_events.types.tickets import TimeLogged
 
 NY = "America/New_York"
@@ -164,8 +166,8 @@ def workload(customers: int, per_customer: int) -> dict[str, list[Envelope]]:
     mid-month contract change, one with 1 included hour a month), a mix of covered,
     project, scope-creep, after-hours and unclassified work in March 2026, and a change
     order approved after its work with a 60-minute budget (every other customer's
-    overrun approved at the end of the month)."""
-    contracts, tickets, orders = [], [], []
+    overrun approved at the end of the month), and what monitoring and the inventory saw."""
+    contracts, tickets, orders, monitoring = [], [], [], []
     kinds = ["help_desk", "installation", "patching", "upgrade", "gardening", "backup"]
     for c in range(customers):
         customer = f"cust-{c:03d}"
@@ -207,4 +209,53 @@ def workload(customers: int, per_customer: int) -> dict[str, list[Envelope]]:
         )
         if c % 2 == 0:
             orders.append(overrun_event(customer, "CO-LATE", datetime(2026, 3, 31, 12, tzinfo=UTC)))
-    return {"contracts": contracts, "tickets": tickets, "orders": orders}
+        monitoring.extend(seen_events(customer, c))
+    return {"contracts": contracts, "tickets": tickets, "orders": orders, "monitoring": monitoring}
+
+
+def inventory_event(
+    customer: str, observed_at: datetime, *, devices: int = 0, users: int = 0, id: str | None = None
+) -> Envelope:
+    """A snapshot listing `{customer}-dev-NN` devices and `{customer}-user-NN` users."""
+    assets = [Asset(kind="device", asset_id=f"{customer}-dev-{i:02d}") for i in range(devices)]
+    assets += [Asset(kind="user", asset_id=f"{customer}-user-{i:02d}") for i in range(users)]
+    data = InventorySnapshot(source_system="rmm", observed_at=observed_at, assets=assets)
+    return make_event(
+        data,
+        customer_id=customer,
+        source="/test/rmm",
+        time=observed_at,
+        id=id or f"inv-{customer}-{observed_at:%Y%m%dT%H%M}",
+    )
+
+
+def alert_event(customer: str, device: str, at_: datetime) -> Envelope:
+    data = AlertFiring(
+        source_system="rmm",
+        source_fingerprint=f"fp-{device}-{at_.isoformat()}",
+        device_id=device,
+        check="disk C:",
+        check_kind="disk_space",
+        severity="warning",
+        summary="Disk C: above 90 %",
+        starts_at=at_,
+    )
+    return make_event(
+        data,
+        customer_id=customer,
+        source="/test/rmm",
+        time=at_,
+        id=f"al-{device}-{at_:%Y%m%dT%H%M}",
+    )
+
+
+def seen_events(customer: str, c: int) -> list[Envelope]:
+    """What monitoring and the inventory saw of a workload customer in March 2026: 20
+    devices and 27 users weekly (more users than the 25 the per-user version contracts),
+    and an alert from a device the inventory never listed."""
+    found = [
+        inventory_event(customer, local(NY, 2026, 3, day, 6), devices=20, users=27)
+        for day in (2, 9, 16, 23, 30)
+    ]
+    found.append(alert_event(customer, f"{customer}-dev-stray", local(NY, 2026, 3, 20, 23, 30 + c)))
+    return found

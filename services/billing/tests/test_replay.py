@@ -12,6 +12,7 @@ import pytest
 from billing_factory import workload
 from billing_harness import connect, running, settings_for, setup_topics
 
+from billing.assets import sightings_of
 from msp_devstack.testkit import produce, read_topic, wait_for_async
 from msp_events.topics import (
     BILLING_INVOICES,
@@ -19,6 +20,7 @@ from msp_events.topics import (
     CHANGE_ORDERS,
     CONTRACTS,
     FINANCE_ACCOUNTING,
+    MONITORING,
     TICKETS,
 )
 from msp_plumbing.migrations import migrate
@@ -33,10 +35,11 @@ async def produce_inputs(kafka: str, namespace: str, inputs: dict[str, Any]) -> 
     await produce(kafka, TICKETS.named(namespace), inputs["tickets"])
     await produce(kafka, CHANGE_ORDERS.named(namespace), inputs["orders"])
     await produce(kafka, CONTRACTS.named(namespace), inputs["contracts"])
+    await produce(kafka, MONITORING.named(namespace), inputs["monitoring"])
 
 
 async def run_once(
-    kafka: str, database_url: str, namespace: str, schema: str, label: str
+    kafka: str, database_url: str, namespace: str, schema: str, label: str, *, seen: int
 ) -> dict[str, list[bytes]]:
     schema = f"{schema}_{label}"
     out = f"{namespace}{label}_"
@@ -66,8 +69,9 @@ async def run_once(
                     "SELECT count(*) FROM change_orders WHERE overrun_approved_at IS NOT NULL"
                 )
                 unsent = await db.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                sightings = await db.fetchval("SELECT count(*) FROM assets_seen")
                 done = entries == CUSTOMERS * PER_CUSTOMER and overruns == (CUSTOMERS + 1) // 2
-                return bool(done and releases and not unsent)
+                return bool(done and releases and not unsent and sightings == seen)
 
             await wait_for_async(settled, timeout=90, message=f"run {label} settled")
             run = {"period": "2026-03", "as_of": "2026-04-01T06:00:00Z"}
@@ -101,11 +105,12 @@ async def test_replay_twice_gives_byte_identical_output(
         kafka_bootstrap, namespace, f"{namespace}a_", f"{namespace}b_", f"{namespace}c_"
     )
     inputs = workload(CUSTOMERS, PER_CUSTOMER)
+    seen = len(sightings_of(inputs["monitoring"]))  # rows the consumer stores
     await produce_inputs(kafka_bootstrap, namespace, inputs)
-    first = await run_once(kafka_bootstrap, database_url, namespace, schema, "a")
-    second = await run_once(kafka_bootstrap, database_url, namespace, schema, "b")
+    first = await run_once(kafka_bootstrap, database_url, namespace, schema, "a", seen=seen)
+    second = await run_once(kafka_bootstrap, database_url, namespace, schema, "b", seen=seen)
     await produce_inputs(kafka_bootstrap, namespace, inputs)  # every record twice now
-    third = await run_once(kafka_bootstrap, database_url, namespace, schema, "c")
+    third = await run_once(kafka_bootstrap, database_url, namespace, schema, "c", seen=seen)
 
     assert first == second == third
     lines = first[BILLING_LINE_ITEMS.name]
@@ -124,3 +129,5 @@ async def test_replay_twice_gives_byte_identical_output(
         b"change_order_overrun_approved",
     ):
         assert any(rule in v for v in lines), rule
+    # the per-user version (from 16 March) bills the 27 users seen, above its 25
+    assert any(b"peak seen 27 on 2026-03-16: billed 27 users" in v for v in invoices)

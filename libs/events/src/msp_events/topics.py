@@ -70,7 +70,7 @@ MONITORING = Topic(
     "snapshots, validated by ingest.",
     monitoring.EVENTS + inventory.EVENTS,
     producers=("ingest",),
-    consumers=("incidents",),
+    consumers=("incidents", "billing"),
     retention_ms=7 * DAY_MS,
 )
 TICKETS = Topic(

@@ -10,7 +10,7 @@ from billing.accounting.consumers import make_handler as accounting_handler
 from billing.consumers import make_batch_handler
 from billing.settings import BillingSettings
 from billing.views import build_router
-from msp_events.topics import BILLING_INVOICES, CHANGE_ORDERS, CONTRACTS, TICKETS
+from msp_events.topics import BILLING_INVOICES, CHANGE_ORDERS, CONTRACTS, MONITORING, TICKETS
 from msp_plumbing.app import create_app, serve
 from msp_plumbing.runtime import ServiceRuntime
 
@@ -19,7 +19,7 @@ def build(settings: BillingSettings) -> tuple[FastAPI, ServiceRuntime]:
     runtime = ServiceRuntime(settings)
     runtime.add_consumer(
         "main",
-        [CONTRACTS, CHANGE_ORDERS, TICKETS],
+        [CONTRACTS, CHANGE_ORDERS, TICKETS, MONITORING],
         batch_handler=make_batch_handler(settings.out_namespace),
     )
     if settings.accounting_targets:

@@ -1,9 +1,10 @@
-"""The Kafka side: one batch handler over contracts, change orders and tickets.
+"""The Kafka side: one batch handler over contracts, change orders, tickets and
+monitoring (only the devices and users seen, for counted fees: assets.py).
 
 Per batch, in one transaction (the plumbing's; offsets and outbox included):
-1. context first: contracts, tickets, change orders (a late approval releases held
-   scope creep; a rejection puts authorised, not-yet-invoiced work back to scope creep;
-   an overrun approval releases work held beyond the change order's budget);
+1. context first: contracts, tickets, assets seen, change orders (a late approval
+   releases held scope creep; a rejection puts authorised, not-yet-invoiced work back to
+   scope creep; an overrun approval releases work held beyond the change order's budget);
 2. entries that waited for a contract that has now arrived, in arrival order, each on
    its own: one that fails is dead-lettered alone with its own bytes (it was parked,
    `Tx.park`), never the contract that released it;
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from billing import metrics, service, store
+from billing import assets, metrics, service, store
 from billing.classification import (
     ChangeOrder,
     WorkContext,
@@ -101,6 +102,7 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
         elif isinstance(data, ChangeOrderOverrunApproved):
             orders.append((event, None))
     await store.save_tickets(conn, rows=tickets)
+    await assets.save_sightings(conn, sightings=assets.sightings_of(events))
     for event, order in orders:
         if order is None:
             await approve_overrun(conn, sink, event)

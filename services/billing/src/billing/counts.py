@@ -109,3 +109,12 @@ def count_units(
         if n > peak:
             peak, peak_day = n, day
     return CountedUnits(kind, contracted, peak, peak_day)
+
+
+def seen_by_kind(sightings: Iterable[Sighting], *, timezone: str) -> dict[AssetKind, SeenPerDay]:
+    """What the fee rule reads: per kind, the distinct assets seen per local day."""
+    listed = list(sightings)
+    return {
+        "device": seen_per_day(listed, kind="device", timezone=timezone),
+        "user": seen_per_day(listed, kind="user", timezone=timezone),
+    }

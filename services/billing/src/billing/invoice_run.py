@@ -7,7 +7,8 @@ the outbox, all in the caller's transaction. A rerun finds the period closed and
 returns the same invoice id and amounts without emitting anything. Work dated in a
 closed period that arrives (or is released) later is billed in the next open period as
 a prior-period line (line_items.py). A period is only run once it has ended in the
-customer's time zone.
+customer's time zone. Per-device and per-user fees count the assets seen in the period
+(counts.py), read here from what the consumer stored (assets.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from billing import metrics, service, store
+from billing import assets, metrics, service, store
+from billing.counts import seen_by_kind
 from billing.invoice import INVOICED, AccountingCodes, build_invoice
 from billing.outputs import Sink
 from billing.periods import days_of, local_midnight, next_period
@@ -111,9 +113,12 @@ async def run_invoices(
     items: dict[str, list[LineItemRecorded]] = {}
     for r in rows:
         items.setdefault(r["customer_id"], []).append(_item(r))
+    # The assets seen in the period, for per-device / per-user fees (counts.py).
+    sightings = await assets.load_sightings(conn, customer_ids=todo, period=period)
     invoices: list[tuple[str, InvoiceIssued]] = []
     empty: list[str] = []
     for customer in todo:
+        zone = contracts[customer].versions[-1].timezone
         try:
             invoice = build_invoice(
                 customer_id=customer,
@@ -122,6 +127,7 @@ async def run_invoices(
                 items=items.get(customer, []),
                 issued_at=issued_at,
                 codes=codes,
+                seen=seen_by_kind(sightings.get(customer, ()), timezone=zone),
             )
         except ValueError as exc:
             log.error("invoice for %s %s failed: %s", customer, period, exc)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from billing import reports, service, store
+from billing import assets, reconciliation, reports, service, store
 from billing.classification import Decision
 from billing.invoice_run import RunOutcome, run_invoices
 from billing.models import (
@@ -267,7 +267,55 @@ def build_router(settings: BillingSettings) -> APIRouter:
             )
         return {"period": period, "customers": found}
 
+    @router.get("/customers/{customer_id}/reconciliation/{period}", response_model=None)
+    async def reconciliation_of(
+        customer_id: Identifier,
+        period: Period,
+        request: Request,
+        principal: InvoiceReader,
+        format: str = Query("json", pattern="^(json|csv)$"),
+    ) -> Any:
+        """Contracted vs seen devices and users, new and missing assets (JSON or CSV)."""
+        found: list[dict[str, Any]] = []
+        if principal.sees(customer_id):  # another tenant's: as unknown as a missing one
+            async with pool(request).acquire() as conn:
+                found = await assets.load_reconciliations(
+                    conn, period=period, customer_ids=[customer_id]
+                )
+        if not found:
+            raise not_found("customer_id", "no contract known for this customer")
+        if format == "csv":
+            return Response(_reconciliation_csv(found), media_type="text/csv")
+        return found[0]
+
+    @router.get("/reports/reconciliation", response_model=None)
+    async def reconciliations(
+        request: Request,
+        principal: InvoiceReader,
+        period: Period,
+        customer_id: Identifier | None = None,
+        format: str = Query("json", pattern="^(json|csv)$"),
+    ) -> Any:
+        """Every customer's reconciliation the caller may see (or one customer's)."""
+        chosen = principal.customer_scope()
+        if customer_id is not None:
+            chosen = [customer_id] if principal.sees(customer_id) else []
+        async with pool(request).acquire() as conn:
+            found = await assets.load_reconciliations(conn, period=period, customer_ids=chosen)
+        if format == "csv":
+            return Response(_reconciliation_csv(found), media_type="text/csv")
+        return {"period": period, "customers": found}
+
     return router
+
+
+def _reconciliation_csv(reports: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=reconciliation.CSV_FIELDS)
+    writer.writeheader()
+    for report in reports:
+        writer.writerows(reconciliation.csv_rows(report))
+    return out.getvalue()
 
 
 CSV_FIELDS = (
