@@ -40,6 +40,7 @@ from typing import Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from msp_events import Envelope, EventValidationError, decode_record, derive_event_id, make_event
 from msp_events.bounds import EARLIEST, LATEST
@@ -78,19 +79,6 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 @dataclass(frozen=True)
-class _Origin:
-    """Where a record came from, and its bytes: what a dead letter keeps."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
-
-
-@dataclass(frozen=True)
 class DeadLetters:
     """How this consumer names its dead letters (group, service, output topic)."""
 
@@ -100,7 +88,7 @@ class DeadLetters:
 
     def build(
         self,
-        rec: Record | _Origin,
+        rec: Record,
         reason: str,
         pointer: str | None,
         cause: Envelope | None = None,
@@ -244,22 +232,33 @@ class Tx:
             list(event_ids),
         )
         for row in sorted(rows, key=lambda r: (r["topic"], r["partition"], r["offset"])):
-            origin = _Origin(
-                row["topic"],
-                row["partition"],
-                row["offset"],
-                row["timestamp_ms"],
-                row["key"],
-                row["value"],
-                list(zip(row["header_names"], row["header_values"], strict=True)),
-            )
-            self.outbox.append(letters.build(origin, reason, None))
+            self.outbox.append(letters.build(_parked_record(row), reason, None))
         return [r["event_id"] for r in rows]
 
     def _letters(self) -> DeadLetters:
         if self.dead_letters is None:
             raise RuntimeError("parking needs a Tx built by TransactionalConsumer")
         return self.dead_letters
+
+
+def _parked_record(row: asyncpg.Record) -> Record:
+    """A row of `parked_records` as the record the consumer got (aiokafka's own record
+    type; the timestamp type is not kept: a dead letter uses the time only)."""
+    key, value = row["key"], row["value"]
+    record: Record = ConsumerRecord(
+        topic=row["topic"],
+        partition=row["partition"],
+        offset=row["offset"],
+        timestamp=row["timestamp_ms"],
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=-1 if key is None else len(key),
+        serialized_value_size=-1 if value is None else len(value),
+        headers=list(zip(row["header_names"], row["header_values"], strict=True)),
+    )
+    return record
 
 
 Handler = Callable[[Tx, Envelope], Awaitable[None]]
