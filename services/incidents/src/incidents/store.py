@@ -18,7 +18,7 @@ and the scheduler never interleave on one customer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -221,6 +221,42 @@ def _due_args(horizon: dict[str, datetime]) -> tuple[list[str], list[datetime]]:
     return list(horizon), list(horizon.values())
 
 
+DUE = "r.due_at <= h.t"
+"""A row due by the customer's horizon `h.t` (`_fetch_bodies`)."""
+
+
+async def _fetch_bodies(
+    conn: asyncpg.Connection,
+    table: str,
+    key: str,
+    *,
+    by: Mapping[str, Iterable[tuple[str, str]]] | None = None,
+    due: tuple[str, dict[str, datetime]] | None = None,
+) -> list[asyncpg.Record]:
+    """Rows (customer_id, `key`, body) of a state table `r` in one query: those whose
+    (customer_id, column) is one of the pairs `by[column]`, and those whose customer's
+    time `h.t` meets the condition `due[0]` (`due[1]`: the time per customer). A row
+    may come twice (once per way it matched): loading it twice is harmless."""
+    parts: list[str] = []
+    args: list[list[str] | list[datetime]] = []
+    head = f"SELECT r.customer_id, r.{key}, r.body::text AS body FROM {table} r"
+    for column, pairs in (by or {}).items():
+        n = len(args)
+        parts.append(
+            f"{head} JOIN unnest(${n + 1}::text[], ${n + 2}::text[]) k(c, v)"
+            f" ON r.customer_id = k.c AND r.{column} = k.v"
+        )
+        args += _pairs(pairs)
+    if due is not None:
+        n = len(args)
+        parts.append(
+            f"{head} JOIN unnest(${n + 1}::text[], ${n + 2}::timestamptz[]) h(c, t)"
+            f" ON r.customer_id = h.c AND {due[0]}"
+        )
+        args += _due_args(due[1])
+    return list(await conn.fetch(" UNION ALL ".join(parts), *args))
+
+
 def _keep(batch: Batch, kind: str, customer: str, key: str, raw: str) -> Any:
     obj = json.loads(raw)
     batch.loaded[(kind, customer, key)] = obj
@@ -253,15 +289,12 @@ async def _load_pending(
 async def _load_beats(
     conn: asyncpg.Connection, batch: Batch, wants: dict[str, Wanted], horizon: dict[str, datetime]
 ) -> None:
-    rows = await conn.fetch(
-        """SELECT b.customer_id, b.device_id, b.body::text AS body FROM triage_beats b
-           JOIN unnest($1::text[], $2::text[]) k(c, d) ON b.customer_id = k.c AND b.device_id = k.d
-           UNION ALL
-           SELECT b.customer_id, b.device_id, b.body::text FROM triage_beats b
-           JOIN unnest($3::text[], $4::timestamptz[]) h(c, t)
-             ON b.customer_id = h.c AND b.due_at <= h.t""",
-        *_pairs((c, d) for c, w in wants.items() for d in w.devices),
-        *_due_args(horizon),
+    rows = await _fetch_bodies(
+        conn,
+        "triage_beats",
+        "device_id",
+        by={"device_id": ((c, d) for c, w in wants.items() for d in w.devices)},
+        due=(DUE, horizon),
     )
     for r in rows:
         c, device = r["customer_id"], r["device_id"]
@@ -277,21 +310,15 @@ async def _load_beats(
 async def _load_alerts(
     conn: asyncpg.Connection, batch: Batch, wants: dict[str, Wanted], horizon: dict[str, datetime]
 ) -> None:
-    rows = await conn.fetch(
-        """SELECT a.customer_id, a.fingerprint, a.body::text AS body FROM triage_alerts a
-           JOIN unnest($1::text[], $2::text[]) k(c, f)
-             ON a.customer_id = k.c AND a.fingerprint = k.f
-           UNION ALL
-           SELECT a.customer_id, a.fingerprint, a.body::text FROM triage_alerts a
-           JOIN unnest($3::text[], $4::text[]) w(c, s)
-             ON a.customer_id = w.c AND a.suppressed_by = w.s
-           UNION ALL
-           SELECT a.customer_id, a.fingerprint, a.body::text FROM triage_alerts a
-           JOIN unnest($5::text[], $6::timestamptz[]) h(c, t)
-             ON a.customer_id = h.c AND a.due_at <= h.t""",
-        *_pairs((c, f) for c, w in wants.items() for f in w.fingerprints),
-        *_pairs((c, s) for c, w in wants.items() for s in w.windows),
-        *_due_args(horizon),
+    rows = await _fetch_bodies(
+        conn,
+        "triage_alerts",
+        "fingerprint",
+        by={
+            "fingerprint": ((c, f) for c, w in wants.items() for f in w.fingerprints),
+            "suppressed_by": ((c, s) for c, w in wants.items() for s in w.windows),
+        },
+        due=(DUE, horizon),
     )
     for r in rows:
         c = r["customer_id"]
@@ -359,16 +386,12 @@ async def _load_incidents(
 async def _load_tombstones(
     conn: asyncpg.Connection, batch: Batch, wants: dict[str, Wanted], horizon: dict[str, datetime]
 ) -> None:
-    rows = await conn.fetch(
-        """SELECT t.customer_id, t.fingerprint, t.body::text AS body FROM triage_tombstones t
-           JOIN unnest($1::text[], $2::text[]) k(c, f)
-             ON t.customer_id = k.c AND t.fingerprint = k.f
-           UNION
-           SELECT t.customer_id, t.fingerprint, t.body::text FROM triage_tombstones t
-           JOIN unnest($3::text[], $4::timestamptz[]) h(c, t)
-             ON t.customer_id = h.c AND t.due_at <= h.t""",
-        *_pairs((c, f) for c, w in wants.items() for f in w.fingerprints),
-        *_due_args(horizon),
+    rows = await _fetch_bodies(
+        conn,
+        "triage_tombstones",
+        "fingerprint",
+        by={"fingerprint": ((c, f) for c, w in wants.items() for f in w.fingerprints)},
+        due=(DUE, horizon),
     )
     for r in rows:
         c, fp = r["customer_id"], r["fingerprint"]
@@ -377,13 +400,9 @@ async def _load_tombstones(
 
 
 async def _load_windows(conn: asyncpg.Connection, batch: Batch, since: dict[str, datetime]) -> None:
-    rows = await conn.fetch(
-        """SELECT w.customer_id, w.window_id, w.body::text AS body FROM triage_windows w
-           JOIN unnest($1::text[], $2::timestamptz[]) h(c, t)
-             ON w.customer_id = h.c AND w.ends_at > h.t
-           ORDER BY w.customer_id, w.window_id""",
-        *_due_args(since),
-    )
+    # windows still open at the customer's earliest time (`since`), in id order
+    rows = await _fetch_bodies(conn, "triage_windows", "window_id", due=("r.ends_at > h.t", since))
+    rows = sorted(rows, key=lambda r: (r["customer_id"], r["window_id"]))
     for r in rows:
         c, window_id = r["customer_id"], r["window_id"]
         obj = _keep(batch, "window", c, window_id, r["body"])
