@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,12 @@ def test_play_lands_every_storyline_and_a_replay_changes_nothing(
         assert "  flapping: cust-001" in summary
         assert "Invoices (6 issued)" in summary
         assert "-CREEP" in summary  # scope creep without a change order, held
-        for kind in ("flat_fee", "on_demand", "project", "warranty"):
+        # the project's change order overran its budget: 2 h held, on the scope-creep report
+        assert "-PROJ (change_order_budget_exceeded)" in summary
+        # the block-hours customer worked past its allowance: overage on the invoice
+        overage = next(x for x in summary.splitlines() if x.startswith("  overage hours: "))
+        assert Decimal(overage.split(": ")[1]) > 0, overage
+        for kind in ("flat_fee", "on_demand", "project", "warranty", "overage"):
             assert f"\n  {kind} " in summary, kind
         assert "2026-03-31" in first  # progress: a line per simulated day
 

@@ -15,6 +15,7 @@ STORIES: tuple[str, ...] = (
     "waiting_on_customer",
     "vendor_rma",
     "project_change_order",
+    "included_hours",
     "scope_creep",
     "after_hours",
     "contract_amendment",

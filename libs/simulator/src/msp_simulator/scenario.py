@@ -14,7 +14,7 @@ from datetime import date
 from msp_simulator import outages, stories, workload
 from msp_simulator.cast import STORIES, Cast
 from msp_simulator.script import Post, Script
-from msp_simulator.world import Customer, World, build_world
+from msp_simulator.world import Customer, World, build_world, with_included_hours
 
 DEFAULT_MONTH = date(2026, 3, 1)
 """March 2026: a fixed month, so `make run` shows the same thing on every machine and
@@ -38,6 +38,9 @@ def generate(*, seed: int, month: date = DEFAULT_MONTH, customers: int = 30) -> 
     if customers < MIN_CUSTOMERS:
         raise ValueError(f"customers: at least {MIN_CUSTOMERS} (one per storyline role)")
     world = build_world(seed=seed, month=month, customers=customers)
+    managed = world.by_tier("managed")
+    block_hours = managed[5 % len(managed)]
+    world = with_included_hours(world, block_hours.customer_id)
     script, cast = Script(seed), Cast()
     managed = world.by_tier("managed")
     vip = world.by_tier("managed_vip")
@@ -55,6 +58,7 @@ def generate(*, seed: int, month: date = DEFAULT_MONTH, customers: int = 30) -> 
     stories.waiting_on_customer(script, world, cast, pick(managed, 0))
     stories.vendor_rma(script, world, cast, pick(managed, 3))
     stories.project_change_order(script, world, cast, pick(managed, 2))
+    stories.included_hours(script, world, cast, pick(managed, 5))
     stories.scope_creep(script, world, cast, pick(managed, 4))
     stories.after_hours(script, world, cast, on_demand[0])
     stories.contract_amendment(script, world, cast, pick(managed, 1))

@@ -1,6 +1,7 @@
 """The month's named work storylines: contracts first, then tickets that each show one
 rule (waiting on the customer pauses the SLA, a vendor RMA is warranty work, a project
-under an approved change order is billed, one without is scope creep, after-hours
+under an approved change order is billed up to its budget (the rest is held), one
+without is scope creep, covered work beyond a block-hours allowance is overage, after-hours
 on-demand work costs more, a contract amended mid-month is prorated). Each is cast on
 one customer so a reader can look it up (`Cast`). Monitoring storylines are in
 `outages.py`, routine traffic in `workload.py`."""
@@ -14,7 +15,7 @@ from msp_events.types.contracts import ContractSnapshot
 from msp_simulator.cast import Cast, weekday_on_or_after
 from msp_simulator.script import Script
 from msp_simulator.tickets import Ticket
-from msp_simulator.world import Customer, World, amended
+from msp_simulator.world import BLOCK_HOURS, Customer, World, amended
 
 
 def contracts(s: Script, world: World, cast: Cast) -> None:
@@ -92,7 +93,7 @@ def project_change_order(s: Script, world: World, cast: Cast, c: Customer) -> No
         ticket_ids=[ticket_id],
         scope="Migrate the file server to SharePoint Online",
         work_categories=["migration"],
-        budget_minutes=1200,
+        budget_minutes=600,  # 3 x 240 minutes are logged: the last 2 h are held
         approved_by=f"cfo@{c.customer_id}.example",
         approved_at=c.local(day, 9, 0),
     )
@@ -113,7 +114,38 @@ def project_change_order(s: Script, world: World, cast: Cast, c: Customer) -> No
         )
     t.resolve(c.local(day + timedelta(days=9), 16, 0), "completed")
     cast.add(
-        "project_change_order", customer_id=c.customer_id, ticket_id=ticket_id, change_order_id=co
+        "project_change_order",
+        customer_id=c.customer_id,
+        ticket_id=ticket_id,
+        change_order_id=co,
+        budget="600 min, 720 logged",
+    )
+
+
+def included_hours(s: Script, world: World, cast: Cast, c: Customer) -> None:
+    """Three onboarding days of covered help-desk work for the block-hours customer
+    (`world.with_included_hours`): with its routine tickets, more than its allowance,
+    so the invoice run bills the rest as overage."""
+    day = weekday_on_or_after(world.month + timedelta(days=8), 0)
+    for k in range(3):
+        work_day = day + timedelta(days=k)
+        ticket_id = f"{c.customer_id}-ONB{k + 1}"
+        t = Ticket(s, "included_hours", c.customer_id, ticket_id, technician_id="tech-eli")
+        t.open(
+            c.local(work_day, 8, 30),
+            title=f"Onboard new starter {k + 1}: account, laptop, training",
+            priority="P4",
+            category="help_desk",
+            source="portal",
+        )
+        t.reply(c.local(work_day, 8, 45), "Booked for this morning.")
+        t.work(c.local(work_day, 9, 0), 120, "help_desk", "Account, laptop build, walkthrough")
+        t.resolve(c.local(work_day, 11, 30))
+    cast.add(
+        "included_hours",
+        customer_id=c.customer_id,
+        tickets=f"{c.customer_id}-ONB1..3",
+        included=f"{BLOCK_HOURS} h/month",
     )
 
 

@@ -1,6 +1,6 @@
 """The end-of-month summary, read from the services' HTTP APIs only: incidents and
-noise reduction (incidents), SLA compliance per customer (sla-clock), scope creep and
-invoice totals by classification (billing)."""
+noise reduction (incidents), SLA compliance per customer (sla-clock), scope creep,
+included hours and overage, and invoice totals by classification (billing)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ class Summary:
     scope_creep: list[dict[str, Any]] = field(default_factory=list)
     invoices: list[dict[str, Any]] = field(default_factory=list)
     by_classification: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    included_hours: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Block-hours customers' settlements of the month (once invoiced), by customer."""
 
     @property
     def alerts_in(self) -> int:
@@ -102,6 +104,11 @@ def collect(
     s.covered_hours = sum(
         (Decimal(c["covered_hours"]) for c in hours.json()["customers"]), Decimal(0)
     )
+    s.included_hours = {
+        c["customer_id"]: c["included_hours"]
+        for c in hours.json()["customers"]
+        if c.get("included_hours")
+    }
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for invoice_id in invoice_ids or ():
         resp = http.get(f"{billing}/v1/invoices/{invoice_id}")
@@ -166,10 +173,27 @@ def render(s: Summary, *, cast: dict[str, dict[str, str]] | None = None) -> str:
     if all_met + all_breached:
         overall = 100 * all_met / (all_met + all_breached)
         out.append(f"  overall: {overall:.1f} % of finished clocks met")
-    out += ["", "Scope creep (out-of-scope work without a change order: held, not billed)"]
+    out += [
+        "",
+        "Scope creep (held, not billed: work without a change order, or beyond its budget)",
+    ]
     for c in s.scope_creep or [{"customer_id": "none", "hours": "0", "tickets": []}]:
-        tickets = ", ".join(t["ticket_id"] for t in c["tickets"])
+        tickets = ", ".join(
+            f"{t['ticket_id']} ({', '.join(t.get('rules', []))})" for t in c["tickets"]
+        )
         out.append(f"  {c['customer_id']}: {c['hours']} h on {tickets or '-'}")
+    out += ["", "Included hours (block hours: covered work beyond the allowance is overage)"]
+    for customer, h in sorted(s.included_hours.items()) or [("none", {})]:
+        if not h:
+            out.append("  none")
+            continue
+        out.append(
+            f"  {customer}: {h['allowance_hours']} h included + {h['rollover_in_hours']} h "
+            f"rolled over, {h['used_hours']} h used, {h['overage_hours']} h overage billed, "
+            f"{h['rollover_out_hours']} h carried"
+        )
+    overage = sum((Decimal(h["overage_hours"]) for h in s.included_hours.values()), Decimal(0))
+    out.append(f"  overage hours: {overage:.2f}")
     out += ["", f"Invoices ({len(s.invoices)} issued): totals by classification"]
     for kind, amounts in s.by_classification.items():
         out.append(f"  {kind:<12} {_money(amounts)}")

@@ -9,14 +9,14 @@ zones and the month's traffic.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from msp_events.base import Tier
 from msp_events.samples import sample_contract_version
-from msp_events.types.contracts import ContractVersion, FlatFee, Rates
+from msp_events.types.contracts import ContractVersion, FlatFee, IncludedHours, Rates
 
 TIMEZONES: tuple[tuple[str, str], ...] = (
     # (IANA zone, currency): New York changes to summer time on 8 March 2026 and London
@@ -212,3 +212,34 @@ def amended(
             "hardware swaps now covered by the flat fee.",
         }
     )
+
+
+BLOCK_HOURS = Decimal(4)
+"""The monthly allowance of the block-hours customer (`with_included_hours`)."""
+
+
+def with_included_hours(world: World, customer_id: str) -> World:
+    """The world with one managed customer on a block-hours agreement: 4 covered hours
+    a month (help desk, security, patching, backup), overage at 1.2x its hourly rate,
+    up to 2 unused hours rolled over."""
+    customers = []
+    for c in world.customers:
+        if c.customer_id == customer_id:
+            first = c.contract[0]
+            block = IncludedHours(
+                hours_per_month=BLOCK_HOURS,
+                categories=[k for k in first.covered_categories if k != "monitoring"],
+                overage_hourly=first.rates.standard_hourly * Decimal("1.2"),
+                rollover="capped",
+                rollover_cap_hours=Decimal(2),
+            )
+            version = first.model_copy(
+                update={
+                    "included_hours": block,
+                    "rationale": f"{first.rationale} Block hours: {BLOCK_HOURS} h a month "
+                    "included, overage billed.",
+                }
+            )
+            c = replace(c, contract=(version, *c.contract[1:]))
+        customers.append(c)
+    return replace(world, customers=tuple(customers))

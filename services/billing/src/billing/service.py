@@ -553,7 +553,10 @@ async def settle_included_hours(
     for the period (`included_hours.apply_allowance`). Covered work beyond the allowance
     is reclassified to `overage` (audited, like every change of bucket), so the invoice
     and the ledger carry it; the settlement is stored for the next month's rollover."""
-    customers = sorted(contracts)
+    # A customer settled by an earlier run whose invoice failed keeps that settlement
+    # (its overage lines are recorded and wait for the invoice): never settled twice.
+    done = await store.included_hours(conn, customer_ids=sorted(contracts), period=period)
+    customers = sorted(set(contracts) - set(done))
     rows = await store.covered_lines(conn, customer_ids=customers, period=period)
     lines: dict[str, list[tuple[CoveredLine, asyncpg.Record]]] = defaultdict(list)
     for r in rows:
