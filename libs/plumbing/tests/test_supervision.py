@@ -44,6 +44,9 @@ from msp_plumbing.supervise import Backoff, Supervisor, is_transient
         asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
         asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
         asyncpg.exceptions.InterfaceError("cannot call Connection.fetch(): released"),
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        ),
         ConnectionRefusedError(111, "refused"),
         TimeoutError(),
         KafkaConnectionError("broker away"),

@@ -143,6 +143,8 @@ class ServiceRuntime:
         self.authenticator = None
         await self.supervisor.stop(STOP_TIMEOUT_S)
         self.consumers.clear()
+        if self.relay is not None:
+            await self.relay.close()
         if self.producer is not None:
             producer, self.producer = self.producer, None
             try:

@@ -38,6 +38,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.InterfaceError,  # e.g. a connection released by a dead pool
+    # "cannot switch to state ...; another operation is in progress": a pooled
+    # connection left mid-query by work abandoned while Postgres went away (its release
+    # terminates it, so the retry gets a fresh one)
+    asyncpg.exceptions.InternalClientError,
     KafkaConnectionError,
     KafkaTimeoutError,
 )
