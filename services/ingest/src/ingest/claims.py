@@ -59,7 +59,12 @@ from msp_events import Envelope
 from msp_events.serde import HEADERS
 from msp_events.topics import topic_for
 from msp_plumbing.crashpoints import crash_point
-from msp_plumbing.outbox import partition_for
+from msp_plumbing.outbox import (
+    FATAL_PRODUCER_ERRORS,
+    idempotent_producer,
+    partition_for,
+    stop_producer,
+)
 from msp_plumbing.supervise import LogThrottle, within
 
 log = logging.getLogger(__name__)
@@ -144,6 +149,7 @@ class GroupClaims:
         *,
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
+        bootstrap_servers: str,
         namespace: str,
         produce_timeout_s: float,
         db_timeout_s: float = 5.0,
@@ -151,6 +157,10 @@ class GroupClaims:
     ) -> None:
         self.pool = pool
         self.producer = producer
+        self.bootstrap_servers = bootstrap_servers
+        self._given_producer = producer
+        self._producer_lost = False  # see `_renew_producer`
+        self._renewing = asyncio.Lock()
         self.namespace = namespace
         self.produce_timeout_s = produce_timeout_s
         self.db_timeout_s = db_timeout_s
@@ -242,11 +252,34 @@ class GroupClaims:
                     self.inflight.pop(claim.key(i), None)
             _settle(group, None)
 
+    async def _renew_producer(self) -> None:
+        """After one of `FATAL_PRODUCER_ERRORS` aiokafka's producer sends nothing more
+        (a broker back from a restart without its sequence state): every produce would
+        fail until the process restarts. A new producer (a new producer id) recovers;
+        the lost one is stopped unless the runtime gave it (it stops that one)."""
+        async with self._renewing:
+            if not self._producer_lost:
+                return
+            fresh = idempotent_producer(self.bootstrap_servers, client_id="ingest-claims")
+            await within(fresh.start(), self.produce_timeout_s)
+            lost, self.producer = self.producer, fresh
+            self._producer_lost = False
+            log.warning("claims produce on a new producer (the previous one was lost)")
+        if lost is not self._given_producer:
+            await stop_producer(lost)
+
+    async def close(self) -> None:
+        """Stop the producer `_renew_producer` made, if any."""
+        if self.producer is not self._given_producer:
+            await stop_producer(self.producer)
+
     async def _produce(self, group: list[Claim]) -> None:
         """Send every fresh event, wait at most `produce_timeout_s` for the acks."""
         started = time.perf_counter()
         sent: list[tuple[Claim, int, asyncio.Future[Any]]] = []
         try:
+            if self._producer_lost:
+                await self._renew_producer()
             async with asyncio.timeout(self.produce_timeout_s):
                 for claim in group:
                     for i in claim.fresh:
@@ -273,6 +306,8 @@ class GroupClaims:
                 "Kafka did not acknowledge within %.1f s: outcome unknown",
                 self.produce_timeout_s,
             )
+        except Exception as exc:  # no new producer yet: nothing was handed to Kafka
+            warn_throttled(f"renew:{type(exc).__name__}", "no new producer: %r", exc)
         handed = {(id(claim), i) for claim, i, _ in sent}
         for claim in group:  # the deadline came before `send` took them: not sent
             claim.refused.update(i for i in claim.fresh if (id(claim), i) not in handed)
@@ -285,6 +320,8 @@ class GroupClaims:
             elif isinstance(future.exception(), NOT_SENT_ERRORS):
                 claim.refused.add(i)
             else:
+                if isinstance(future.exception(), FATAL_PRODUCER_ERRORS):
+                    self._producer_lost = True
                 warn_throttled("produce-failed", "produce failed: %r", future.exception())
                 self.unsettled[claim.key(i)] = time.monotonic()
         metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)

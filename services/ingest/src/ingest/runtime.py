@@ -49,6 +49,7 @@ class IngestRuntime(ServiceRuntime):
         claims = GroupClaims(
             pool=self.pool,
             producer=self.producer,
+            bootstrap_servers=s.kafka_bootstrap_servers,
             namespace=s.topic_namespace,
             produce_timeout_s=s.produce_timeout_s,
             db_timeout_s=s.db_timeout_s,
@@ -87,8 +88,10 @@ class IngestRuntime(ServiceRuntime):
             log.warning("start-up reconcile of pending ids deferred: %r", exc)
 
     async def stop(self) -> None:
-        self.intake = None
+        intake, self.intake = self.intake, None
         await super().stop()
+        if intake is not None:
+            await intake.claims.close()
 
     async def _prune_accepted(self) -> None:
         """Forget accepted ids after the retention: re-posts older than that are
