@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing
+.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -120,5 +120,9 @@ bench-sla: setup
 bench-billing: setup
 	$(RUN) python -m bench.billing
 
+## bench-faults: time to recover from each fault of the fault suite under steady load -> bench/results/faults.json
+bench-faults: setup
+	$(RUN) python -m bench.faults
+
 ## bench: every benchmark, one after another (the machine should be otherwise idle)
-bench: bench-plumbing bench-ingest bench-access bench-incidents bench-sla bench-billing
+bench: bench-plumbing bench-ingest bench-access bench-incidents bench-sla bench-billing bench-faults

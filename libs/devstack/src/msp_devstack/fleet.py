@@ -146,6 +146,12 @@ class Fleet:
     def log_path(self, name: str) -> Path:
         return self.data_dir / "logs" / f"{name}.log"
 
+    def pid(self, name: str) -> int | None:
+        """The process id `name` runs as (None while stopped): a test that must show a
+        service was not restarted compares it before and after."""
+        proc = self._members[name].proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
     def running(self, name: str) -> bool:
         proc = self._members[name].proc
         return proc is not None and proc.poll() is None
