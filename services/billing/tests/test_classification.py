@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from billing_factory import at, contract, entry, managed_ny, on_demand_ny
 from hypothesis import given, settings
@@ -110,6 +111,22 @@ def test_size_threshold_turns_covered_work_into_project() -> None:
 def test_covered_category() -> None:
     d = classify(entry(WORK, 30, "patching"), ctx())
     assert (d.kind, d.rule) == ("covered", "covered_category")
+
+
+def test_covered_work_in_the_included_categories_counts_against_the_block() -> None:
+    block = {
+        "hours_per_month": Decimal("10"),
+        "categories": ["help_desk"],
+        "overage_hourly": Decimal("150.00"),
+    }
+    with_block = contract(
+        managed_ny(covered_categories=["help_desk", "patching"], included_hours=block)
+    )
+    d = classify(entry(WORK, 30, "help_desk"), ctx(contract=with_block))
+    assert (d.kind, d.rule) == ("covered", "included_hours")
+    assert "10.00 included hours" in d.reason and "150.00/h" in d.reason
+    other = classify(entry(WORK, 30, "patching"), ctx(contract=with_block))
+    assert (other.kind, other.rule) == ("covered", "covered_category")
 
 
 def test_anything_else_is_held_unclassified() -> None:

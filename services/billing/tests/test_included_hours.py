@@ -201,3 +201,18 @@ def test_overage_is_exactly_the_minutes_beyond_priced_at_the_rate(
     # minutes are conserved: what a change replaces, it replaces minute for minute
     for c in changes:
         assert sum(i.minutes_worked for i in c.items) == c.old.minutes_worked
+
+
+@settings(deadline=None)
+@given(split=st.integers(2, 28), month=st.integers(1, 12), hours=st.integers(1, 200))
+def test_an_amendment_keeping_the_allowance_keeps_it_within_a_minute(
+    split: int, month: int, hours: int
+) -> None:
+    # two portions, each rounded to a whole minute once: at most a minute off the month
+    change = local_midnight(date(2026, month, split), NY)
+    ctr = contract(
+        with_block(hours=str(hours)), with_block(hours=str(hours), effective_from=change)
+    )
+    portions = monthly_allowance(ctr, f"2026-{month:02d}")
+    assert [p.version for p in portions] == [1, 2]
+    assert abs(sum(p.minutes for p in portions) - hours * 60) <= 1

@@ -81,7 +81,8 @@ async def test_overage_beyond_the_included_hours_and_a_capped_rollover(
             assert overage["item_code"] == "MSP-OVERAGE-HOUR"
             ledger = (await api.get("/v1/customers/blk/ledger/2026-03")).json()["line_items"]
             by_rule = {x["rule"]: x for x in ledger if x["entry_id"] == march[2].entry_id}
-            assert by_rule["covered_category"]["minutes_worked"] == 120
+            assert by_rule["included_hours"]["minutes_worked"] == 120
+            assert "10.00 included hours" in by_rule["included_hours"]["reason"]
             assert by_rule["included_hours_overage"]["minutes_billed"] == 120
             assert "10.00 h allowance" in by_rule["included_hours_overage"]["reason"]
 

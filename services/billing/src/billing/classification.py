@@ -9,6 +9,8 @@ First match wins, in this order (issue 6, Deliver 1):
                 size threshold; billable only with an approved change order, else
                 scope_creep (held, reported, never billed and never absorbed)
 4. covered      a covered work category: zero charge, counted against the flat fee
+                (rule `included_hours` when it counts against the contract's included
+                hours, which the invoice run settles: see included_hours.py)
 5. held_review  anything else ("unclassified")
 
 Before any of these: a customer with no contract known yet cannot be told apart from a
@@ -129,6 +131,16 @@ def classify(entry: TimeLogged, ctx: WorkContext) -> Decision:
     if project is not None:
         return project
     if entry.work_category in version.covered_categories:
+        block = version.included_hours
+        if block is not None and entry.work_category in block.categories:
+            # settled at the invoice run: beyond the allowance it becomes overage
+            return Decision(
+                "covered",
+                "included_hours",
+                f"{entry.work_category} is covered work counted against the "
+                f"{block.hours_per_month:.2f} included hours a month (contract version "
+                f"{version.version}); beyond them it is billed at {block.overage_hourly}/h",
+            )
         return Decision(
             "covered",
             "covered_category",
