@@ -15,7 +15,10 @@ from msp_plumbing.settings import ServiceSettings
 class IngestSettings(ServiceSettings):
     service_name: str = "ingest"
     db_pool_max: int = Field(
-        default=40, ge=1, description="Each in-flight post holds a connection until Kafka acks"
+        default=40,
+        ge=1,
+        description="Key lookups, claim INSERTs/UPDATEs, the raw consumer and the relay "
+        "(no connection is held while Kafka answers)",
     )
     http_workers: int = Field(
         default=1, ge=1, le=64, description="uvicorn worker processes (each a full instance)"
