@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from conftest import Service, running
-from factory import contract, firing, t
+from incidents_factory import contract, firing, t
+from incidents_harness import Service, running
 
 from msp_devstack.testkit import produce, wait_for_async
 from msp_events import encode

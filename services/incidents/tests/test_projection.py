@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from factory import t
+from incidents_factory import t
 
 from incidents.consumers import project_incidents
 from msp_devstack.testing import new_namespace

@@ -18,8 +18,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from conftest import prepare
-from factory import contract, firing, t
+from incidents_factory import contract, firing, t
+from incidents_harness import prepare
 
 from msp_devstack.access import metrics_headers
 from msp_devstack.postgres import LocalPostgres

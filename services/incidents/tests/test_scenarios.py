@@ -7,8 +7,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import Service
-from factory import contract, firing, heartbeat, maintenance, resolved, t
+from incidents_factory import contract, firing, heartbeat, maintenance, resolved, t
+from incidents_harness import Service
 
 from msp_devstack.testkit import produce, wait_for_async
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from factory import contract, firing, heartbeat, maintenance, resolved, t
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from incidents_factory import contract, firing, heartbeat, maintenance, resolved, t
 
 from incidents import store, triage
 from incidents.config import TriageConfig

@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import time, timedelta
 
-from factory import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from incidents_factory import (
     T0,
     cancelled,
     contract,
@@ -18,8 +20,6 @@ from factory import (
     resolved,
     t,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from incidents import flapping
 from incidents.config import TriageConfig
