@@ -70,6 +70,13 @@ def test_play_lands_every_storyline_and_a_replay_changes_nothing(
         for kind in ("flat_fee", "on_demand", "project", "warranty", "overage"):
             assert f"\n  {kind} " in summary, kind
         assert "2026-03-31" in first  # progress: a line per simulated day
+        # the customer that outgrew its contract: billed for the peak seen
+        [cast] = [line.split() for line in summary.splitlines() if line.startswith("  inventory ")]
+        facts = dict(part.split("=", 1) for part in cast[1:] if "=" in part)
+        customer, peak, contracted = facts["customer_id"], facts["peak_seen"], facts["contracted"]
+        assert "Reconciliation (devices and users seen vs contracted" in summary
+        assert f"  {customer} devices: {peak} seen" in summary
+        assert f"vs {contracted} contracted -> billed {peak}; new {customer}-ws-901" in summary
 
         again = _play(fleet)
         assert "(0 published" in again, again[-2000:]

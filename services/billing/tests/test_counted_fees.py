@@ -91,8 +91,9 @@ async def test_52_seen_against_50_contracted_bills_52_and_reconciles(
                 "2026-03-16",
             )
             assert devices["seen_in_month"] == 53
-            assert devices["new"] == ["acme-dev-50", "acme-dev-51", "acme-dev-stray"]
+            assert devices["new"] == ["acme-dev-50", "acme-dev-51"]
             assert devices["missing"] == ["acme-dev-00"]
+            assert devices["unlisted"] == ["acme-dev-stray"]  # monitoring only
             assert devices["portions"] == [
                 {
                     "version": 1,

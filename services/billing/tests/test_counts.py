@@ -15,6 +15,7 @@ from billing.counts import Sighting, count_units, seen_per_day
 from billing.invoice import AccountingCodes, build_invoice
 from billing.periods import days_of, local_midnight
 from billing.proration import prorate_flat_fee
+from billing.reconciliation import reconcile
 from msp_events.types.billing import round_money
 
 MARCH = days_of("2026-03")
@@ -125,6 +126,30 @@ def test_invoice_line_says_contracted_peak_and_billed() -> None:
         "contracted 50 devices, peak seen 52 on 2026-03-17: billed 52 devices" in line.description
     )
     assert invoice.total == Decimal("624.00")
+
+
+def test_reconciliation_new_and_missing_follow_the_inventory() -> None:
+    # Snapshots on the 1st (a, b) and the 29th (b, c); a heartbeat from b on the 31st and
+    # an alert from d (never listed) on the 10th must not make every asset "missing".
+    def seen(asset: str, day: int, source: str, kind: str = "device") -> Sighting:
+        instant = local(NY, 2026, 3, day, 12)
+        return Sighting(kind, asset, instant, instant, frozenset({source}))  # type: ignore[arg-type]
+
+    sightings = [
+        seen("a", 1, "inventory"),
+        seen("b", 1, "inventory"),
+        seen("b", 29, "inventory"),
+        seen("c", 29, "inventory"),
+        seen("b", 31, "monitoring"),
+        seen("d", 10, "monitoring"),
+    ]
+    report = reconcile(
+        customer_id="c1", period="2026-03", contract=contract(per_device(2)), sightings=sightings
+    )
+    [devices] = report["kinds"]
+    assert (devices["new"], devices["missing"], devices["unlisted"]) == (["c"], ["a"], ["d"])
+    assert (devices["contracted"], devices["peak_seen"], devices["seen_in_month"]) == (2, 2, 4)
+    assert devices["portions"][0]["amount"] == "24.00"
 
 
 # --- properties of the rule -------------------------------------------------------------

@@ -20,6 +20,7 @@ STORIES: tuple[str, ...] = (
     "after_hours",
     "contract_amendment",
     "alert_noise",
+    "inventory",
     "month_end_checkin",
 )
 """Every storyline of the month, in the order the README describes them."""

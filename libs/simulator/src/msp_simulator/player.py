@@ -145,6 +145,9 @@ def _expect(
                 expected[services.sla] += 1
             if services.billing and domain in ("ticket", "contract", "change_order"):
                 expected[services.billing] += 1
+            # billing also reads the monitoring topic (devices and users seen)
+            if services.billing and channel == "events" and domain in ("monitoring", "inventory"):
+                expected[services.billing] += 1
             if services.incidents and event.type.startswith("msp.monitoring.alert_"):
                 expected[services.incidents] += 1
     # alerts of a partly duplicate notification: only a lower bound is known

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from msp_simulator import outages, stories, workload
+from msp_simulator import inventory, outages, stories, workload
 from msp_simulator.cast import STORIES, Cast
 from msp_simulator.script import Post, Script
 from msp_simulator.world import Customer, World, build_world, with_included_hours
@@ -63,6 +63,9 @@ def generate(*, seed: int, month: date = DEFAULT_MONTH, customers: int = 30) -> 
     stories.after_hours(script, world, cast, on_demand[0])
     stories.contract_amendment(script, world, cast, pick(managed, 1))
     workload.alert_noise(script, world, cast)
+    # the customer that outgrows its contract: not the one whose contract is amended
+    grows = next(c for c in (pick(managed, 5), pick(managed, 4)) if c is not pick(managed, 1))
+    inventory.snapshots(script, world, cast, grows)
     outages.month_end_checkin(script, world, cast)
     assert set(cast.roles) == set(STORIES), "every storyline is cast"
     return Month(world=world, posts=script.posts(), cast=cast.roles)

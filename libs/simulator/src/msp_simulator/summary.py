@@ -1,6 +1,7 @@
 """The end-of-month summary, read from the services' HTTP APIs only: incidents and
 noise reduction (incidents), SLA compliance per customer (sla-clock), scope creep,
-included hours and overage, and invoice totals by classification (billing)."""
+included hours and overage, invoice totals by classification and the device/user
+reconciliation (billing)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class Summary:
     sla: dict[str, dict[str, Any]] = field(default_factory=dict)
     scope_creep: list[dict[str, Any]] = field(default_factory=list)
     invoices: list[dict[str, Any]] = field(default_factory=list)
+    reconciliation: list[dict[str, Any]] = field(default_factory=list)
+    """Billing's reconciliation per customer (contracted vs seen devices and users)."""
     by_classification: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     included_hours: dict[str, dict[str, str]] = field(default_factory=dict)
     """Block-hours customers' settlements of the month (once invoiced), by customer."""
@@ -109,6 +112,9 @@ def collect(
         for c in hours.json()["customers"]
         if c.get("included_hours")
     }
+    recon = http.get(f"{billing}/v1/reports/reconciliation", params={"period": month})
+    recon.raise_for_status()
+    s.reconciliation = recon.json()["customers"]
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for invoice_id in invoice_ids or ():
         resp = http.get(f"{billing}/v1/invoices/{invoice_id}")
@@ -202,9 +208,38 @@ def render(s: Summary, *, cast: dict[str, dict[str, str]] | None = None) -> str:
         grand[invoice["currency"]] += Decimal(invoice["total"])
     out.append(f"  {'total':<12} {_money(dict(grand))}")
     out.append(f"  covered work absorbed by the flat fees: {s.covered_hours} h (not invoiced)")
+    out += ["", *render_reconciliation(s.reconciliation)]
     if cast:
         out += ["", "Where to look (storylines)"]
         for story, facts in cast.items():
             out.append(f"  {story:<21} " + " ".join(f"{k}={v}" for k, v in facts.items()))
     out.append(rule)
     return "\n".join(out)
+
+
+def render_reconciliation(customers: list[dict[str, Any]]) -> list[str]:
+    """Seen vs contracted per customer on a per-device or per-user fee (the peak of
+    distinct assets seen on one day; the contracted count is the floor of what is billed)."""
+    counted = [
+        (c["customer_id"], k) for c in customers for k in c["kinds"] if k["contracted"] is not None
+    ]
+    above = [(c, k) for c, k in counted if k["peak_seen"] > k["contracted"]]
+    below = [(c, k) for c, k in counted if k["peak_seen"] < k["contracted"]]
+    out = [
+        "Reconciliation (devices and users seen vs contracted; billed: the higher)",
+        f"  {len(counted)} per-unit fees: {len(above)} seen above contract, {len(below)} "
+        f"below (billed at the contracted floor), {len(counted) - len(above) - len(below)} "
+        "as contracted",
+    ]
+    for customer, k in above + below:
+        billed = max(p["billed"] for p in k["portions"]) if k["portions"] else k["contracted"]
+        line = (
+            f"  {customer} {k['kind']}s: {k['peak_seen']} seen (peak {k['peak_day']}) vs "
+            f"{k['contracted']} contracted -> billed {billed}"
+        )
+        if k["new"]:
+            line += f"; new {', '.join(k['new'])}"
+        if k["missing"]:
+            line += f"; missing {', '.join(k['missing'])}"
+        out.append(line)
+    return out

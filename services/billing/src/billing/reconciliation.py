@@ -9,9 +9,12 @@ Per kind (device, user) that the month's flat fee counts or that was seen at all
 * `contracted`: the count the last portion of the month commits to; `peak_seen` /
   `peak_day`: the most distinct assets seen on one local day of the month;
   `seen_in_month`: the distinct assets seen on any day;
-* `new`: assets first seen after the month's first day with a sighting of the kind
-  (added during the month); `missing`: assets last seen before the month's last day
-  with a sighting (gone before the month ended). An asset seen only in between is both.
+* `new`: assets an inventory snapshot first listed after the month's first snapshot
+  day (added during the month); `missing`: assets last listed before the month's last
+  snapshot day (gone before the month ended); an asset listed only in between is both.
+  Without any snapshot of the kind, the same against every day it was seen.
+* `unlisted`: assets monitoring saw that no snapshot of the month listed (under
+  management, but not in the inventory: counted all the same).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from billing.contracts import ContractState
-from billing.counts import SeenPerDay, Sighting, fee_kind, seen_by_kind
-from billing.periods import days_of
+from billing.counts import Sighting, fee_kind, seen_by_kind
+from billing.periods import days_of, local_date
 from billing.proration import prorate_flat_fee
 from billing.store import money
 from msp_events.types.inventory import AssetKind
@@ -30,29 +33,38 @@ from msp_events.types.inventory import AssetKind
 KINDS: tuple[AssetKind, ...] = ("device", "user")
 
 
-def _assets(
-    seen: SeenPerDay, sources: dict[str, set[str]], days: set[dt.date]
-) -> list[dict[str, Any]]:
-    on: dict[str, list[dt.date]] = {}
-    for day in sorted(d for d in seen if d in days):
-        for asset in seen[day]:
-            on.setdefault(asset, []).append(day)
-    if not on:
-        return []
-    first_day = min(d[0] for d in on.values())
-    last_day = max(d[-1] for d in on.values())
-    return [
-        {
-            "asset_id": asset,
-            "first_seen": seen_days[0].isoformat(),
-            "last_seen": seen_days[-1].isoformat(),
-            "days_seen": len(seen_days),
-            "sources": sorted(sources.get(asset, ())),
-            "new": seen_days[0] > first_day,
-            "missing": seen_days[-1] < last_day,
-        }
-        for asset, seen_days in sorted(on.items())
-    ]
+def _assets(sightings: list[Sighting], timezone: str, month: set[dt.date]) -> list[dict[str, Any]]:
+    days: dict[str, set[dt.date]] = {}
+    listed: dict[str, set[dt.date]] = {}  # days an inventory snapshot listed the asset
+    sources: dict[str, set[str]] = {}
+    for s in sightings:
+        on = {local_date(at, timezone) for at in (s.first_at, s.last_at)} & month
+        if not on:
+            continue
+        days.setdefault(s.asset_id, set()).update(on)
+        sources.setdefault(s.asset_id, set()).update(s.sources)
+        if "inventory" in s.sources:
+            listed.setdefault(s.asset_id, set()).update(on)
+    # new / missing against the inventory when there is one, else against every sighting
+    basis = listed or days
+    first_day = min((min(d) for d in basis.values()), default=None)
+    last_day = max((max(d) for d in basis.values()), default=None)
+    out = []
+    for asset, seen in sorted(days.items()):
+        mine = basis.get(asset, set())
+        out.append(
+            {
+                "asset_id": asset,
+                "first_seen": min(seen).isoformat(),
+                "last_seen": max(seen).isoformat(),
+                "days_seen": len(seen),
+                "sources": sorted(sources[asset]),
+                "new": bool(mine) and first_day is not None and min(mine) > first_day,
+                "missing": bool(mine) and last_day is not None and max(mine) < last_day,
+                "unlisted": bool(listed) and asset not in listed,
+            }
+        )
+    return out
 
 
 def reconcile(
@@ -67,11 +79,7 @@ def reconcile(
     counted_kinds = {fee_kind(p.version) for p in portions}
     kinds = []
     for kind in KINDS:
-        sources: dict[str, set[str]] = {}
-        for s in listed:
-            if s.kind == kind:
-                sources.setdefault(s.asset_id, set()).update(s.sources)
-        assets = _assets(by_kind[kind], sources, month)
+        assets = _assets([s for s in listed if s.kind == kind], timezone, month)
         if kind not in counted_kinds and not assets:
             continue
         daily = {d: len(ids) for d, ids in by_kind[kind].items() if d in month}
@@ -101,6 +109,7 @@ def reconcile(
                 ],
                 "new": [a["asset_id"] for a in assets if a["new"]],
                 "missing": [a["asset_id"] for a in assets if a["missing"]],
+                "unlisted": [a["asset_id"] for a in assets if a["unlisted"]],
                 "assets": assets,
             }
         )
@@ -126,6 +135,7 @@ CSV_FIELDS = (
     "sources",
     "new",
     "missing",
+    "unlisted",
 )
 
 
