@@ -11,12 +11,21 @@ from decimal import Decimal
 import asyncpg
 import httpx
 import pytest
-from billing_factory import NY, alert_event, inventory_event, local, managed_ny, snapshot_event
+from billing_factory import (
+    NY,
+    alert_event,
+    entry,
+    entry_event,
+    inventory_event,
+    local,
+    managed_ny,
+    snapshot_event,
+)
 from billing_harness import connect, running, settings_for, setup_topics
 
 from msp_devstack.access import bearer, new_key
 from msp_devstack.testkit import produce, wait_for_async
-from msp_events.topics import CONTRACTS, MONITORING
+from msp_events.topics import CONTRACTS, MONITORING, TICKETS
 from msp_events.types.inventory import Asset, InventorySnapshot
 from msp_plumbing.migrations import migrate
 
@@ -60,12 +69,19 @@ async def test_52_seen_against_50_contracted_bills_52_and_reconciles(
     events = march_inventory()
     await produce(kafka_bootstrap, MONITORING.named(namespace), events)  # type: ignore[arg-type]
     await produce(kafka_bootstrap, MONITORING.named(namespace), events)  # delivered twice
+    work = entry(local(NY, 2026, 3, 10, 10), 60, "help_desk", ticket_id="T-1")
+    await produce(kafka_bootstrap, TICKETS.named(namespace), [entry_event(ACME, work)])
     db = await connect(database_url, schema)
     settings = settings_for(kafka_bootstrap, database_url, namespace, schema)
     try:
         async with running(settings) as api:
             # 50 + 5 on the 2nd, 51 + 4 + 1 on the 16th: one row per asset and UTC day
             await wait_for_async(lambda: settled(db, 111), timeout=60, message="assets seen")
+            await wait_for_async(
+                lambda: db.fetchval("SELECT count(*) = 1 FROM line_items"),
+                timeout=60,
+                message="the covered hour recorded",
+            )
 
             # -- the invoice: max(50 contracted, 52 seen) x 12.00 = 624.00 ----------
             run = {"period": "2026-03", "customer_id": ACME, "as_of": "2026-04-01T06:00:00Z"}
@@ -79,6 +95,11 @@ async def test_52_seen_against_50_contracted_bills_52_and_reconciles(
                 "624.00",
             )
             assert "contracted 50 devices, peak seen 52 on 2026-03-16" in fee["description"]
+
+            # the hours report's flat fee is the fee as invoiced
+            hours = (await api.get("/v1/reports/hours?period=2026-03&customer_id=acme")).json()
+            [acme] = hours["customers"]
+            assert (acme["flat_fee"], acme["flat_fee_per_covered_hour"]) == ("624.00", "624.00")
 
             # -- the reconciliation report -----------------------------------------
             r = await api.get(f"/v1/customers/{ACME}/reconciliation/2026-03")

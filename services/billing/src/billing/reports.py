@@ -10,7 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from billing import store
+from billing import assets, store
+from billing.counts import seen_by_kind
 from billing.proration import prorate_flat_fee
 from billing.store import money
 from msp_events.types.billing import round_money
@@ -173,15 +174,16 @@ async def hours(
                 "overage_hours": _hours(row["overage_minutes"]),
                 "rollover_out_hours": _hours(row["rollover_out"]),
             }
+        # the fee as invoiced: per-device / per-user fees at the counts seen (counts.py)
+        sightings = await assets.load_sightings(conn, customer_ids=list(report), period=period)
         for customer_id, customer in report.items():
             contract = contracts.get(customer_id)
             if contract is None:
                 continue
+            zone = contract.versions[-1].timezone
+            seen = seen_by_kind(sightings.get(customer_id, ()), timezone=zone)
             fee = sum(
-                (
-                    p.amount
-                    for p in prorate_flat_fee(contract, period, contract.versions[-1].timezone)
-                ),
+                (p.amount for p in prorate_flat_fee(contract, period, zone, seen)),
                 Decimal(0),
             )
             minutes = covered_minutes.get(customer_id, 0)
