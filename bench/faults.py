@@ -9,8 +9,9 @@ data, broker frozen, SIGKILL of each service and its restart), from the fault's 
 - `<fault>_rate_back_s`: until the clients' 202s come at half the pre-fault rate;
 - `<fault>_applied_s`: until every event answered 202 so far is applied downstream
   (alert in an incident, ticket on an SLA clock, entry on a line item);
-plus `<fault>_fault_s` (how long the fault lasted, restarts included) and
-`<fault>_accepted_events`. A drill that loses or duplicates anything fails the run.
+plus `<fault>_fault_s` (how long the fault lasted, restarts included; for the
+restarts also `_stop_s`, `_down_s`, `_start_s`) and `<fault>_accepted_events`. A
+drill that loses or duplicates anything fails the run.
 
 Writes bench/results/faults.json. The broker and Postgres are always local (the
 faults hit them): KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are not used.
@@ -56,6 +57,7 @@ def metrics_of(outcome: DrillOutcome) -> dict[str, float]:
         "applied_s": outcome.applied_after_s,
         "accepted_events": float(outcome.accepted),
     }
+    values.update(outcome.phases)  # a restart's stop_s, down_s, start_s
     return {f"{prefix}_{k}": float(v) for k, v in values.items() if v is not None}
 
 

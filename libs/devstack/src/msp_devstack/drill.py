@@ -77,6 +77,8 @@ class DrillOutcome:
     gave_up: int
     accepted: int
     """Events answered 202 during this drill."""
+    phases: dict[str, float] = field(default_factory=dict)
+    """The fault's own steps, in seconds (e.g. a restart's stop and start)."""
 
     def summary(self) -> str:
         return (
@@ -86,7 +88,7 @@ class DrillOutcome:
             f"{self.statuses}; restarted {self.restarted}; duplicates canonical "
             f"{ {t: len(v) for t, v in self.canonical_duplicates.items()} } outputs "
             f"{ {t: len(v) for t, v in self.output_duplicates.items()} }; dead letters "
-            f"{self.dead_letters}; gave up {self.gave_up}"
+            f"{self.dead_letters}; gave up {self.gave_up}; fault steps {self.phases}"
         )
 
 
@@ -179,6 +181,8 @@ class FaultSystem:
         self.fleet: Fleet | None = None
         self.load: SteadyLoad | None = None
         self.tally: TopicTally | None = None
+        self.phases: dict[str, float] = {}
+        """Set by a fault: how long its steps took (a restart: stop_s, down_s, start_s)."""
         self._seen_duplicates: dict[str, set[str]] = {}
         self._dead_letters = 0
 
@@ -253,6 +257,7 @@ class FaultSystem:
             _wait(lambda: load.accepted_since(began) >= 40, 120, "the load's first 202s")
             warm_rate = load.accepted_since(began) / (time.monotonic() - began)
             fault_start = time.monotonic()
+            self.phases = {}
             if fault is not None:
                 fault(self)
             fault_end = time.monotonic()
@@ -277,6 +282,7 @@ class FaultSystem:
             statuses=statuses,
             gave_up=report.gave_up,
             accepted=len(report.accepted_at) - accepted_before,
+            phases=dict(self.phases),
         )
 
     def _parts(self) -> tuple[Fleet, SteadyLoad, TopicTally]:
@@ -356,7 +362,7 @@ class FaultSystem:
 
 def postgres_restart(system: FaultSystem) -> None:
     """pg_ctl stop -m fast, `down_s` with nothing listening, the same cluster back."""
-    system.postgres.restart(down_s=system.down_s)
+    _timed_restart(system, system.postgres)
 
 
 def postgres_freeze(system: FaultSystem) -> None:
@@ -367,7 +373,22 @@ def postgres_freeze(system: FaultSystem) -> None:
 
 def broker_restart(system: FaultSystem) -> None:
     """The broker stopped (controlled shutdown), `down_s` away, back on the same data."""
-    system.kafka.restart(down_s=system.down_s)
+    _timed_restart(system, system.kafka)
+
+
+def _timed_restart(system: FaultSystem, server: LocalPostgres | LocalKafka) -> None:
+    """`server.restart(down_s)` step by step, each step's duration in `system.phases`."""
+    began = time.monotonic()
+    server.stop()
+    stopped = time.monotonic()
+    time.sleep(system.down_s)  # the outage itself: nothing to wait for
+    back = time.monotonic()
+    server.start()
+    system.phases = {
+        "stop_s": round(stopped - began, 1),
+        "down_s": round(back - stopped, 1),
+        "start_s": round(time.monotonic() - back, 1),
+    }
 
 
 def broker_freeze(system: FaultSystem) -> None:
