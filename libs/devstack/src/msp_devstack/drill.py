@@ -271,7 +271,7 @@ class FaultSystem:
             name=name,
             fault_s=round(fault_end - fault_start, 1),
             ready_after_s=ready_after,
-            rate_back_after_s=_rate_back(report, fault_end, warm_rate),
+            rate_back_after_s=rate_back(report, fault_end, warm_rate),
             applied_after_s=applied_after,
             restarted=[n for n in fleet.names if fleet.pid(n) != pids[n]],
             canonical_duplicates=self._new_duplicates(CANONICAL, producer="ingest"),
@@ -442,7 +442,7 @@ def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)  # poll tick
 
 
-def _rate_back(report: LoadReport, since: float, rate: float, window: float = 2.0) -> float | None:
+def rate_back(report: LoadReport, since: float, rate: float, window: float = 2.0) -> float | None:
     """Seconds after `since` at which 202s came at half of `rate` again (over `window`)."""
     times = sorted(t for t in report.accepted_at if t >= since)
     need = max(1, int(rate * window / 2))
