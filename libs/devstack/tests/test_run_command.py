@@ -177,6 +177,8 @@ async def test_run_simulates_a_month_then_serves_and_stops_cleanly_on_sigint(
         assert "Invoices (30 issued)" in summary
         for kind in ("flat_fee", "on_demand", "project", "warranty", "total"):
             assert f"\n  {kind} " in summary, kind
+        margin = [line for line in summary.splitlines() if " margin " in line]
+        assert len(margin) == 30 and all(" cost " in line for line in margin), summary
         sla_lines = [line for line in summary.splitlines() if " met " in line and "cust-" in line]
         assert len(sla_lines) == 30, summary
 

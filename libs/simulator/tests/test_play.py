@@ -69,6 +69,8 @@ def test_play_lands_every_storyline_and_a_replay_changes_nothing(
         assert Decimal(overage.split(": ")[1]) > 0, overage
         for kind in ("flat_fee", "on_demand", "project", "warranty", "overage"):
             assert f"\n  {kind} " in summary, kind
+        margin = [line for line in summary.splitlines() if " margin " in line]
+        assert "Margin per customer" in summary and len(margin) == 6, summary
         assert "2026-03-31" in first  # progress: a line per simulated day
         # the customer that outgrew its contract: billed for the peak seen
         [cast] = [line.split() for line in summary.splitlines() if line.startswith("  inventory ")]

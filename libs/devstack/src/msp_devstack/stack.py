@@ -105,6 +105,14 @@ SERVICE_SCHEMAS: tuple[tuple[str, str], ...] = (
 )
 """(Postgres schema, package holding `migrations/`) for every service."""
 
+DEMO_COST_RATES = (
+    '{"*": {"GBP": "38.00", "USD": "48.00", "EUR": "44.00", "JPY": "7000", "AUD": "70.00"}, '
+    '"tech-cho": {"GBP": "46.00", "USD": "58.00", "EUR": "54.00", "JPY": "8500", "AUD": "85.00"}}'
+)
+"""The demo's technician cost rates (hourly, per currency; tech-cho is the project
+engineer) behind the summary's margin per customer, unless MSP_TECHNICIAN_COST_RATES
+is set."""
+
 SERVICES: tuple[ServiceProcess, ...] = (
     ServiceProcess("ingest", "ingest", 8080),
     ServiceProcess("incidents", "incidents", 8081),
@@ -429,6 +437,8 @@ def _service_settings(name: str, data_dir: Path, *, simulated: bool) -> dict[str
     extra: dict[str, str] = {}
     if simulated:
         extra.update(EVENT_TIME_SETTINGS.get(name, {}))
+    if name == "billing" and "MSP_TECHNICIAN_COST_RATES" not in os.environ:
+        extra["MSP_TECHNICIAN_COST_RATES"] = DEMO_COST_RATES
     return extra
 
 

@@ -40,6 +40,8 @@ class Summary:
     by_classification: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     included_hours: dict[str, dict[str, str]] = field(default_factory=dict)
     """Block-hours customers' settlements of the month (once invoiced), by customer."""
+    margin: list[dict[str, Any]] = field(default_factory=list)
+    """Margin per customer (billing's /v1/reports/margin): revenue less technician cost."""
 
     @property
     def alerts_in(self) -> int:
@@ -124,6 +126,9 @@ def collect(
         for line in invoice["lines"]:
             totals[line["classification"]][line["currency"]] += Decimal(line["line_amount"])
     s.by_classification = {k: dict(v) for k, v in sorted(totals.items())}
+    margin = http.get(f"{billing}/v1/reports/margin", params={"period": month})
+    margin.raise_for_status()
+    s.margin = margin.json()["customers"]
     return s
 
 
@@ -136,6 +141,23 @@ def _sla_counts(report: dict[str, Any]) -> tuple[int, int, int]:
 
 def _money(amounts: dict[str, Decimal]) -> str:
     return ", ".join(f"{cur} {amt:,.2f}" for cur, amt in sorted(amounts.items())) or "-"
+
+
+def margin_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Margin per customer: invoiced revenue (less credit notes) minus the technicians'
+    cost of the month's work, at billing's MSP_TECHNICIAN_COST_RATES."""
+    out = ["", "Margin per customer (revenue - technicians' cost of the month's work)"]
+    for r in rows:
+        ratio = "" if r["margin_ratio"] is None else f" ({100 * Decimal(r['margin_ratio']):.1f} %)"
+        uncosted = (
+            f", {r['uncosted_hours']} h without a cost rate" if Decimal(r["uncosted_hours"]) else ""
+        )
+        out.append(
+            f"  {r['customer_id']}  {r['currency']} revenue {Decimal(r['revenue']):,.2f}"
+            f"  cost {Decimal(r['cost']):,.2f} ({r['hours_worked']} h)"
+            f"  margin {Decimal(r['margin']):,.2f}{ratio}{uncosted}"
+        )
+    return out if rows else [*out, "  -"]
 
 
 def render(s: Summary, *, cast: dict[str, dict[str, str]] | None = None) -> str:
@@ -209,6 +231,7 @@ def render(s: Summary, *, cast: dict[str, dict[str, str]] | None = None) -> str:
     out.append(f"  {'total':<12} {_money(dict(grand))}")
     out.append(f"  covered work absorbed by the flat fees: {s.covered_hours} h (not invoiced)")
     out += ["", *render_reconciliation(s.reconciliation)]
+    out += margin_lines(s.margin)
     if cast:
         out += ["", "Where to look (storylines)"]
         for story, facts in cast.items():

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from billing.accounting.consumers import make_handler as accounting_handler
 from billing.consumers import make_batch_handler
+from billing.margin_views import build_margin_router
 from billing.settings import BillingSettings
 from billing.views import build_router
 from msp_events.topics import BILLING_INVOICES, CHANGE_ORDERS, CONTRACTS, MONITORING, TICKETS
@@ -24,7 +25,11 @@ def build(settings: BillingSettings) -> tuple[FastAPI, ServiceRuntime]:
     )
     if settings.accounting_targets:
         add_accounting(runtime, settings, invoices_namespace=settings.out_namespace)
-    app = create_app(runtime=runtime, title="billing", routers=[build_router(settings)])
+    app = create_app(
+        runtime=runtime,
+        title="billing",
+        routers=[build_router(settings), build_margin_router(settings)],
+    )
     return app, runtime
 
 

@@ -4,7 +4,7 @@ for dashboards, the Postgres state is the truth."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 LINE_ITEMS = Counter(
     "msp_billing_line_items_total",
@@ -52,4 +52,10 @@ OVERAGE_MINUTES = Counter(
 BUDGET_HELD_MINUTES = Counter(
     "msp_billing_budget_held_minutes_total",
     "Minutes of change-order work held beyond the change order's budget.",
+)
+MARGIN_RATIO = Gauge(
+    "msp_billing_customer_margin_ratio",
+    "Margin / revenue of the customer's latest month invoiced by this process (revenue "
+    "less the technicians' cost of the month's work; GET /v1/reports/margin has the figures).",
+    ["customer_id", "currency"],
 )

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from billing.accounting.maps import AccountingMaps
 from billing.invoice import AccountingCodes
+from msp_events.base import Currency, NonNegativeMoney
 from msp_events.types.finance import AccountingTarget
 from msp_plumbing.settings import ServiceSettings
 
@@ -38,6 +39,12 @@ class BillingSettings(ServiceSettings):
         default_factory=AccountingMaps,
         description="customer -> contact, line kind -> item/account/tax codes, payment "
         "terms (JSON, see billing/accounting/maps.py)",
+    )
+
+    technician_cost_rates: dict[str, dict[Currency, NonNegativeMoney]] = Field(
+        default_factory=dict,
+        description="Hourly cost per technician id (`*`: everyone else) and currency, for "
+        'the margin report (JSON, e.g. {"*": {"USD": "45.00"}, "tech-ana": {"USD": "52.00"}})',
     )
 
     @property

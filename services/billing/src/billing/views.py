@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from billing import assets, reconciliation, reports, service, store
 from billing.classification import Decision
 from billing.invoice_run import RunOutcome, run_invoices
+from billing.margin_views import record_margins
 from billing.models import (
     CreditNoteCreate,
     InvoiceRunCreate,
@@ -117,6 +118,9 @@ def build_router(settings: BillingSettings) -> APIRouter:
                 object_id=body.period,
                 details={"outcomes": {o.customer_id: o.outcome for o in outcomes}},
             )
+        issued = [o.customer_id for o in outcomes if o.outcome == "issued"]
+        if issued:  # after the commit: the margin of what was just invoiced
+            await record_margins(pool(request), settings, period=body.period, customer_ids=issued)
         return InvoiceRunRead(
             period=body.period,
             outcomes=[RunOutcomeRead(**vars(o)) for o in outcomes],
