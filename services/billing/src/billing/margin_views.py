@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from typing import Annotated, Any
 
 import asyncpg
@@ -20,6 +21,7 @@ from msp_events.base import Identifier
 from msp_events.types.billing import Period
 
 ReportReader = Annotated[Principal, require(Permission.BILLING_REPORTS)]
+log = logging.getLogger(__name__)
 
 MARGIN_CSV = (
     "customer_id", "period", "currency", "invoice_id", "revenue", "cost", "margin",
@@ -91,7 +93,17 @@ def build_margin_router(settings: BillingSettings) -> APIRouter:
 async def record_margins(
     pool: asyncpg.Pool, settings: BillingSettings, *, period: str, customer_ids: list[str]
 ) -> None:
-    """After an invoice run: the issued customers' margin ratio on /metrics."""
+    """After an invoice run: the issued customers' margin ratio on /metrics. The run is
+    committed by then: a failure here is logged, never turned into a failed run."""
+    try:
+        await _record(pool, settings, period=period, customer_ids=customer_ids)
+    except (asyncpg.PostgresError, OSError) as exc:
+        log.warning("margin gauges not updated after the invoice run: %s", exc)
+
+
+async def _record(
+    pool: asyncpg.Pool, settings: BillingSettings, *, period: str, customer_ids: list[str]
+) -> None:
     async with pool.acquire() as conn:
         for customer_id in customer_ids:
             rows = await margin_reports.margins(
