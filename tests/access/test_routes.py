@@ -88,7 +88,9 @@ def call(fleet: Fleet, op: Operation, headers: dict[str, str], **values: str) ->
     `values` (a placeholder otherwise) and a body of the right kind."""
     path = re.sub(r"\{(\w+)\}", lambda m: values.get(m[1], "zz-missing"), op.path)
     params = {
-        p["name"]: values.get(p["name"], PERIOD if p["name"] == "month" else "zz-missing")
+        p["name"]: values.get(
+            p["name"], PERIOD if p["name"] in ("month", "period") else "zz-missing"
+        )
         for p in op.spec.get("parameters", [])
         if p["in"] == "query" and (p.get("required") or p["name"] in values)
     }
