@@ -21,6 +21,7 @@ from msp_devstack.testkit import produce, read_topic, service_env, wait_for_asyn
 from msp_events import Envelope, decode
 from msp_events.topics import CONTRACTS, SLA, TICKETS
 from sla_clock.clock import replay
+from sla_clock.monthly import months_due, report_event_id
 from sla_clock.service import transition_of
 
 from .conftest import london, prepare, schema_of, snapshot
@@ -44,17 +45,19 @@ def inputs() -> list[Envelope]:
 
 
 def expected_ids(events: list[Envelope]) -> set[str]:
+    """The replay's SLA events and the monthly reports due by the last event time."""
     logs: dict[str, list] = {}  # type: ignore[type-arg]
     for e in events:
         t = transition_of(e)
         assert t is not None
         logs.setdefault(str(getattr(e.data, "ticket_id", "")), []).append(t)
     now = max(e.time for e in events)
+    reports = months_due(snapshot(), learnt_at=contract_event().time, now=now)
     return {
         em.event_id
         for ticket, log in logs.items()
         for em in replay(log, snapshot(), ticket_id=ticket, now=now).emissions
-    }
+    } | {report_event_id(contract_event().customer_id, month) for month in reports}
 
 
 async def start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:

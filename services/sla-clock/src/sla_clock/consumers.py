@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from msp_events import Envelope
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
@@ -20,6 +21,7 @@ from sla_clock.contracts import (
     store_contract,
     tickets_waiting_for_contract,
 )
+from sla_clock.monthly import schedule_reports
 from sla_clock.service import recompute, store_incident, store_transitions, transition_of
 from sla_clock.timesource import Now, advance_event_time
 from sla_clock.traces import store_ticket_traces
@@ -37,12 +39,14 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
         new_contracts: list[str] = []
         latest = None
         contract_of: dict[str, str] = {}  # customer -> this batch's contract event id
+        contract_time: dict[str, datetime] = {}  # customer -> its contract event's time
         for event in events:
             data = event.data
             if isinstance(data, ContractSnapshot | ContractTerminated):
                 await store_contract(tx.conn, customer_id=event.customer_id, contract=data)
                 new_contracts.append(event.customer_id)
                 contract_of[event.customer_id] = event.id
+                contract_time[event.customer_id] = event.time
                 continue
             if isinstance(data, IncidentOpened | IncidentResolved):
                 await store_incident(tx.conn, event=event)
@@ -63,6 +67,11 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
         if clock.kind == "event_time" and latest is not None:
             now = max(now, latest)  # this batch's events count, as advanced below
         if new_contracts:
+            # the customer's monthly reports start with the month its contract was learnt
+            # (`monthly.py`): in event time, the contract event's own (replays agree)
+            live = clock.kind != "event_time"
+            learnt = {c: max(now, at) if live else at for c, at in contract_time.items()}
+            await schedule_reports(tx.conn, learnt_at=learnt, contracts=contracts)
             # Tickets that arrived before their customer's contract get their clocks now;
             # one that cannot is dead-lettered alone, never the contract (`waiting`).
             waiting = await tickets_waiting_for_contract(tx.conn, customer_ids=new_contracts)

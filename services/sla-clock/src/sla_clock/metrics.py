@@ -29,6 +29,9 @@ ESCALATIONS = Counter(
     "Escalation steps above 100 % of the target emitted (after a breach).",
     ["priority", "tier", "threshold"],
 )
+MONTHLY_REPORTS = Counter(
+    "msp_sla_clock_monthly_reports_total", "Monthly SLA report events emitted."
+)
 BREACHES = Counter("msp_sla_clock_breaches_total", "SLA breaches emitted.", ["priority", "tier"])
 BREACH_LAG = Histogram(
     "msp_sla_clock_emission_lag_seconds",

@@ -1,11 +1,16 @@
-"""Read-side queries behind the HTTP API (the routes in `views.py` stay thin). The
-caller owns the connection; nothing here writes."""
+"""Read-side queries behind the HTTP API (the routes in `views.py` stay thin) and the
+monthly report event. The caller owns the connection; nothing here writes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
+
+from sla_clock.contracts import ContractCache
+from sla_clock.models import ReportRead
+from sla_clock.report import build_report, month_bounds
+from sla_clock.service import clock_views
 
 
 async def find_ticket(
@@ -68,3 +73,35 @@ async def month_outages(
         end,
     )
     return [(r["opened_at"], r["resolved_at"]) for r in rows]
+
+
+async def read_sla_report(
+    conn: asyncpg.Connection,
+    *,
+    customer_id: str,
+    month: str,
+    now: datetime,
+    contracts: ContractCache,
+) -> ReportRead | None:
+    """The customer's SLA report for `month` as of `now` (None: no contract): what
+    `GET /v1/customers/{id}/sla-report` answers and `SlaMonthlyReport` carries, so the
+    two cannot disagree. The month is in the zone of the contract's latest version."""
+    snapshots = await contracts.load(conn, [customer_id])
+    contract = snapshots.get(customer_id)
+    if contract is None:
+        return None
+    timezone = contract.current.timezone
+    start, end = month_bounds(month, timezone)
+    rows = await month_clocks(conn, customer_id=customer_id, start=start, end=end)
+    clocks = await clock_views(conn, rows=rows, now=now, contracts=contracts)
+    outages = await month_outages(conn, customer_id=customer_id, start=start, end=end)
+    in_force = contract.version_at(end - timedelta(microseconds=1)) or contract.versions[0]
+    return build_report(
+        customer_id=customer_id,
+        month=month,
+        timezone=timezone,
+        clocks=clocks,
+        outages=outages,
+        uptime_target=in_force.uptime_target_percent,
+        now=now,
+    )

@@ -39,6 +39,7 @@ class SlaRuntime(ServiceRuntime):
             namespace=s.topic_namespace,
             interval_s=s.scheduler_interval_s,
             batch_size=s.scheduler_batch_size,
+            contracts=self.contracts,
         )
         self.spawn_task("scheduler", self.scheduler.run)
 

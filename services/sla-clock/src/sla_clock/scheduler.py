@@ -1,8 +1,10 @@
 """The deadline scheduler: fires warnings, breaches and escalations on time when no
-ticket event arrives. Each round claims due rows of `deadlines` with `FOR UPDATE SKIP LOCKED` (so
-several instances share the work without firing a row twice), and in the same
-transaction writes the events to the outbox, marks breached clocks and deletes the
-rows. Its "now" is injected (`timesource`): wall time live, event time in replay."""
+ticket event arrives, and the monthly SLA reports when due (`monthly.py`). Each round
+claims due rows of `deadlines` with `FOR UPDATE SKIP LOCKED` (so several instances
+share the work without firing a row twice), and in the same transaction writes the
+events to the outbox, marks breached clocks and deletes the rows; then, in a second
+transaction, the same for due rows of `report_schedule`. Its "now" is injected
+(`timesource`): wall time live, event time in replay."""
 
 from __future__ import annotations
 
@@ -19,13 +21,16 @@ from msp_events.types.sla import SlaBreached, SlaEscalated, SlaOutcomeCorrected,
 from msp_plumbing.crashpoints import crash_point
 from msp_plumbing.outbox import enqueue, outbox_record
 from sla_clock import metrics
+from sla_clock.contracts import ContractCache
 from sla_clock.emissions import Emission, threshold_emission
+from sla_clock.monthly import fire_reports
 from sla_clock.service import fresh_events, settle_fired
 from sla_clock.timesource import Now
 from sla_clock.traces import in_ticket_traces
 
 log = logging.getLogger(__name__)
 GAUGE_REFRESH_S = 5.0  # running/paused counts: one GROUP BY over the live-clock index
+REPORTS_PER_ROUND = 20  # a report reads a customer's month: keep a round short
 
 CLAIM_SQL = """
 WITH due AS (
@@ -133,8 +138,10 @@ class Scheduler:
         namespace: str,
         interval_s: float,
         batch_size: int,
+        contracts: ContractCache | None = None,
     ) -> None:
         self.pool = pool
+        self.contracts = contracts or ContractCache()
         self.clock = clock
         self.schema = schema
         self.namespace = namespace
@@ -156,6 +163,15 @@ class Scheduler:
                 )
             if fired:
                 crash_point("scheduler.after_commit")
+            async with conn.transaction():
+                reports = await fire_reports(
+                    conn, now=now, limit=REPORTS_PER_ROUND, contracts=self.contracts
+                )
+                topic = SLA.named(self.namespace)
+                await enqueue(conn, self.schema, [outbox_record(e, topic=topic) for e in reports])
+            if reports:
+                crash_point("reports.after_commit")
+                metrics.MONTHLY_REPORTS.inc(len(reports))
             committed = datetime.now(UTC)
             for event, due, _priority, _tier in fired:
                 kind = fired_kind(event)
@@ -166,7 +182,7 @@ class Scheduler:
                 await self.refresh_gauges(conn)
                 await self.refresh_compliance(conn, now=now)
                 self._next_gauges = time.monotonic() + GAUGE_REFRESH_S
-        return len(fired)
+        return len(fired) + len(reports)
 
     async def refresh_gauges(self, conn: asyncpg.Connection) -> None:
         rows = await conn.fetch(

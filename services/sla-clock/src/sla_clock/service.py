@@ -359,12 +359,7 @@ async def fresh_events(
     (inside the transaction: a retried batch may count twice)."""
     if not candidates:
         return []
-    rows = await conn.fetch(
-        """INSERT INTO emitted (event_id) SELECT unnest($1::text[])
-           ON CONFLICT DO NOTHING RETURNING event_id""",
-        [e.event_id for _, _, e in candidates],
-    )
-    fresh = {r["event_id"] for r in rows}
+    fresh = await first_emissions(conn, [e.event_id for _, _, e in candidates])
     events = []
     for customer_id, tier, e in sorted(candidates, key=lambda c: c[2].at):
         if e.event_id not in fresh:
@@ -381,6 +376,17 @@ async def fresh_events(
             metrics.ESCALATIONS.labels(data.priority, tier, str(data.threshold_percent)).inc()
         events.append(envelope_of(e, customer_id=customer_id))
     return events
+
+
+async def first_emissions(conn: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
+    """The ids of `event_ids` never emitted before, now marked emitted (the `emitted`
+    table: a replay or a retried round emits nothing twice)."""
+    rows = await conn.fetch(
+        """INSERT INTO emitted (event_id) SELECT unnest($1::text[])
+           ON CONFLICT DO NOTHING RETURNING event_id""",
+        list(event_ids),
+    )
+    return {r["event_id"] for r in rows}
 
 
 # -- reading clocks (the ticket API and the report share this) ---------------------------

@@ -5,7 +5,6 @@ customer's ticket or report is answered exactly like a missing one."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,9 +16,9 @@ from msp_access.principal import Principal
 from msp_access.roles import Permission
 from msp_events.bounds import Month
 from sla_clock.models import QueueItemRead, ReportRead, TicketSlaRead
-from sla_clock.queries import find_ticket, month_clocks, month_outages, ticket_clocks
+from sla_clock.queries import find_ticket, read_sla_report, ticket_clocks
 from sla_clock.queue import QUEUE_SQL
-from sla_clock.report import build_report, month_bounds, to_csv, to_html
+from sla_clock.report import to_csv, to_html
 from sla_clock.runtime import SlaRuntime
 from sla_clock.service import clock_views
 
@@ -84,26 +83,12 @@ async def sla_report(
         raise no_contract  # another tenant: exactly as if it did not exist
     rt = _runtime(request)
     async with rt.db().acquire() as conn:
-        snapshots = await rt.contracts.load(conn, [customer_id])
-        if customer_id not in snapshots:
-            raise no_contract
-        contract = snapshots[customer_id]
-        timezone = contract.current.timezone
-        start, end = month_bounds(month, timezone)
         now = await rt.clock.now(conn)
-        rows = await month_clocks(conn, customer_id=customer_id, start=start, end=end)
-        clocks = await clock_views(conn, rows=rows, now=now, contracts=rt.contracts)
-        outages = await month_outages(conn, customer_id=customer_id, start=start, end=end)
-    in_force = contract.version_at(end - timedelta(microseconds=1)) or contract.versions[0]
-    report = build_report(
-        customer_id=customer_id,
-        month=month,
-        timezone=timezone,
-        clocks=clocks,
-        outages=outages,
-        uptime_target=in_force.uptime_target_percent,
-        now=now,
-    )
+        report = await read_sla_report(
+            conn, customer_id=customer_id, month=month, now=now, contracts=rt.contracts
+        )
+    if report is None:
+        raise no_contract
     accept = request.headers.get("accept", "")
     if format == "csv" or (format is None and re.search(r"text/csv", accept)):
         return PlainTextResponse(to_csv(report), media_type="text/csv")

@@ -298,9 +298,11 @@ class SlaReportLine(Part):
     breached: int = Field(ge=0)
     pending: int = Field(ge=0)
     cancelled: int = Field(ge=0)
-    met_percent: ReportDecimal | None = Field(description="met / (met + breached)")
+    met_percent: ReportDecimal | None = Field(
+        default=None, description="met / (met + breached); absent when both are 0"
+    )
     mean_business_seconds: ReportDecimal | None = Field(
-        description="Mean elapsed business time of the finished clocks"
+        default=None, description="Mean elapsed business time of the finished clocks"
     )
 
 
@@ -312,8 +314,8 @@ class SlaReportBreach(Part):
     metric: Metric
     cycle: int = Field(ge=1)
     priority: Priority
-    due_at: UtcDatetime | None
-    breached_at: UtcDatetime | None
+    due_at: UtcDatetime | None = None
+    breached_at: UtcDatetime | None = None
     reason: str = Field(max_length=2000)
     contract_id: Identifier
     contract_version: int = Field(ge=1)
@@ -323,8 +325,8 @@ class SlaReportAvailability(Part):
     """Measured availability (top-level incident outages) against the uptime target."""
 
     measured_percent: ReportDecimal
-    target_percent: ReportDecimal | None
-    met: bool | None
+    target_percent: ReportDecimal | None = None
+    met: bool | None = Field(default=None, description="Absent without a target")
     downtime_seconds: int = Field(ge=0)
     incidents: int = Field(ge=0)
 
@@ -335,9 +337,10 @@ class SlaMonthlyReport(EventData):
     (one row per clock). Emitted by sla-clock once per customer and month, on the
     first business day of the next month in the customer's time zone (at the opening
     of business hours on the contract's calendar; at local midnight of the 1st when the
-    calendar has no business hours), from its scheduler. Consumers deliver it to the
-    contacts the contract version `contract_version` names for reports. The envelope's
-    `subject` is `sla-report/<month>`."""
+    calendar has no business hours), from its scheduler, starting with the month it
+    learnt the contract in. Consumers deliver it to the contacts the contract version
+    `contract_version` names for reports. The envelope's `subject` is
+    `sla-report/<month>`."""
 
     event_type: ClassVar[str] = "msp.sla.monthly_report.v1"
 
@@ -346,15 +349,21 @@ class SlaMonthlyReport(EventData):
     as_of: UtcDatetime = Field(description="The instant the figures are taken at")
     contract_id: Identifier
     contract_version: int = Field(
-        ge=1, description="The version in force at the end of the month (its contacts)"
+        ge=1,
+        description="The version in force at `as_of`: its contact directory names the "
+        "recipients (`report_roles`)",
     )
     contract_versions: list[int] = Field(
         max_length=1000, description="The versions the month's clocks ran on"
     )
     clocks: int = Field(ge=0, description="Clocks started in the month")
     summary: list[SlaReportLine] = Field(max_length=10)
-    mean_time_to_respond_seconds: ReportDecimal | None
-    mean_time_to_resolve_seconds: ReportDecimal | None
+    mean_time_to_respond_seconds: ReportDecimal | None = Field(
+        default=None, description="Absent without a finished first-response clock"
+    )
+    mean_time_to_resolve_seconds: ReportDecimal | None = Field(
+        default=None, description="Absent without a finished resolution clock"
+    )
     breaches: list[SlaReportBreach] = Field(
         max_length=MAX_REPORT_BREACHES,
         description=f"The breached clocks, the first {MAX_REPORT_BREACHES} by start",
