@@ -42,6 +42,7 @@ def check(outcome: DrillOutcome) -> None:
         "duplicates (outputs)": outcome.output_duplicates,
         "gave up": outcome.gave_up,
         "never ready": outcome.ready_after_s is None,
+        "restarted": [n for n in outcome.restarted if outcome.name != f"kill_{n}"],
     }
     found = {k: v for k, v in problems.items() if v}
     if found:
