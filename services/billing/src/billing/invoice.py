@@ -77,7 +77,10 @@ def _fee_line(inv: str, p: FeePortion, period: str, codes: AccountingCodes) -> I
         return None
     description = f"Managed services {period} (contract version {p.version.version}): {what}"
     if not p.full_month:
-        description += f", prorated {p.first_day}..{p.last_day} ({p.days}/{p.days_in_month} days)"
+        description += f", prorated {p.first_day}..{p.last_day} ({p.days}/{p.days_in_month} days"
+        if p.final_minutes:
+            description += f" + {p.final_minutes}/{p.final_day_minutes} min to termination"
+        description += ")"
         quantity, unit = Decimal(1), p.amount
     return InvoiceLine(
         line_id=_line_id(inv, f"flat_fee:{p.version.version}:{p.first_day}"),
