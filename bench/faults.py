@@ -7,8 +7,12 @@ For every fault (Postgres fast restart, Postgres frozen, broker restart on the s
 data, broker frozen, SIGKILL of each service and its restart), from the fault's end:
 - `<fault>_ready_s`: until every service's /readyz answers 200;
 - `<fault>_rate_back_s`: until the clients' 202s come at half the pre-fault rate;
-- `<fault>_applied_s`: until every event answered 202 so far is applied downstream
-  (alert in an incident, ticket on an SLA clock, entry on a line item);
+- `<fault>_applied_s`: until every event the clients got accepted is applied
+  downstream (alert in an incident, ticket on an SLA clock, entry on a line item),
+  the load having run on until 40 more 202s and every client having finished its
+  retries: it includes the clients' retry tail (after a Postgres freeze, ids whose
+  claim committed while ingest had given up on it stay "outcome unknown" until
+  ingest's orphan grace, `MSP_DOUBT_ORPHAN_GRACE_S`, 20 s in the drill);
 plus `<fault>_fault_s` (how long the fault lasted, restarts included; for the
 restarts also `_stop_s`, `_down_s`, `_start_s`) and `<fault>_accepted_events`. A
 drill that loses or duplicates anything fails the run.

@@ -59,7 +59,9 @@ class DrillOutcome:
     rate_back_after_s: float | None
     """Fault end -> the 202s of a 2 s window reach half the pre-fault rate."""
     applied_after_s: float | None
-    """Fault end -> every event answered 202 so far is applied downstream."""
+    """Fault end -> every event answered 202 is applied downstream, measured once the
+    load ran on (40 more 202s) and every client finished its retries: the clients'
+    retry tail is included."""
     restarted: list[str]
     """Services whose process changed (the fault's own victim aside, none may)."""
     canonical_duplicates: dict[str, list[str]]
@@ -196,9 +198,11 @@ class FaultSystem:
             database_url=self.postgres.database_url,
             namespace=namespace,
             data_dir=self.work_dir / "fleet",
-            # a claim left in doubt by a killed ingest is settled from the topic after
-            # this grace (longer than the produce timeout, 15 s, so no produce of it
-            # can still land); the default, 60 s, would only make the drill longer
+            # a claim ingest could not follow (its INSERT committed while ingest had
+            # given up on a frozen Postgres; a claim of a killed process) is settled
+            # from the topic after this grace, longer than the produce timeout (15 s)
+            # so no produce of it can still land; the default, 60 s, keeps those
+            # clients' retries "outcome unknown" for a minute and the drill longer
             settings={"ingest": {"MSP_DOUBT_ORPHAN_GRACE_S": "20"}},
         )
         self.fleet = fleet.start()
