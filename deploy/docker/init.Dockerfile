@@ -9,7 +9,8 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 FROM ${BASE_IMAGE} AS build
 COPY services/ services/
 RUN uv sync --frozen --no-dev --no-editable \
-      --package msp-ingest --package msp-incidents --package msp-sla-clock --package msp-billing
+      --package msp-ingest --package msp-incidents --package msp-sla-clock --package msp-billing \
+      --package msp-notify
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 msp \

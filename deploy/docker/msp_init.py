@@ -31,6 +31,7 @@ SERVICE_SCHEMAS: tuple[tuple[str, str], ...] = (
     ("incidents", "incidents"),
     ("sla_clock", "sla_clock"),
     ("billing", "billing"),
+    ("notify", "notify"),
 )
 """(Postgres schema, package holding `migrations/`): the same pairs as
 `msp_devstack.stack.SERVICE_SCHEMAS` (a deploy test checks they agree)."""

@@ -15,7 +15,7 @@ from msp_devstack.testing import new_namespace
 from msp_devstack.testkit import wait_for
 from msp_events.serde import to_json_obj
 
-SERVICES = ("ingest", "incidents", "sla-clock", "billing")
+SERVICES = ("ingest", "incidents", "sla-clock", "billing", "notify")
 WAIT_S = 180
 
 

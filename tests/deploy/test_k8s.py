@@ -32,6 +32,8 @@ from ingest.settings import IngestSettings
 from msp_devstack.stack import SERVICES
 from msp_events.topics import by_name
 from msp_plumbing.runtime import ServiceRuntime
+from notify.runtime import NotifyRuntime
+from notify.settings import NotifySettings
 from sla_clock.runtime import SlaRuntime
 from sla_clock.settings import SlaSettings
 
@@ -155,6 +157,8 @@ def test_secrets_only_referenced_never_shipped_to_prod(overlay: tuple[str, Docs]
         ("msp-secrets", "DATABASE_URL"),
         ("msp-secrets", "MSP_API_KEY_PEPPER"),
         ("msp-secrets", "MSP_METRICS_TOKEN"),
+        ("msp-secrets", "MSP_WEBHOOK_SECRET"),  # notify's webhook signing key
+        ("msp-secrets", "MSP_SMTP_PASSWORD"),  # notify's mail relay login
     }
     if name == "prod":
         assert not secrets, "prod must not ship the placeholder Secret (create it out of band)"
@@ -198,6 +202,7 @@ def _consumed() -> dict[str, set[tuple[str, str]]]:
         "incidents": groups(IncidentsRuntime(IncidentsSettings(topic_namespace=""))),
         "sla-clock": groups(SlaRuntime(SlaSettings(topic_namespace=""))),
         "billing": groups(build_billing(BillingSettings(topic_namespace=""))[1]),
+        "notify": groups(NotifyRuntime(NotifySettings(topic_namespace=""))),
     }
 
 
@@ -299,7 +304,9 @@ def test_network_policies_deny_by_default_and_open_only_what_must_talk(
             for rule in policy["spec"].get("egress", [])
             for p in rule["ports"]
         }
-        assert egress == {53, 9092, 5432, 443}, f"{name}: {egress}"
+        # notify also sends mail (SMTP 25, 465, 587) and webhooks to plain-HTTP receivers
+        mail = {25, 465, 587, 80} if name == "notify" else set()
+        assert egress == {53, 9092, 5432, 443} | mail, f"{name}: {egress}"
     job = of_kind(docs, "Job")["msp-migrate"]["spec"]["template"]["metadata"]["labels"]
     job_egress = {
         p["port"]

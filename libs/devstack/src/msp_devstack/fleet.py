@@ -1,4 +1,4 @@
-"""The four services as child processes on one broker and one database: what the
+"""The five services as child processes on one broker and one database: what the
 end-to-end tests, the dashboard test and the simulator's tests run against.
 
 Each fleet gets its own topic namespace and its own Postgres schemas
@@ -55,7 +55,7 @@ class _Member:
 
 @dataclass
 class Fleet:
-    """The four services of `msp_devstack.stack.SERVICES` on `kafka` + `database_url`,
+    """The services of `msp_devstack.stack.SERVICES` on `kafka` + `database_url`,
     with every registry topic created under `namespace`.
 
     `settings` maps a service name (e.g. "sla-clock") to extra `MSP_*` environment

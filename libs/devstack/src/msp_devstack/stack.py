@@ -67,7 +67,7 @@ READY_LINE = "msp-devstack: ready"
 SIMULATED_LINE = "msp-devstack: simulation done"
 """Printed after the simulation's summary; the stack stays up until Ctrl-C."""
 SIMULATION_FAILED_LINE = "msp-devstack: simulation failed"
-FRESH_SUBDIRS = ("kafka", "postgres", "logs")
+FRESH_SUBDIRS = ("kafka", "postgres", "logs", "mail")
 """What a simulated run deletes from its data dir before it starts."""
 
 
@@ -102,6 +102,7 @@ SERVICE_SCHEMAS: tuple[tuple[str, str], ...] = (
     ("incidents", "incidents"),
     ("sla_clock", "sla_clock"),
     ("billing", "billing"),
+    ("notify", "notify"),
 )
 """(Postgres schema, package holding `migrations/`) for every service."""
 
@@ -118,9 +119,10 @@ SERVICES: tuple[ServiceProcess, ...] = (
     ServiceProcess("incidents", "incidents", 8081),
     ServiceProcess("sla-clock", "sla_clock", 8082),
     ServiceProcess("billing", "billing", 8083),
+    ServiceProcess("notify", "notify", 8084),
 )
-"""The four services, each with its HTTP API (and /healthz, /readyz, /metrics) on
-127.0.0.1:<port>; `--http-base-port N` puts them on N, N+1, N+2, N+3 instead."""
+"""The five services, each with its HTTP API (and /healthz, /readyz, /metrics) on
+127.0.0.1:<port>; `--http-base-port N` puts them on N, N+1, ... N+4 instead."""
 SERVICE_START_TIMEOUT_S = 90.0
 
 
@@ -291,8 +293,25 @@ def run(
             migrations = _migrate(database_url)
 
             env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, DATABASE_URL=database_url)
+            smtp_port = free_port()
+            sink = spawn(
+                (
+                    sys.executable,
+                    "-m",
+                    "msp_devstack.smtp_sink",
+                    "--port",
+                    str(smtp_port),
+                    "--out",
+                    str(data_dir / "mail"),
+                ),
+                data_dir / "logs" / "smtp-sink.log",
+                env=env,
+            )
+            stack.callback(stop_process_group, sink, "smtp sink", timeout=10.0)
             for offset, service in enumerate(SERVICES):
                 extra = _service_settings(service.name, data_dir, simulated=simulation is not None)
+                if service.name == "notify":
+                    extra.update(notify_settings(smtp_port))
                 requested = None if http_base_port is None else http_base_port + offset
                 port = _port(requested, service.default_port, f"{service.name} HTTP")
 
@@ -324,12 +343,15 @@ def run(
                     services,
                     data_dir,
                 ),
+                f"  SMTP sink 127.0.0.1:{smtp_port}  (what notify sends, as files in "
+                f"{data_dir / 'mail'})",
+                sep="\n",
                 flush=True,
             )
             print(_demo_credentials(database_url), flush=True)
             print(READY_LINE, flush=True)
             if simulation is not None:
-                _simulate(simulation, services, env)
+                _simulate(simulation, services, env, mail=data_dir / "mail")
             return _supervise(services, data_dir)
         except _Shutdown:
             return 0
@@ -442,7 +464,61 @@ def _service_settings(name: str, data_dir: Path, *, simulated: bool) -> dict[str
     return extra
 
 
-def _simulate(simulation: Simulation, services: dict[str, _Started], env: dict[str, str]) -> None:
+DEMO_DIRECTORY = {
+    "roles": {
+        role: [{"name": name, "email": f"{role.replace('_', '.')}@msp.example"}]
+        for role, name in (
+            ("on_call_engineer", "On-call engineer"),
+            ("service_desk_lead", "Service desk lead"),
+            ("service_delivery_manager", "Service delivery manager"),
+            ("account_manager", "Account manager"),
+        )
+    }
+}
+"""The MSP's people in `make run` (notify's `MSP_NOTIFY_DIRECTORY`)."""
+
+
+def notify_settings(smtp_port: int) -> dict[str, str]:
+    """notify sends to the local SMTP sink, to the demo directory; a short group window
+    (the simulated month's storms arrive within seconds)."""
+    import json
+
+    return {
+        "MSP_SMTP_HOST": "127.0.0.1",
+        "MSP_SMTP_PORT": str(smtp_port),
+        "MSP_NOTIFY_DIRECTORY": json.dumps(DEMO_DIRECTORY),
+        "MSP_GROUP_WINDOW_S": "5",
+    }
+
+
+MAIL_SETTLE_S = 5.0
+MAIL_WAIT_S = 90.0
+
+
+def mail_summary(
+    folder: Path, *, settle_s: float = MAIL_SETTLE_S, wait_s: float = MAIL_WAIT_S
+) -> str:
+    """The count per kind of what notify sent to the SMTP sink, once no new message
+    arrived for `settle_s` (group windows close, retries end), at most `wait_s`."""
+    from msp_devstack.smtp_sink import count_messages
+
+    deadline = time.monotonic() + wait_s
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = len(list(folder.glob("*.eml")))
+        if count != last:
+            last, since = count, time.monotonic()
+        elif time.monotonic() - since >= settle_s:
+            break
+        time.sleep(0.5)  # poll tick while notify drains
+    counts = count_messages(folder)
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items())) or "none"
+    return f"Notifications sent (emails in {folder}): {sum(counts.values())} ({kinds})"
+
+
+def _simulate(
+    simulation: Simulation, services: dict[str, _Started], env: dict[str, str], *, mail: Path
+) -> None:
     """Play the month, print the summary. A failure is reported, and the stack stays up
     (its APIs are still worth looking at); Ctrl-C during the run stops everything."""
     from msp_simulator.player import Services
@@ -463,6 +539,7 @@ def _simulate(simulation: Simulation, services: dict[str, _Started], env: dict[s
         log.exception("the simulation failed; the services stay up")
         print(SIMULATION_FAILED_LINE, flush=True)
         return
+    print(mail_summary(mail), flush=True)
     print(SIMULATED_LINE, flush=True)
     print("The APIs and /metrics stay up; Ctrl-C stops everything.", flush=True)
 

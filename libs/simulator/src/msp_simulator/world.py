@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 
 from msp_events.base import Tier
 from msp_events.samples import sample_contract_version
-from msp_events.types.contracts import ContractVersion, FlatFee, IncludedHours, Rates
+from msp_events.types.contracts import (
+    Contact,
+    ContactDirectory,
+    ContractVersion,
+    FlatFee,
+    IncludedHours,
+    Rates,
+)
 
 TIMEZONES: tuple[tuple[str, str], ...] = (
     # (IANA zone, currency): New York changes to summer time on 8 March 2026 and London
@@ -185,6 +192,15 @@ def _contract(
         if timezone == "Europe/London"
         else base.calendar.model_copy(update={"holidays": []}),
         "monitoring": base.monitoring.model_copy(update={"enabled": not premium}),
+        # people reached by email only: the demo has no webhook receivers
+        "contacts": ContactDirectory(
+            roles={
+                "customer_it_contact": [Contact(name="IT contact", email="it@customer.example")],
+                "customer_finance": [Contact(name="Finance", email="finance@customer.example")],
+            },
+            incident_roles=["customer_it_contact"],
+            report_roles=["customer_it_contact", "customer_finance"],
+        ),
         "rationale": f"Initial {tier.replace('_', ' ')} agreement: {devices} devices, "
         f"{len(sites)} site(s), {timezone} business hours.",
     }
