@@ -177,7 +177,7 @@ async def test_run_simulates_a_month_then_serves_and_stops_cleanly_on_sigint(
         assert "Invoices (30 issued)" in summary
         # notify's emails, caught by the local SMTP sink, counted per kind
         (sent,) = [line for line in summary.splitlines() if line.startswith("Notifications sent")]
-        assert "sla_breach" in sent and "incident_opened" in sent, sent
+        assert "sla_breach" in sent and "sla_warning" in sent, sent
         for kind in ("flat_fee", "on_demand", "project", "warranty", "total"):
             assert f"\n  {kind} " in summary, kind
         margin = [line for line in summary.splitlines() if " margin " in line]

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from msp_devstack.access import operator_headers
 from msp_devstack.processes import free_port, stop_process_group
-from msp_devstack.testkit import produce, wait_for
+from msp_devstack.testkit import produce, wait_for, wait_for_async
 from msp_events import Envelope, make_event
 from msp_events.base import EventData
 from msp_events.samples import sample_contract_version
@@ -183,6 +183,19 @@ class NotifyUnderTest:
 
     async def send(self, topic: str, events: list[Envelope]) -> None:
         await produce(self.kafka, f"{self.namespace}{topic}", events)
+
+    async def send_contract(self, contract: Envelope) -> None:
+        """Send it and wait until notify holds it (topics are consumed independently:
+        a test's SLA events must not overtake their contract)."""
+        await self.send(CONTRACTS.name, [contract])
+
+        async def stored() -> bool:
+            found = await self.db.fetchval(
+                "SELECT count(*) FROM contracts WHERE customer_id = $1", contract.customer_id
+            )
+            return bool(found)
+
+        await wait_for_async(stored, timeout=60, message="the contract stored")
 
     async def deliveries(self, **params: str) -> list[dict[str, Any]]:
         resp = await self.http.get("/v1/deliveries", params={"limit": "1000", **params})

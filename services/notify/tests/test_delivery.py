@@ -22,10 +22,11 @@ from notify_harness import (
 
 from msp_devstack.access import bearer, metrics_headers, new_key
 from msp_devstack.testkit import wait_for_async
-from msp_events.topics import CONTRACTS, INCIDENTS, SLA
+from msp_events.samples import sample_events
+from msp_events.topics import INCIDENTS, SLA
 from msp_events.types.contracts import Contact, ContactDirectory
 from msp_events.types.incidents import IncidentOpened, IncidentResolved
-from msp_events.types.sla import SlaBreached, SlaWarning
+from msp_events.types.sla import SlaBreached, SlaEscalated, SlaMonthlyReport, SlaWarning
 
 pytestmark = pytest.mark.integration
 StartNotify = Callable[..., Any]
@@ -67,6 +68,19 @@ def breach(level: int, roles: list[str]) -> SlaBreached:
     )
 
 
+def escalated(percent: int, level: int, roles: list[str]) -> SlaEscalated:
+    return SlaEscalated(
+        **clock(),
+        threshold_percent=percent,
+        escalation_level=level,
+        roles_to_inform=roles,
+        due_at=DUE,
+        elapsed_business_seconds=percent * 216,
+        at=DUE + timedelta(hours=3),
+        timezone="Europe/London",
+    )
+
+
 async def all_settled(service: NotifyUnderTest, count: int) -> list[dict[str, Any]]:
     found = await service.deliveries()
     assert len(found) == count, [(d["address"], d["status"]) for d in found]
@@ -99,7 +113,7 @@ async def test_each_escalation_step_reaches_each_recipient_once_per_channel(
             ]
         }
     )
-    await service.send(CONTRACTS.name, [contract_event(customer)])
+    await service.send_contract(contract_event(customer))
     steps = [
         event(warning(75, 1, ["service_desk_lead"]), id="w75", at=T, subject="T-1"),
         event(
@@ -114,9 +128,10 @@ async def test_each_escalation_step_reaches_each_recipient_once_per_channel(
             at=DUE,
             subject="T-1",
         ),
+        event(escalated(150, 4, ["service_desk_lead"]), id="e150", at=DUE, subject="T-1"),
     ]
     await service.send(SLA.name, steps)
-    await wait_for_async(lambda: all_settled(service, 8), timeout=60, message="8 deliveries")
+    await wait_for_async(lambda: all_settled(service, 10), timeout=60, message="10 deliveries")
 
     # a replay of the same events plans nothing new; a later event proves it was consumed
     await service.send(SLA.name, steps)
@@ -131,16 +146,22 @@ async def test_each_escalation_step_reaches_each_recipient_once_per_channel(
             )
         ],
     )
-    await wait_for_async(lambda: all_settled(service, 10), timeout=60, message="10 deliveries")
+    await wait_for_async(lambda: all_settled(service, 12), timeout=60, message="12 deliveries")
 
     stats = webhook_sink.stats()
     assert stats["bad_signatures"] == 0
-    assert stats["accepted"] == {"/ok/sdl": 3, "/ok/priya": 1}
+    assert stats["accepted"] == {"/ok/sdl": 4, "/ok/priya": 1}
     assert stats["duplicates"] == {}
     mails = {
         a: len(smtp_sink.to(a)) for a in ("sdl@msp.example", "sdm@msp.example", "it@cust.example")
     }
-    assert mails == {"sdl@msp.example": 3, "sdm@msp.example": 2, "it@cust.example": 1}
+    assert mails == {"sdl@msp.example": 4, "sdm@msp.example": 2, "it@cust.example": 1}
+    assert sorted(b["kind"] for b in webhook_sink.bodies("/ok/sdl")) == [
+        "sla_escalation",
+        "sla_warning",
+        "sla_warning",
+        "sla_warning",
+    ]
 
     # what the breach says: ticket, customer, level, roles, the deadline in local time
     [mail] = smtp_sink.to("it@cust.example")
@@ -160,7 +181,7 @@ async def test_each_escalation_step_reaches_each_recipient_once_per_channel(
     other = await new_key(
         database_url, namespace=namespace, roles=["customer"], customers=["cust-2"]
     )
-    for key, expected in ((own, 10), (other, 0)):
+    for key, expected in ((own, 12), (other, 0)):
         resp = await service.http.get("/v1/deliveries", headers=bearer(key))
         assert resp.status_code == 200
         assert len(resp.json()["deliveries"]) == expected
@@ -264,12 +285,12 @@ async def test_a_forty_device_site_outage_sends_one_grouped_message_to_on_call(
             )
         ]
     )
-    service = await notify_service(notify_directory=msp, group_window_s=3)
+    service = await notify_service(notify_directory=msp, group_window_s=10)
     customer = ContactDirectory(
         roles={"customer_it_contact": [Contact(name="Priya", email="it@cust.example")]},
         incident_roles=["customer_it_contact"],
     )
-    await service.send(CONTRACTS.name, [contract_event(customer)])
+    await service.send_contract(contract_event(customer))
     opened = [
         event(storm_incident(i), id=f"open-{i}", at=T + timedelta(seconds=i)) for i in range(40)
     ]
@@ -320,3 +341,46 @@ async def test_the_api_refuses_a_caller_without_the_permission(
     )
     async with anonymous:
         assert (await anonymous.get("/v1/deliveries")).status_code == 401
+
+
+async def test_the_monthly_report_is_an_html_email_with_the_csv_to_the_report_contacts(
+    notify_service: StartNotify,
+    webhook_sink: WebhookSink,
+    smtp_sink: SmtpSink,
+) -> None:
+    service = await notify_service()
+    customer = ContactDirectory(
+        roles={
+            "customer_it_contact": [
+                Contact(
+                    name="Priya", email="it@cust.example", webhook_url=webhook_sink.url("/ok/priya")
+                )
+            ],
+            "customer_finance": [Contact(name="Tom", email="finance@cust.example")],
+            "customer_ceo": [Contact(name="Cee", email="ceo@cust.example")],
+        },
+        report_roles=["customer_it_contact", "customer_finance"],
+    )
+    await service.send_contract(contract_event(customer))
+    [report] = [e for e in sample_events() if isinstance(e.data, SlaMonthlyReport)]
+    await service.send(SLA.name, [report.model_copy(update={"customer_id": CUSTOMER})])
+    await wait_for_async(lambda: all_settled(service, 2), timeout=60, message="2 reports")
+
+    data = report.data
+    assert isinstance(data, SlaMonthlyReport)
+    for address in ("it@cust.example", "finance@cust.example"):
+        [mail] = smtp_sink.to(address)
+        assert mail["Subject"] == f"SLA report 2026-02: {CUSTOMER}"
+        html = mail.get_body(preferencelist=("html",))
+        assert html is not None
+        page = html.get_content()
+        for line in data.summary:  # the figures, as the report API gives them
+            assert f"<td>{line.met_percent}</td>" in page
+            assert f"<td>{line.mean_business_seconds}</td>" in page
+        assert f"{data.clocks} clocks, {data.breaches_total} breached" in page
+        assert f"Availability: {data.availability.measured_percent}%" in page
+        [attachment] = list(mail.iter_attachments())
+        assert attachment.get_filename() == f"sla-report-{CUSTOMER}-2026-02.csv"
+        assert attachment.get_content() == data.csv
+    assert smtp_sink.to("ceo@cust.example") == []
+    assert webhook_sink.stats()["accepted"] == {}  # a document goes by email only

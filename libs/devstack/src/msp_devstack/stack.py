@@ -293,27 +293,16 @@ def run(
             migrations = _migrate(database_url)
 
             env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, DATABASE_URL=database_url)
-            smtp_port = free_port()
-            sink = spawn(
-                (
-                    sys.executable,
-                    "-m",
-                    "msp_devstack.smtp_sink",
-                    "--port",
-                    str(smtp_port),
-                    "--out",
-                    str(data_dir / "mail"),
-                ),
-                data_dir / "logs" / "smtp-sink.log",
-                env=env,
-            )
-            stack.callback(stop_process_group, sink, "smtp sink", timeout=10.0)
+            smtp_port = 0
             for offset, service in enumerate(SERVICES):
                 extra = _service_settings(service.name, data_dir, simulated=simulation is not None)
-                if service.name == "notify":
-                    extra.update(notify_settings(smtp_port))
                 requested = None if http_base_port is None else http_base_port + offset
                 port = _port(requested, service.default_port, f"{service.name} HTTP")
+                if service.name == "notify":
+                    # after every service port is chosen, so it never takes one of them
+                    taken = {s.port for s in services.values()} | {port}
+                    smtp_port = _start_smtp_sink(stack, data_dir, env, taken)
+                    extra.update(notify_settings(smtp_port))
 
                 def start(
                     service: ServiceProcess = service,
@@ -462,6 +451,30 @@ def _service_settings(name: str, data_dir: Path, *, simulated: bool) -> dict[str
     if name == "billing" and "MSP_TECHNICIAN_COST_RATES" not in os.environ:
         extra["MSP_TECHNICIAN_COST_RATES"] = DEMO_COST_RATES
     return extra
+
+
+def _start_smtp_sink(
+    stack: contextlib.ExitStack, data_dir: Path, env: dict[str, str], taken: set[int]
+) -> int:
+    """The local SMTP sink notify sends to (`msp_devstack.smtp_sink`); its port."""
+    port = free_port()
+    while port in taken:
+        port = free_port()
+    sink = spawn(
+        (
+            sys.executable,
+            "-m",
+            "msp_devstack.smtp_sink",
+            "--port",
+            str(port),
+            "--out",
+            str(data_dir / "mail"),
+        ),
+        data_dir / "logs" / "smtp-sink.log",
+        env=env,
+    )
+    stack.callback(stop_process_group, sink, "smtp sink", timeout=10.0)
+    return port
 
 
 DEMO_DIRECTORY = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 from msp_events import Envelope
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated, ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
-from msp_events.types.sla import SlaBreached, SlaWarning
+from msp_events.types.sla import SlaBreached, SlaEscalated, SlaMonthlyReport, SlaWarning
 from msp_plumbing.consumer import Handler, Tx
 from notify import metrics, rules, service
 from notify.rules import Directory, Notice, Recipient
@@ -45,16 +45,19 @@ def make_handler(settings: NotifySettings) -> Handler:
             )
             return
         version = await service.contract_version(tx.conn, customer_id=customer, at=event.time)
-        if isinstance(data, SlaWarning | SlaBreached):
-            threshold = data.threshold_percent if isinstance(data, SlaWarning) else 100
+        if isinstance(data, SlaWarning | SlaBreached | SlaEscalated):
+            threshold = 100 if isinstance(data, SlaBreached) else data.threshold_percent
             notice = rules.sla_notice(
                 data,
                 customer_id=customer,
-                timezone=version.timezone if version else "UTC",
+                # the clock's own zone (sla-clock sends it), else the contract's
+                timezone=data.timezone or (version.timezone if version else "UTC"),
                 threshold_percent=threshold,
-                at=data.at if isinstance(data, SlaWarning) else data.breached_at,
+                at=data.breached_at if isinstance(data, SlaBreached) else data.at,
             )
             await plan(tx, event, notice, directory(version).recipients(data.roles_to_inform))
+        elif isinstance(data, SlaMonthlyReport):
+            await on_report(tx, event, data)
         elif isinstance(data, IncidentOpened):
             await service.store_incident(
                 tx.conn,
@@ -73,6 +76,21 @@ def make_handler(settings: NotifySettings) -> Handler:
             await on_resolved(tx, event, data)
         else:
             tx.outcomes[event.id] = "not notified"
+
+    async def on_report(tx: Tx, event: Envelope, data: SlaMonthlyReport) -> None:
+        """The report to the report roles of the version it names, by email only (it
+        is a document: HTML with the CSV attached)."""
+        snapshot = await service.contract(tx.conn, customer_id=event.customer_id)
+        version = None
+        if snapshot is not None:
+            version = next(
+                (v for v in snapshot.versions if v.version == data.contract_version),
+                snapshot.current,
+            )
+        roles = version.contacts.report_roles if version is not None else []
+        recipients = [r for r in directory(version).recipients(roles) if r.channel == "email"]
+        notice = rules.report_notice(data, customer_id=event.customer_id, at=event.time)
+        await plan(tx, event, notice, recipients)
 
     async def tell(
         tx: Tx, event: Envelope, notice: Notice, version: ContractVersion | None, incident: str

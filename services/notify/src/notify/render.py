@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -116,7 +117,60 @@ def email_message(
     mail["X-MSP-Delivery-Id"] = delivery_id
     mail["X-MSP-Kind"] = message["kind"]
     mail.set_content("\n".join(shaped.lines) + "\n")
+    report = message.get("facts", {}).get("report")
+    if message["kind"] == "monthly_report" and report is not None:
+        mail.add_alternative(report_html(report), subtype="html")
+        mail.add_attachment(
+            report["csv"].encode(),
+            maintype="text",
+            subtype="csv",
+            filename=f"sla-report-{message['customer_id']}-{report['month']}.csv",
+        )
     return mail
+
+
+def report_html(report: dict[str, Any]) -> str:
+    """The monthly report's figures as an HTML page (the event's, i.e. the API's)."""
+    e = html.escape
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{e(str(line[k]) if line[k] is not None else '-')}</td>" for k in REPORT_COLUMNS
+        )
+        + "</tr>"
+        for line in report["summary"]
+    )
+    heads = "".join(f"<th>{e(k.replace('_', ' '))}</th>" for k in REPORT_COLUMNS)
+    a = report["availability"]
+    breaches = "".join(
+        f"<li>{e(b['ticket_id'])} {e(b['metric'])} {e(b['priority'])}: {e(b['reason'])}</li>"
+        for b in report["breaches"]
+    )
+    return (
+        f"<html><body><h1>SLA report {e(report['month'])}</h1>"
+        f"<p>Time zone {e(report['timezone'])}; figures as of {e(report['as_of'])}; "
+        f"{report['clocks']} clocks, {report['breaches_total']} breached.</p>"
+        f"<table><tr>{heads}</tr>{rows}</table>"
+        f"<p>Mean time to respond: {e(str(report['mean_time_to_respond_seconds']))} s; "
+        f"to resolve: {e(str(report['mean_time_to_resolve_seconds']))} s.</p>"
+        f"<p>Availability: {e(str(a['measured_percent']))}% "
+        f"(target {e(str(a['target_percent']))}%), downtime {a['downtime_seconds']} s "
+        f"over {a['incidents']} incidents.</p>"
+        f"<ul>{breaches}</ul><p>The CSV attached has one row per clock.</p></body></html>"
+    )
+
+
+REPORT_COLUMNS = (
+    "metric",
+    "priority",
+    "clocks",
+    "met",
+    "breached",
+    "pending",
+    "cancelled",
+    "met_percent",
+    "mean_business_seconds",
+)
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:

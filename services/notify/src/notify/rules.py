@@ -29,7 +29,7 @@ from msp_events.calendar import BusinessCalendar, hours_calendar
 from msp_events.types import contracts
 from msp_events.types.contracts import Contact, ContactDirectory, ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentUpdated
-from msp_events.types.sla import SlaBreached, SlaWarning
+from msp_events.types.sla import SlaBreached, SlaEscalated, SlaMonthlyReport, SlaWarning
 
 Channel = Literal["email", "webhook", "slack", "teams"]
 CHANNELS: tuple[Channel, ...] = ("email", "webhook", "slack", "teams")
@@ -155,7 +155,7 @@ def local_time(instant: datetime, timezone: str) -> str:
 
 
 def sla_notice(
-    event_data: SlaWarning | SlaBreached,
+    event_data: SlaWarning | SlaBreached | SlaEscalated,
     *,
     customer_id: str,
     timezone: str,
@@ -165,8 +165,15 @@ def sla_notice(
     """The notice of one escalation step of a ticket's SLA clock."""
     data = event_data
     breach = isinstance(data, SlaBreached)
-    kind = "sla_breach" if breach else "sla_warning"
-    what = "breached" if breach else f"at {threshold_percent}% of its target"
+    escalation = isinstance(data, SlaEscalated)
+    kind = "sla_breach" if breach else "sla_escalation" if escalation else "sla_warning"
+    what = (
+        "breached"
+        if breach
+        else f"breached and at {threshold_percent}% of its target"
+        if escalation
+        else f"at {threshold_percent}% of its target"
+    )
     deadline = local_time(data.due_at, timezone)
     metric = data.metric.replace("_", " ")
     roles = list(data.roles_to_inform)
@@ -192,7 +199,8 @@ def sla_notice(
         "due_local": deadline,
         "clock_id": data.clock_id,
     }
-    urgent = breach or threshold_percent >= 100 or data.priority in NOTIFIED_PRIORITIES
+    urgent = breach or escalation or threshold_percent >= 100
+    urgent = urgent or data.priority in NOTIFIED_PRIORITIES
     return Notice(kind, customer_id, title, lines, facts, urgent, at)
 
 
@@ -298,4 +306,27 @@ def incident_resolved_notice(
         True,
         resolved_at,
         site_key(customer_id, incident_id, site_id, "incident_resolved"),
+    )
+
+
+def report_notice(data: SlaMonthlyReport, *, customer_id: str, at: datetime) -> Notice:
+    """The monthly SLA report: an HTML email with the CSV attached (`render.py`); the
+    figures are the event's, which are the report API's. Not urgent: it waits for the
+    recipient's working hours like any other notice that can."""
+    met = [f"{line.metric} {line.priority}: {line.met_percent}% met" for line in data.summary]
+    lines = (
+        f"SLA report of customer {customer_id} for {data.month} ({data.timezone}): "
+        f"{data.clocks} clocks, {data.breaches_total} breached.",
+        *met,
+        f"Availability {data.availability.measured_percent}% "
+        f"(target {data.availability.target_percent}%).",
+    )
+    return Notice(
+        "monthly_report",
+        customer_id,
+        f"SLA report {data.month}: {customer_id}",
+        lines,
+        {"report": data.model_dump(mode="json")},
+        False,
+        at,
     )

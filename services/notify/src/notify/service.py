@@ -31,30 +31,38 @@ async def store_contract(
     contract: ContractSnapshot | ContractTerminated,
     event_id: str,
 ) -> None:
+    """Keep the version history (a termination's too: its people still get the last
+    report)."""
+    history = ContractSnapshot(contract_id=contract.contract_id, versions=contract.versions)
     await conn.execute(
         """INSERT INTO contracts (customer_id, payload, event_id) VALUES ($1, $2::jsonb, $3)
            ON CONFLICT (customer_id) DO UPDATE
            SET payload = EXCLUDED.payload, event_id = EXCLUDED.event_id, updated_at = now()""",
         customer_id,
-        contract.model_dump_json(),
+        history.model_dump_json(),
         event_id,
     )
+
+
+async def contract(conn: asyncpg.Connection, *, customer_id: str) -> ContractSnapshot | None:
+    """The customer's contract with its whole history, or None."""
+    payload = await conn.fetchval(
+        "SELECT payload FROM contracts WHERE customer_id = $1", customer_id
+    )
+    if payload is None:
+        return None
+    if isinstance(payload, str):
+        return ContractSnapshot.model_validate_json(payload)
+    return ContractSnapshot.model_validate(payload)
 
 
 async def contract_version(
     conn: asyncpg.Connection, *, customer_id: str, at: datetime
 ) -> ContractVersion | None:
     """The customer's contract version in force at `at` (else its first), or None."""
-    payload = await conn.fetchval(
-        "SELECT payload FROM contracts WHERE customer_id = $1", customer_id
-    )
-    if payload is None:
+    snapshot = await contract(conn, customer_id=customer_id)
+    if snapshot is None:
         return None
-    snapshot = (
-        ContractSnapshot.model_validate_json(payload)
-        if isinstance(payload, str)
-        else ContractSnapshot.model_validate(payload)
-    )
     return snapshot.version_at(at) or snapshot.versions[0]
 
 
