@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults
+.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults bench-notify
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -124,5 +124,9 @@ bench-billing: setup
 bench-faults: setup
 	$(RUN) python -m bench.faults
 
+## bench-notify: breach event -> signed webhook received at 1,000 breaches/min, p50/p99 -> bench/results/notify.json
+bench-notify: setup
+	$(RUN) python -m bench.notify
+
 ## bench: every benchmark, one after another (the machine should be otherwise idle)
-bench: bench-plumbing bench-ingest bench-access bench-incidents bench-sla bench-billing bench-faults
+bench: bench-plumbing bench-ingest bench-access bench-incidents bench-sla bench-billing bench-faults bench-notify

@@ -1,4 +1,4 @@
-"""The proof behind the Grafana dashboards (issue 8, Deliver 6): the four services run
+"""The proof behind the Grafana dashboards (issue 8, Deliver 6): the five services run
 (msp_devstack Fleet), a real Prometheus scrapes their /metrics every second, and an
 end-to-end scenario through ingest's HTTP API gives every panel something to show.
 Then EVERY PromQL expression of EVERY dashboard must return at least one series, and

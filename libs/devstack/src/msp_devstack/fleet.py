@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -70,12 +71,15 @@ class Fleet:
     event_time: bool = True
     start_timeout_s: float = 120.0
     _members: dict[str, _Member] = field(default_factory=dict, init=False)
+    _smtp_sink: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _notify_env: dict[str, str] = field(default_factory=dict, init=False)
     _operator_key: str | None = field(default=None, init=False)
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self) -> Fleet:
         self.create_topics()
         self.migrate()
+        self._start_smtp_sink()
         for service in SERVICES:
             self._members[service.name] = self._member(service)
         for name in self._members:
@@ -87,6 +91,33 @@ class Fleet:
     def close(self) -> None:
         for name in reversed(list(self._members)):
             self.stop(name)
+        if self._smtp_sink is not None:
+            stop_process_group(self._smtp_sink, "smtp sink", timeout=10)
+            self._smtp_sink = None
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the fleet's SMTP sink keeps what notify sent (one .eml per message)."""
+        return self.data_dir / "mail"
+
+    def _start_smtp_sink(self) -> None:
+        """notify sends email to a local SMTP sink, as in `make run`."""
+        from msp_devstack.stack import notify_settings
+
+        port = free_port()
+        self._smtp_sink = spawn(
+            (
+                sys.executable,
+                "-m",
+                "msp_devstack.smtp_sink",
+                "--port",
+                str(port),
+                "--out",
+                str(self.mail_dir),
+            ),
+            self.data_dir / "logs" / "smtp-sink.log",
+        )
+        self._notify_env = notify_settings(port)
 
     def __enter__(self) -> Fleet:
         return self.start()
@@ -203,6 +234,8 @@ class Fleet:
         schema_of = dict((package, schema) for schema, package in SERVICE_SCHEMAS)
         schema = f"{self.namespace}{schema_of[service.package]}"
         extra: dict[str, str] = {}
+        if service.name == "notify":
+            extra.update(self._notify_env)
         if self.event_time:
             extra.update(EVENT_TIME_SETTINGS.get(service.name, {}))
         extra.update(self.settings.get(service.name, {}))

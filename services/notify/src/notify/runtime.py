@@ -18,7 +18,7 @@ class NotifyRuntime(ServiceRuntime):
         super().__init__(settings)
         self.notify_settings = settings
         self.http: httpx.AsyncClient | None = None
-        self.worker: DeliveryWorker | None = None
+        self.workers: list[DeliveryWorker] = []
         self.add_consumer("notices", [CONTRACTS, SLA, INCIDENTS], make_handler(settings))
 
     async def start(self) -> None:
@@ -26,8 +26,12 @@ class NotifyRuntime(ServiceRuntime):
         assert self.pool is not None
         self.http = httpx.AsyncClient(follow_redirects=False)
         senders = Senders(self.notify_settings, self.http)
-        self.worker = DeliveryWorker(pool=self.pool, settings=self.notify_settings, senders=senders)
-        self.spawn_task("delivery-worker", self.worker.run)
+        for name, channels in (("email", ("email",)), ("http", ("webhook", "slack", "teams"))):
+            worker = DeliveryWorker(
+                pool=self.pool, settings=self.notify_settings, senders=senders, channels=channels
+            )
+            self.workers.append(worker)
+            self.spawn_task(f"delivery-worker-{name}", worker.run)
 
     async def stop(self) -> None:
         await super().stop()

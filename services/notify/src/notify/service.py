@@ -209,15 +209,18 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_s: float) -> list[Claimed]:
+async def claim_due(
+    conn: asyncpg.Connection, *, limit: int, lease_s: float, channels: Sequence[str]
+) -> list[Claimed]:
     """Take up to `limit` due deliveries (and ones whose sender crashed: 'sending' past
     their lease): each becomes 'sending' with one more attempt, recorded as started.
     An attempt left 'sending' by a crash is recorded 'unknown'. Commit before sending."""
     rows = await conn.fetch(
         """WITH due AS (
                SELECT delivery_id FROM deliveries
-               WHERE (status IN ('pending', 'retrying') AND next_attempt_at <= now())
-                  OR (status = 'sending' AND lease_until < now())
+               WHERE ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
+                      OR (status = 'sending' AND lease_until < now()))
+                 AND channel = ANY($3)
                ORDER BY next_attempt_at, delivery_id LIMIT $1 FOR UPDATE SKIP LOCKED)
            UPDATE deliveries d
            SET status = 'sending', attempts = d.attempts + 1,
@@ -226,6 +229,7 @@ async def claim_due(conn: asyncpg.Connection, *, limit: int, lease_s: float) -> 
            RETURNING d.*""",
         limit,
         lease_s,
+        list(channels),
     )
     if not rows:
         return []

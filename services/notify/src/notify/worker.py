@@ -25,8 +25,19 @@ BACKLOG_REFRESH_S = 5.0
 
 
 class DeliveryWorker:
-    def __init__(self, *, pool: asyncpg.Pool, settings: NotifySettings, senders: Senders) -> None:
+    """One loop over the deliveries of `channels`. The runtime runs one for email and
+    one for the HTTP channels, so a slow mail relay never holds a webhook back."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        settings: NotifySettings,
+        senders: Senders,
+        channels: tuple[str, ...],
+    ) -> None:
         self.pool = pool
+        self.channels = channels
         self.settings = settings
         self.senders = senders
         self.backoff = Backoff(base_s=settings.retry_base_s, cap_s=settings.retry_cap_s)
@@ -45,7 +56,7 @@ class DeliveryWorker:
         s = self.settings
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await service.claim_due(
-                conn, limit=s.delivery_batch, lease_s=s.delivery_lease_s
+                conn, limit=s.delivery_batch, lease_s=s.delivery_lease_s, channels=self.channels
             )
         if claimed:
             await asyncio.gather(*(self._deliver(d) for d in claimed))
