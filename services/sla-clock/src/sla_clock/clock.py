@@ -27,6 +27,12 @@ Rules (each one is a line or two below; see README.md for the table):
 * Outcome: breached when the elapsed business time reaches the target before the clock
   stops (a goal reached after that is no met); met when it stops at or within it. A
   late event may change an outcome already published: `corrections.py` corrects it.
+* Termination: once the contract's termination instant has passed (`now`), every live
+  clock is cancelled at that instant with the reason "contract terminated"; warnings and
+  breaches crossed before it stand, none after it is announced or scheduled, and no clock
+  starts (or restarts on reopen) from it on. A termination still ahead of `now` only
+  drops the deadlines at or after it; its cancellation is announced by the first replay
+  of the ticket at or after the instant.
 """
 
 from __future__ import annotations
@@ -114,6 +120,7 @@ class Clock:
     # thresholds crossed under an earlier target, before a priority change re-targeted
     # the clock: they happened, whatever the new target says
     crossed: list[Crossed] = field(default_factory=list)
+    by_termination: bool = False  # cancelled by the contract's end: what came before stands
     settled: bool = False  # set once the replay is over: instants may then be memoised
     _instants: dict[int, datetime | None] = field(default_factory=dict)
 
@@ -186,8 +193,8 @@ class Clock:
         return self.stopped_at is None or instant < self.stopped_at
 
     def breached_at(self) -> datetime | None:
-        if self.state == "cancelled":
-            return None
+        if self.state == "cancelled" and not self.by_termination:
+            return None  # a termination does not undo a breach that came before it
         if self.pinned_breach is not None:
             return self.pinned_breach  # breached under an earlier target: it stands
         instant = self.instant_of(self.target_s)
@@ -240,6 +247,14 @@ class _Replay:
         self.open = True
         self.opened_at: datetime | None = None
         self.no_clock_reason: str | None = "ticket creation not seen yet"
+        self.terminated = False
+
+    def terminate(self, at: datetime) -> None:
+        """The contract ended at `at`: cancel the live clocks; no clock starts after."""
+        self.terminated = True
+        for clock in self.live():
+            clock.by_termination = True
+            self.cancel(clock, at, f"contract terminated at {at.isoformat()}")
 
     def emit(self, clock: Clock, at: datetime, data: EventData, *parts: str) -> None:
         self.emissions.append(Emission(clock.event_id(*parts), at, data))
@@ -253,7 +268,7 @@ class _Replay:
         assert self.version is not None and self.contract is not None
         assert self.priority is not None
         target = self.version.sla.target_for(self.priority)
-        if target is None:
+        if target is None or self.terminated:
             return None
         minutes = (
             target.first_response_minutes
@@ -293,6 +308,10 @@ class _Replay:
     def created(self, t: Transition) -> None:
         self.opened_at, self.priority = t.at, t.priority
         self.version = self.contract.version_at(t.at) if self.contract else None
+        if self.terminated:
+            self.version = None
+            self.no_clock_reason = "contract terminated before the ticket was opened"
+            return
         if self.version is None:
             self.no_clock_reason = "no contract in force when the ticket was opened"
             return
@@ -431,19 +450,30 @@ def replay(
     *,
     ticket_id: str,
     now: datetime,
+    terminated_at: datetime | None = None,
 ) -> TicketOutcome:
     """Replay `log` (any order) under `contract` as seen at `now`: the clocks, the events
-    they have produced by `now`, and each running clock's future deadlines."""
+    they have produced by `now`, and each running clock's future deadlines.
+    `terminated_at`: when the contract ends (see "Termination" above)."""
     run = _Replay(ticket_id, contract)
+    ended = terminated_at if terminated_at is not None and terminated_at <= now else None
     for t in sorted(log, key=lambda t: t.sort_key):
+        if ended is not None and not run.terminated and t.at >= ended:
+            run.terminate(ended)
         run.apply(t)
+    if ended is not None and not run.terminated:
+        run.terminate(ended)
     deadlines: dict[tuple[str, int], list[Deadline]] = {}
     for clock in run.clocks:
         clock.settled = True
         for crossed in clock.crossed:
-            if clock.state != "cancelled" or crossed.percent < BREACH_PERCENT:
+            if (
+                clock.state != "cancelled"
+                or clock.by_termination
+                or crossed.percent < BREACH_PERCENT
+            ):
                 run.emissions.append(crossed_event(clock, crossed))
-        if clock.state == "cancelled":
+        if clock.state == "cancelled" and not clock.by_termination:
             continue
         future: list[Deadline] = []
         # breached under an earlier target: nothing more to announce
@@ -455,7 +485,8 @@ def replay(
                 continue
             assert instant is not None
             if clock.state == "running" and instant > now:
-                future.append(Deadline(step.kind, percent, instant))
+                if terminated_at is None or instant < terminated_at:
+                    future.append(Deadline(step.kind, percent, instant))
             elif clock.state != "paused" or instant <= now:
                 run.emissions.append(threshold_event(clock, percent, instant))
         if future:

@@ -20,6 +20,7 @@ from sla_clock.contracts import (
     TicketKey,
     store_contract,
     tickets_waiting_for_contract,
+    tickets_with_live_clocks,
 )
 from sla_clock.monthly import schedule_reports
 from sla_clock.service import recompute, store_incident, store_transitions, transition_of
@@ -78,6 +79,8 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
             failed = await blame(tx, keys=waiting, now=now, contracts=contracts)
             touched.update(k for k in waiting if k not in failed)
             touched.difference_update(failed)
+            # a termination cancels the customer's live clocks (clock.py: "Termination")
+            touched.update(await tickets_with_live_clocks(tx.conn, customer_ids=new_contracts))
         replayed = await recompute(
             tx.conn, keys=touched, now=now, contracts=contracts, causes=causes
         )

@@ -5,6 +5,7 @@ snapshots. Functions take the caller's connection and never commit."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -19,6 +20,11 @@ class ContractCache:
 
     def __init__(self) -> None:
         self._parsed: dict[str, tuple[int, ContractSnapshot]] = {}
+        self._ended: dict[str, datetime] = {}
+
+    def terminated_at(self, customer_id: str) -> datetime | None:
+        """When the customer's contract ends (as of the last `load` of that customer)."""
+        return self._ended.get(customer_id)
 
     async def load(
         self, conn: asyncpg.Connection, customer_ids: Iterable[str]
@@ -26,7 +32,7 @@ class ContractCache:
         ids = sorted(set(customer_ids))
         known = [self._parsed[c][0] if c in self._parsed else -1 for c in ids]
         rows = await conn.fetch(
-            """SELECT c.customer_id, c.revision,
+            """SELECT c.customer_id, c.revision, c.terminated_at,
                       CASE WHEN c.revision = k.rev THEN NULL ELSE c.snapshot END AS snapshot
                FROM contracts c JOIN unnest($1::text[], $2::bigint[]) AS k(cid, rev)
                  ON k.cid = c.customer_id""",
@@ -39,6 +45,10 @@ class ContractCache:
                 parsed = ContractSnapshot.model_validate_json(row["snapshot"])
                 self._parsed[row["customer_id"]] = (row["revision"], parsed)
             out[row["customer_id"]] = self._parsed[row["customer_id"]][1]
+            if row["terminated_at"] is None:
+                self._ended.pop(row["customer_id"], None)
+            else:
+                self._ended[row["customer_id"]] = row["terminated_at"]
         return out
 
 
@@ -74,6 +84,18 @@ async def tickets_waiting_for_contract(
     rows = await conn.fetch(
         """SELECT customer_id, ticket_id FROM tickets
            WHERE customer_id = ANY($1::text[]) AND no_clock_reason LIKE 'no contract%'""",
+        list(customer_ids),
+    )
+    return [(r["customer_id"], r["ticket_id"]) for r in rows]
+
+
+async def tickets_with_live_clocks(
+    conn: asyncpg.Connection, *, customer_ids: Sequence[str]
+) -> list[TicketKey]:
+    """The customers' tickets with a running or paused clock (a termination cancels them)."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT customer_id, ticket_id FROM clocks
+           WHERE customer_id = ANY($1::text[]) AND state IN ('running', 'paused')""",
         list(customer_ids),
     )
     return [(r["customer_id"], r["ticket_id"]) for r in rows]

@@ -236,7 +236,13 @@ async def recompute(
     snapshots = await contracts.load(conn, {c for c, _ in keys})
     outcomes: dict[TicketKey, TicketOutcome] = {}
     for n, key in enumerate(keys, 1):
-        outcomes[key] = replay(logs.get(key, []), snapshots.get(key[0]), ticket_id=key[1], now=now)
+        outcomes[key] = replay(
+            logs.get(key, []),
+            snapshots.get(key[0]),
+            ticket_id=key[1],
+            now=now,
+            terminated_at=contracts.terminated_at(key[0]),
+        )
         if n % YIELD_EVERY == 0:
             # a big batch replays for a while: let the scheduler (same event loop) fire
             # what is due meanwhile, so breach-emission lag does not grow with batch size

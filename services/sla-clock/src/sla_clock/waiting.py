@@ -54,7 +54,13 @@ async def blame(
     failed: dict[TicketKey, str] = {}
     for key in keys:
         try:
-            out = replay(logs.get(key, []), snapshots.get(key[0]), ticket_id=key[1], now=now)
+            out = replay(
+                logs.get(key, []),
+                snapshots.get(key[0]),
+                ticket_id=key[1],
+                now=now,
+                terminated_at=contracts.terminated_at(key[0]),
+            )
             for emission in out.emissions:  # what recompute will publish must be valid
                 envelope_of(emission, customer_id=key[0])
         except Exception as exc:  # any failure here is this ticket's, not the contract's
