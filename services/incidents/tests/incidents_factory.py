@@ -34,11 +34,12 @@ def contract(
     monitored: bool = True,
     windows: list[MaintenanceWindow] | None = None,
     at: datetime = T0,
+    coverage: str = "24x7",
 ) -> Envelope:
     base = sample_contract_version()
     update: dict[str, Any] = {
         "tier": tier,
-        "monitoring": MonitoringCoverage(enabled=monitored),
+        "monitoring": MonitoringCoverage(enabled=monitored, coverage=coverage),  # type: ignore[arg-type]
         "maintenance_windows": windows or [],
         "effective_from": datetime(2026, 1, 1, tzinfo=UTC),
     }

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from incidents import correlation, flapping, maintenance
 from incidents.config import TriageConfig
+from incidents.coverage import OUTSIDE_COVERAGE, coverage_starts_at
 from incidents.dedup import classify_firing, classify_resolve
 from incidents.outputs import Effects, Facts
 from incidents.state import Alert, CustomerState, Tombstone
@@ -136,7 +137,8 @@ def evaluate(
     cfg: TriageConfig,
     fx: Effects,
 ) -> None:
-    """Suppress the alert in a maintenance window, else correlate or open an incident."""
+    """Suppress the alert in a maintenance window, hold it outside monitoring coverage
+    (coverage.py), else correlate or open an incident."""
     facts = Facts(
         fingerprint=alert.fingerprint,
         check_kind=alert.check_kind,
@@ -156,6 +158,13 @@ def evaluate(
         state.wake(window[1])
         reason = f"in maintenance window {window[0]} until {window[1].isoformat()}: no ticket"
         fx.record(outcome="suppressed", reason=reason, event_id=event_id, at=at, **facts)
+        return
+    opens = coverage_starts_at(version, at)
+    if opens is not None:
+        alert.suppressed_by, alert.suppressed_until = OUTSIDE_COVERAGE, opens
+        state.wake(opens)
+        reason = f"outside coverage (business hours) until {opens.isoformat()}: no ticket"
+        fx.record(outcome="outside_coverage", reason=reason, event_id=event_id, at=at, **facts)
         return
     alert.suppressed_by = alert.suppressed_until = None
     inc = correlation.find_incident(state.incidents.values(), alert, at, cfg)
