@@ -7,11 +7,15 @@ import json
 import os
 import platform
 import tempfile
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -92,3 +96,97 @@ async def consumer_from_start(bootstrap: str, topic: str) -> AsyncIterator[AIOKa
         yield consumer
     finally:
         await consumer.stop()
+
+
+class LocalIssuer:
+    """An OIDC issuer for the benchmarks: an RSA and an EC key, their JWKS served over
+    HTTP on loopback (what a provider's `jwks_uri` answers), tokens signed with PyJWT.
+    Use as a context manager; `settings_env()` points a service at it."""
+
+    PATH = "/realms/bench"
+
+    def __init__(self) -> None:
+        import jwt
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        self.keys: dict[str, Any] = {
+            "rsa": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            "ec": ec.generate_private_key(ec.SECP256R1()),
+        }
+        self.jwks = {
+            "keys": [
+                {
+                    **jwt.algorithms.RSAAlgorithm.to_jwk(
+                        self.keys["rsa"].public_key(), as_dict=True
+                    ),
+                    "kid": "rsa",
+                    "use": "sig",
+                    "alg": "RS256",
+                },
+                {
+                    **jwt.algorithms.ECAlgorithm.to_jwk(self.keys["ec"].public_key(), as_dict=True),
+                    "kid": "ec",
+                    "use": "sig",
+                    "alg": "ES256",
+                },
+            ]
+        }
+        self.issuer = ""
+        self._server: ThreadingHTTPServer | None = None
+
+    def __enter__(self) -> LocalIssuer:
+        body = json.dumps(self.jwks).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.issuer = f"http://127.0.0.1:{self._server.server_address[1]}{self.PATH}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.issuer}/certs"
+
+    def settings_env(self) -> dict[str, str]:
+        return {"MSP_OIDC_ISSUER": self.issuer, "MSP_OIDC_JWKS_URL": self.jwks_url}
+
+    def token(
+        self,
+        *,
+        roles: list[str],
+        customers: list[str] | None = None,
+        alg: str = "RS256",
+        lifetime_s: int = 3600,
+    ) -> str:
+        import jwt
+
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": "msp-api",
+            "sub": "bench-user",
+            "name": "Bench",
+            "azp": "bench",
+            "exp": now + lifetime_s,
+            "nbf": now,
+            "realm_access": {"roles": roles},
+        }
+        if customers is not None:
+            claims["customer_ids"] = customers
+        kid = "rsa" if alg == "RS256" else "ec"
+        return jwt.encode(claims, self.keys[kid], algorithm=alg, headers={"kid": kid})

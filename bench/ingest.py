@@ -8,8 +8,14 @@ is a bare asyncio Protocol on uvloop in this process, sending pre-encoded HTTP/1
 requests (httpx would cost more CPU than the server on a 2-core machine and measure
 itself); its CPU share is reported. Every post must be answered 202 (authenticated,
 validated, ids claimed in Postgres, acknowledged by Kafka), and at the end the
-canonical topic must hold exactly one record per accepted event. The single-post run
-is repeated (`--repeat`, new ids each time) and the median run is reported.
+canonical topic must hold exactly one record per accepted event.
+
+The single-post runs alternate credentials in one run on one service (`--repeat`
+pairs, new ids each time, the order flipped every pair): an API key (a cached HMAC
+lookup, the cheapest credential) and an OIDC RS256 access token from a local issuer
+(JWKS cached, the token verified once until its `exp`). The median run of each is
+reported, and `single_post_ratio_jwt_to_apikey` is the median of the pairs' throughput
+ratios: interleaving makes the shared machine's noise fall on both sides alike.
 
 Run: `make bench-ingest`. Writes bench/results/ingest.json.
 """
@@ -34,7 +40,7 @@ from typing import cast
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.common import infrastructure, machine, server_version, write_results
+from bench.common import LocalIssuer, infrastructure, machine, server_version, write_results
 from ingest.consumers import RAW_TOPICS
 from msp_access.settings import DEV_METRICS_TOKEN
 from msp_devstack.access import new_key
@@ -106,11 +112,11 @@ class Connection(asyncio.Protocol):
         return await self.waiter
 
 
-def requests(bodies: list[bytes], key: str, content_type: str) -> list[bytes]:
+def requests(bodies: list[bytes], credential: str, content_type: str) -> list[bytes]:
     """Whole HTTP requests, encoded before the clock starts."""
     head = (
         f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-        f"Authorization: Bearer {key}\r\n"
+        f"Authorization: Bearer {credential}\r\n"
     ).encode()
     return [head + b"Content-Length: %d\r\n\r\n" % len(b) + b for b in bodies]
 
@@ -254,10 +260,12 @@ async def start_service(
     log: Path,
     profile: str | None,
     workers: int,
+    extra_env: dict[str, str],
 ) -> tuple[asyncio.subprocess.Process, int]:
     port = free_port()
     env = {
         **os.environ,
+        **extra_env,
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "DATABASE_URL": db,
         "MSP_DB_SCHEMA": schema,
@@ -329,7 +337,7 @@ async def main(
     profile: str | None,
     workers: int,
 ) -> None:
-    with infrastructure() as infra:
+    with infrastructure() as infra, LocalIssuer() as issuer:
         namespace = f"b_{uuid.uuid4().hex[:6]}_"
         schema = namespace.strip("_")
         topics = [MONITORING, TICKETS, CONTRACTS, CHANGE_ORDERS, DEAD_LETTER, *RAW_TOPICS]
@@ -343,13 +351,26 @@ async def main(
             source="bench",
             pepper=PEPPER,
         )
+        # The same tenancy as the key: a publisher for the simulator's customers.
+        token = issuer.token(roles=["publisher"], customers=customer_ids(), lifetime_s=7200)
+        credentials = {"apikey": key, "jwt": token}
 
-        def single_requests(events: list[Envelope]) -> list[bytes]:
+        def single_requests(events: list[Envelope], credential: str) -> list[bytes]:
             bodies = [json.dumps(to_json_obj(e)).encode() for e in events]
-            return requests(bodies, key, "application/cloudevents+json")
+            return requests(bodies, credential, "application/cloudevents+json")
 
         # Every run posts new ids (a re-post would be answered without publishing).
-        single_runs = [single_requests(make_events(single_n, f"single{r}")) for r in range(repeat)]
+        # Pairs alternate which credential goes first, so a drift on the machine
+        # (another job starting, the broker's JIT) does not favour one side.
+        order = [
+            kind
+            for r in range(repeat)
+            for kind in (("apikey", "jwt") if r % 2 == 0 else ("jwt", "apikey"))
+        ]
+        single_runs = [
+            (kind, single_requests(make_events(single_n, f"single{i}"), credentials[kind]))
+            for i, kind in enumerate(order)
+        ]
         batched = make_events(batches * batch_size, "batch")
         batch_reqs = requests(
             [
@@ -359,28 +380,40 @@ async def main(
             key,
             "application/cloudevents-batch+json",
         )
-        warm = single_requests(make_events(500, "warm"))
+        warm = single_requests(make_events(500, "warm"), key)
+        warm += single_requests(make_events(500, "warm-jwt"), token)
         canonical = MONITORING.named(namespace)
         published_before = await end_offsets(infra.kafka, canonical)
 
         with tempfile.TemporaryDirectory(prefix="msp-bench-ingest-") as tmp:
             log = Path(tmp) / "ingest.log"
             proc, port = await start_service(
-                infra.kafka, infra.database_url, schema, namespace, log, profile, workers
+                infra.kafka,
+                infra.database_url,
+                schema,
+                namespace,
+                log,
+                profile,
+                workers,
+                issuer.settings_env(),
             )
             meter = CpuMeter(
                 proc.pid, listener_pid(_port(infra.kafka)), listener_pid(_port(infra.database_url))
             )
-            runs: list[tuple[float, list[float], dict[str, float]]] = []
+            runs: dict[str, list[tuple[float, list[float], dict[str, float]]]] = {
+                "apikey": [],
+                "jwt": [],
+            }
             try:
                 await load(port, warm, concurrency)
                 idle_before = meter.sample()  # the stack's baseline with no posts
                 await asyncio.sleep(IDLE_S)
                 idle = meter.seconds(idle_before, meter.sample())
-                for reqs in single_runs:
+                for kind, reqs in single_runs:
                     cpu_before = meter.sample()
                     secs, lat = await load(port, reqs, concurrency)
-                    runs.append((secs, lat, meter.seconds(cpu_before, meter.sample())))
+                    runs[kind].append((secs, lat, meter.seconds(cpu_before, meter.sample())))
+                    print(f"single posts, {kind}: {single_n / secs:.0f} events/s", flush=True)
                 # The service's own view, from one worker's /metrics (with several
                 # workers each scrape may reach another one): means since start, over
                 # all single posts (the batch phase has not run yet).
@@ -395,14 +428,22 @@ async def main(
                 proc.send_signal(signal.SIGINT)  # lets cProfile write its file
                 await asyncio.wait_for(proc.wait(), 60)
         published = await end_offsets(infra.kafka, canonical) - published_before
-        expected = len(warm) + single_n * repeat + len(batched)
+        expected = len(warm) + single_n * len(order) + len(batched)
         # The ceiling, measured last: on a broker as warm (JIT) as the service had it.
         raw_rate = await raw_produce(
             infra.kafka, canonical, make_events(batches * batch_size, "raw")
         )
 
-        runs.sort(key=lambda r: r[0])
-        secs, single_lat, cpu = runs[len(runs) // 2]  # the median run
+        # Pair i: the i-th run of each credential (adjacent in time).
+        pair_ratios = [
+            a[0] / j[0] for a, j in zip(runs["apikey"], runs["jwt"], strict=True)
+        ]  # seconds(apikey) / seconds(jwt) = rate(jwt) / rate(apikey)
+        medians = {}
+        for kind, kind_runs in runs.items():
+            kind_runs.sort(key=lambda r: r[0])
+            medians[kind] = kind_runs[len(kind_runs) // 2]
+        secs, single_lat, cpu = medians["apikey"]  # the median API key run
+        jwt_secs, jwt_lat, jwt_cpu = medians["jwt"]
         single_rate = single_n / secs
         batch_rate = len(batched) / batch_s
         metrics = {
@@ -411,10 +452,20 @@ async def main(
             "single_concurrency_clients": float(concurrency),
             "service_worker_processes": float(workers),
             "single_events_per_s": round(single_rate),
-            "single_events_per_s_min": round(single_n / runs[-1][0]),
-            "single_events_per_s_max": round(single_n / runs[0][0]),
+            "single_events_per_s_min": round(single_n / runs["apikey"][-1][0]),
+            "single_events_per_s_max": round(single_n / runs["apikey"][0][0]),
             "single_latency_p50_s": round(statistics.median(single_lat), 5),
             "single_latency_p99_s": round(percentile(single_lat, 0.99), 5),
+            "single_jwt_events_per_s": round(single_n / jwt_secs),
+            "single_jwt_events_per_s_min": round(single_n / runs["jwt"][-1][0]),
+            "single_jwt_events_per_s_max": round(single_n / runs["jwt"][0][0]),
+            "single_jwt_latency_p50_s": round(statistics.median(jwt_lat), 5),
+            "single_jwt_latency_p99_s": round(percentile(jwt_lat, 0.99), 5),
+            "single_jwt_service_cpu_us_per_event": round(jwt_cpu["service"] / single_n * 1e6),
+            "single_post_ratio_jwt_to_apikey": round(statistics.median(pair_ratios), 3),
+            "single_post_ratio_jwt_to_apikey_min": round(min(pair_ratios), 3),
+            "single_post_ratio_jwt_to_apikey_max": round(max(pair_ratios), 3),
+            "single_post_ratio_jwt_to_apikey_of_medians": round(jwt_secs and secs / jwt_secs, 3),
             "single_server_handler_mean_s": round(means["msp_ingest_request_seconds"], 5),
             "single_server_claim_wait_mean_s": round(means["msp_ingest_claim_seconds_claim"], 5),
             "single_server_produce_mean_s": round(means["msp_ingest_produce_seconds"], 5),
@@ -462,7 +513,9 @@ def _means(before: dict[str, float], after: dict[str, float]) -> dict[str, float
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--single", type=int, default=10_000, help="single-event posts per run")
-    parser.add_argument("--repeat", type=int, default=3, help="single-post runs (median kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="single-post run pairs (API key, token)"
+    )
     parser.add_argument("--batches", type=int, default=100, help="batch posts")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=64, help="single-post clients")

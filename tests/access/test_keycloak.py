@@ -28,7 +28,9 @@ from msp_devstack.testkit import read_topic
 from msp_events.serde import decode
 from mspctl.cli import app as mspctl_app
 
-pytestmark = pytest.mark.integration
+# The first test also starts Keycloak (a JVM: minutes on a loaded 2-core machine) and
+# a Fleet with both tenants' month; the start has its own deadline (LocalKeycloak).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")

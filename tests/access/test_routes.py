@@ -24,7 +24,8 @@ from access_month import ACME, BETA, INVOICE_AS_OF, PERIOD
 from msp_access.roles import ROLE_PERMISSIONS, Permission
 from msp_devstack.fleet import Fleet
 
-pytestmark = pytest.mark.integration
+# The first test starts a Fleet and publishes both tenants' month through it.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 OPEN = {"/healthz", "/readyz"}
 PAGERDUTY = {"/v1/integrations/pagerduty", "/v2/enqueue"}
 ALL_ROLES = list(ROLE_PERMISSIONS)

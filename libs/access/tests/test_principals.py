@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from msp_access.apikeys import ApiKey
 from msp_access.dependency import presented_credential
 from msp_access.principal import ALL, Principal
 from msp_access.roles import ROLE_PERMISSIONS, Permission, permissions_for, role_table_markdown
@@ -66,6 +67,15 @@ def test_okta_groups_and_a_string_customer_claim() -> None:
         {"sub": "u2", "groups": ["dispatcher"], "msp": {"customers": "cust-a cust-b"}}
     )
     assert p.customers == frozenset({"cust-a", "cust-b"}) and p.display_name == "u2"
+
+
+def test_metrics_label_callers_by_a_bounded_source_never_a_person() -> None:
+    person = verifier().principal(
+        {"sub": "u4", "name": "Alice Acme", "azp": "msp-cli", "realm_access": {"roles": []}}
+    )
+    assert person.source == "oidc:msp-cli" and "Alice" not in person.source
+    key = ApiKey(key_id="k1", source="rmm-prod", customer_ids=frozenset({"c1"}))
+    assert key.principal().source == "rmm-prod"
 
 
 def test_a_customer_without_the_claim_sees_nothing() -> None:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import httpx
 import pytest
+from fastapi import APIRouter
+
+from msp_access.dependency import require
+from msp_access.principal import Principal
+from msp_access.roles import Permission
 
 from msp_devstack.access import metrics_headers
 from msp_plumbing.app import create_app
@@ -45,6 +52,28 @@ async def test_health_ready_metrics(
             assert "msp_consumer_records_total" in metrics.text
     finally:
         await runtime.stop()
+
+
+def test_a_route_without_a_permission_is_refused_at_build_time() -> None:
+    """Default deny: a new route that forgot `require(...)` (even one hidden from
+    OpenAPI) stops the service from being built, naming the route."""
+    runtime = ServiceRuntime(make_settings("127.0.0.1:1", "postgresql://x@127.0.0.1:1/x", "s", ""))
+    router = APIRouter()
+
+    @router.get("/v1/declared")
+    async def declared(_p: Annotated[Principal, require(Permission.SLA_READ)]) -> dict[str, str]:
+        return {}
+
+    assert create_app(runtime=runtime, title="apptest", routers=[router])
+
+    @router.post("/v1/forgotten", include_in_schema=False)
+    async def forgotten() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(
+        ValueError, match=r"apptest: routes without a permission.*POST /v1/forgotten"
+    ):
+        create_app(runtime=runtime, title="apptest", routers=[router])
 
 
 async def test_not_ready_names_the_dependency() -> None:

@@ -413,6 +413,28 @@ def test_export_holds_everything_about_one_customer(
     assert "is not empty" in refused
 
 
+def test_export_is_for_data_export_and_a_customer_only_exports_itself(
+    ctl: Ctl, key: str, tmp_path: Path
+) -> None:
+    made = json.loads(
+        ctl(
+            "keys", "create", "--source", "portal", "--customer", OTHER, "--role", "customer"
+        ).output
+    )
+    as_other = Ctl(ctl.fleet)
+    as_other.env["MSPCTL_TOKEN"] = made["key"]
+    out = tmp_path / "theirs"
+    refused = as_other("export", CUSTOMER, "--out", str(out), code=2).output
+    assert f"{CUSTOMER!r} is not among the customers of this credential" in refused
+    nowhere = as_other("export", "cust-does-not-exist", "--out", str(out), code=2).output
+    assert nowhere.replace("cust-does-not-exist", CUSTOMER) == refused, "no existence leak"
+    assert not (out / "manifest.json").exists()
+    as_publisher = Ctl(ctl.fleet)
+    as_publisher.env["MSPCTL_TOKEN"] = key  # publisher role: no data:export
+    lacks = as_publisher("export", CUSTOMER, "--out", str(tmp_path / "p"), code=2).output
+    assert "lacks data:export" in lacks
+
+
 def _incidents(ctl: Ctl) -> list[dict[str, Any]]:
     items = ctl.json("incidents", "list", "--customer", CUSTOMER, "--json")
     assert items and items[0]["ticket_id"], items  # opened, with its proactive ticket

@@ -61,6 +61,7 @@ class ApiKey:
             roles=self.roles,
             customers=ALL if self.all_customers else self.customer_ids,
             labels=self.labels,
+            source=self.source,
         )
 
     def public(self) -> dict[str, object]:

@@ -208,6 +208,19 @@ def annotate_permissions(routes: list[Any]) -> None:
                 ).strip()
 
 
+def undeclared_routes(routes: list[Any]) -> list[str]:
+    """Every API route (OpenAPI-hidden ones too) that declares no permission and is not
+    one of `OPEN_PATHS`, as "METHODS path": default deny, so the app factory refuses to
+    build an app with one (`msp_plumbing.app.create_app`)."""
+    return [
+        f"{','.join(sorted(route.methods or ()))} {route.path}"
+        for route in routes
+        if isinstance(route, APIRoute)
+        and route.path not in OPEN_PATHS
+        and route_permission(route) is None
+    ]
+
+
 def route_permission(route: APIRoute) -> Permission | None:
     """The permission a route declares through `require`, or None."""
     pending = list(route.dependant.dependencies)

@@ -42,6 +42,10 @@ class Principal:
     permissions: frozenset[Permission] = field(default=frozenset())
     labels: LabelNames = field(default_factory=LabelNames)
     """How this machine's alert labels name our ids (from its API key; defaults else)."""
+    source: str = ""
+    """A bounded, non-personal name for metrics labels: an API key's `source`, a token's
+    client (`oidc:<client id>`). Never the display name (a person's name: PII, and one
+    time series per person)."""
 
     @classmethod
     def of(
@@ -54,6 +58,7 @@ class Principal:
         roles: Iterable[str],
         customers: Customers,
         labels: LabelNames | None = None,
+        source: str | None = None,
     ) -> Principal:
         roles = frozenset(roles)
         return cls(
@@ -65,6 +70,7 @@ class Principal:
             customers,
             permissions_for(roles),
             labels or LabelNames(),
+            source or credential_id,
         )
 
     def can(self, permission: Permission) -> bool:

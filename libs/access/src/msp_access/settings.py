@@ -50,6 +50,13 @@ class AccessSettings(BaseSettings):
     oidc_jwks_min_refresh_s: float = Field(
         default=5.0, ge=0, description="An unknown `kid` re-fetches the JWKS at most this often"
     )
+    oidc_token_cache_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="A verified token is reused until its exp or this long, whichever is "
+        "first (0: verify every request)",
+    )
     api_key_pepper: SecretStr = Field(
         default=SecretStr(DEV_PEPPER),
         description="HMAC secret for API key hashes; keep it out of the database",

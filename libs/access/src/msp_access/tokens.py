@@ -9,6 +9,13 @@ The JWKS is fetched once and used for `oidc_jwks_cache_s`; a token whose `kid` i
 in it triggers a re-fetch (the provider rotated its key), at most once per
 `oidc_jwks_min_refresh_s`, so a flood of forged `kid`s cannot hammer the provider.
 
+A verified token's principal is cached by the token's SHA-256 until the earlier of its
+`exp` and `oidc_token_cache_s` (default 60 s) after it was verified: a client sends the
+same access token on every request until it expires, and a signature check costs more
+CPU than the rest of a single-event post's authentication (bench/results/access.json).
+The cache never outlives the token; a signing key the provider withdraws stops
+verifying new tokens at once and cached ones within `oidc_token_cache_s`.
+
 Roles and customers come from configurable dotted claim paths (Keycloak
 `realm_access.roles`, Entra ID `roles`, Okta `groups`), optionally renamed through
 `oidc_role_map`.
@@ -17,6 +24,7 @@ Roles and customers come from configurable dotted claim paths (Keycloak
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -140,8 +148,20 @@ class JwksCache:
 
 
 class TokenVerifier:
-    def __init__(self, settings: AccessSettings, *, jwks: JwksCache | None = None) -> None:
+    MAX_CACHED = 10_000
+    """Bound on cached tokens (cleared when passed: a flood of distinct valid tokens
+    costs signature checks, never memory)."""
+
+    def __init__(
+        self,
+        settings: AccessSettings,
+        *,
+        jwks: JwksCache | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.settings = settings
+        self.clock = clock
+        self._verified: dict[bytes, tuple[float, Principal]] = {}
         self.algorithms = [a for a in settings.oidc_algorithms if a not in NEVER_ALLOWED]
         self.jwks = jwks or JwksCache(
             jwks_url=settings.oidc_jwks_url,
@@ -151,6 +171,22 @@ class TokenVerifier:
         )
 
     async def verify(self, token: str) -> Principal:
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._verified.get(digest)
+        if cached is not None:
+            if cached[0] > self.clock():
+                return cached[1]
+            del self._verified[digest]
+        principal, expires = await self._verify(token)
+        until = min(expires, self.clock() + self.settings.oidc_token_cache_s)
+        if self.settings.oidc_token_cache_s > 0:
+            if len(self._verified) >= self.MAX_CACHED:
+                self._verified.clear()
+            self._verified[digest] = (until, principal)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
+        """Signature and claims checked; the principal and the token's `exp`."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -171,7 +207,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise TokenRejected(str(exc)) from None
-        return self.principal(claims)
+        return self.principal(claims), float(claims["exp"])
 
     def principal(self, claims: Mapping[str, Any]) -> Principal:
         s = self.settings

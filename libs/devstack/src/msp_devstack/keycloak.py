@@ -111,7 +111,8 @@ def fetch_keycloak() -> Path:
 @dataclass
 class LocalKeycloak:
     data_dir: Path
-    start_timeout_s: float = 240.0
+    start_timeout_s: float = 480.0
+    """A JVM start: 30-90 s alone, several minutes on a 2-core machine under load."""
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     users: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -1,6 +1,6 @@
 """The FastAPI app factory every service uses: `/healthz` (the process and its
 background loops are alive), `/readyz` (Postgres and Kafka answer) — the only open
-routes —, `/metrics` (Prometheus, `metrics:read`), `/v1/audit` (`audit:read`), the one
+routes: `create_app` refuses any other route that declares no permission —, `/metrics` (Prometheus, `metrics:read`), `/v1/audit` (`audit:read`), the one
 error body of `msp_access.errors`, JSON logs, the edge checks of `edge.py` on every
 route, and the runtime
 started and stopped with the app. `/readyz` is also red while a background loop has
@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
 from msp_access import audit
-from msp_access.dependency import annotate_permissions, require
+from msp_access.dependency import annotate_permissions, require, undeclared_routes
 from msp_access.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from msp_access.principal import Principal
 from msp_access.roles import Permission
@@ -103,9 +103,15 @@ def create_app(
         return {"records": records}
 
     annotate_permissions(app.routes)
+    missing = undeclared_routes(app.routes)
     for router in routers:
         annotate_permissions(router.routes)  # before inclusion: included routes are copies
+        missing += undeclared_routes(router.routes)
         app.include_router(router, responses=ERROR_RESPONSES)
+    if missing:  # default deny: a route nobody decided about never serves
+        raise ValueError(
+            f"{title}: routes without a permission (declare require(...)): {', '.join(missing)}"
+        )
     return app
 
 

@@ -1,6 +1,10 @@
 """Prometheus metrics of the ingest service (`msp_ingest_` prefix). The raw-topic path
 is also counted by the plumbing (`msp_consumer_records_total`,
-`msp_deadletter_records_total`)."""
+`msp_deadletter_records_total`).
+
+`source` is the caller's `Principal.source`: an API key's `source` or a token's client
+(`oidc:<client id>`), both set by an admin, so the label stays bounded and never holds a
+person's name."""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from prometheus_client import Counter, Histogram
 
 EVENTS_ACCEPTED = Counter(
     "msp_ingest_events_accepted_total",
-    "Events published to a canonical topic, by key source, endpoint and event type.",
+    "Events published to a canonical topic, by caller source (an API key's source or "
+    "oidc:<client id>), endpoint and event type.",
     ["source", "endpoint", "type"],
 )
 EVENTS_DUPLICATE = Counter(

@@ -167,13 +167,11 @@ class Intake:
             raise _unavailable(OUTCOME_UNKNOWN if outcome == "unknown" else NOTHING_ACCEPTED)
         fresh = set(claim.fresh)
         if eventlog.enabled():
-            self.log_accepted(
-                events, fresh, trace=trace, endpoint=endpoint, source=key.display_name
-            )
+            self.log_accepted(events, fresh, trace=trace, endpoint=endpoint, source=key.source)
         for (etype, new), count in Counter(
             (e.type, i in fresh) for i, e in enumerate(events)
         ).items():
-            metrics.accepted(new, key.display_name, endpoint, etype).inc(count)
+            metrics.accepted(new, key.source, endpoint, etype).inc(count)
         return Accepted(
             ids=[e.id for e in events],
             published=[events[i].id for i in claim.fresh],

@@ -146,7 +146,7 @@ async def events_outcome(
     async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intake = _intake_of(state)
         key = await intake.authenticate(**credentials(headers))
-        seen["source"] = key.display_name
+        seen["source"] = key.source
         found = _header(headers, b"content-type").split(";", 1)[0].strip().lower()
         # The media type decides structured/batch mode; otherwise `ce-` headers mean
         # binary mode, whose body is the event's JSON data (Content-Type may be absent).
@@ -222,7 +222,7 @@ async def post_alertmanager(request: Request) -> JSONResponse:
     async def work(seen: dict[str, str]) -> tuple[int, dict[str, Any]]:
         intake = _intake(request)
         key = await intake.authenticate(**credentials(request.scope["headers"]))
-        seen["source"] = key.display_name
+        seen["source"] = key.source
         require_media_type(request, (JSON,))
         document = parse_json(await read_body(request, limit=request.app.state.max_body_bytes))
         alerts = document.get("alerts") if isinstance(document, dict) else None
@@ -237,7 +237,7 @@ async def post_alertmanager(request: Request) -> JSONResponse:
             key=key, events=events, endpoint="alertmanager", item_pointer="/alerts/{i}"
         )
         if hook.truncatedAlerts:
-            metrics.ALERTMANAGER_TRUNCATED.labels(key.display_name).inc(hook.truncatedAlerts)
+            metrics.ALERTMANAGER_TRUNCATED.labels(key.source).inc(hook.truncatedAlerts)
         return 202, {
             "status": "accepted",
             "ids": accepted.ids,
@@ -305,7 +305,7 @@ async def post_pagerduty(request: Request) -> JSONResponse:
             body_key = document.get("routing_key", document.get("service_key"))
             presented["api_key"] = body_key if isinstance(body_key, str) else None
         key = await intake.authenticate(**presented)
-        seen["source"] = key.display_name
+        seen["source"] = key.source
         intake.admit(key, 1)
         try:
             event = pagerduty.validate(document)

@@ -12,6 +12,11 @@ Tables without a customer column are exported through the parent row that has on
 (e.g. incident_alerts by incident_id); bookkeeping tables (offsets, processed ids,
 migrations, the event clock) hold no customer data and are listed as skipped. API key
 hashes are never exported.
+
+Who may export: `data:export` (admins, and a customer for itself). A credential bound to
+some customers exports only those: any other id is refused from the credential's scope
+alone, before anything is read, so the answer says nothing about whether that customer
+exists. Each export is in the audit log (`export`).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from typing import Annotated, Any
 import asyncpg
 import typer
 
+from msp_access.roles import Permission
 from msp_events.topics import TOPICS
 from mspctl.common import fail, load_settings
+from mspctl.operator import audited, operator
 from mspctl.kafka_io import TopicMissing, records
 from mspctl.pg import connect, schema_exists
 from mspctl.settings import CtlSettings
@@ -165,6 +172,24 @@ def export(
     settings = load_settings()
     if out.exists() and any(out.iterdir()):
         fail(f"--out: {out} is not empty (an export never mixes with older files)", code=2)
+
+    async def authorize() -> None:
+        conn = await connect(settings)
+        try:
+            actor = await operator(settings, conn, Permission.DATA_EXPORT)
+            if not actor.sees(customer):
+                fail(
+                    f"CUSTOMER: {customer!r} is not among the customers of this credential",
+                    code=2,
+                )
+            await audited(settings, conn, actor, "export", customer_id=customer)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(authorize())
+    except (ConnectionError, asyncpg.PostgresError) as exc:
+        fail(f"export failed: {exc}")
     out.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {
         "customer_id": customer,
