@@ -11,7 +11,6 @@ from fastapi import APIRouter
 from msp_access.dependency import require
 from msp_access.principal import Principal
 from msp_access.roles import Permission
-
 from msp_devstack.access import metrics_headers
 from msp_plumbing.app import create_app
 from msp_plumbing.migrations import migrate

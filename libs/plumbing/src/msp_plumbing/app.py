@@ -1,10 +1,10 @@
 """The FastAPI app factory every service uses: `/healthz` (the process and its
-background loops are alive), `/readyz` (Postgres and Kafka answer) — the only open
-routes: `create_app` refuses any other route that declares no permission —, `/metrics` (Prometheus, `metrics:read`), `/v1/audit` (`audit:read`), the one
-error body of `msp_access.errors`, JSON logs, the edge checks of `edge.py` on every
-route, and the runtime
-started and stopped with the app. `/readyz` is also red while a background loop has
-been retrying for more than a few seconds.
+background loops are alive) and `/readyz` (Postgres and Kafka answer) — the only open
+routes: `create_app` refuses to build an app with any other route that declares no
+permission —, `/metrics` (Prometheus, `metrics:read`), `/v1/audit` (`audit:read`), the
+one error body of `msp_access.errors`, JSON logs, the edge checks of `edge.py` on every
+route, and the runtime started and stopped with the app. `/readyz` is also red while a
+background loop has been retrying for more than a few seconds.
 
 `serve` ends the process with exit code 1 when a background loop died for good, and
 bounds the shutdown: requests in flight get `GRACEFUL_SHUTDOWN_S`, each runtime step

@@ -35,8 +35,8 @@ import typer
 from msp_access.roles import Permission
 from msp_events.topics import TOPICS
 from mspctl.common import fail, load_settings
-from mspctl.operator import audited, operator
 from mspctl.kafka_io import TopicMissing, records
+from mspctl.operator import audited, operator
 from mspctl.pg import connect, schema_exists
 from mspctl.settings import CtlSettings
 
