@@ -4,6 +4,9 @@ and bad arguments named clearly."""
 from __future__ import annotations
 
 import json
+import stat
+import time
+from pathlib import Path
 
 import pytest
 from mspctl_events import month
@@ -11,7 +14,10 @@ from typer.testing import CliRunner
 
 from msp_events.serde import encode_value
 from mspctl.cli import app
+from mspctl.common import operator_headers
+from mspctl.login import write_private
 from mspctl.publish import InputError, read_items, validate
+from mspctl.settings import CtlSettings
 
 runner = CliRunner()
 
@@ -72,6 +78,8 @@ def test_publish_refuses_a_bad_file_before_any_network(tmp_path: object) -> None
         ["rebuild", "--help"],
         ["export", "--help"],
         ["finance", "export", "--help"],
+        ["login", "--help"],
+        ["logout", "--help"],
     ],
 )
 def test_every_command_has_help_with_examples(argv: list[str]) -> None:
@@ -92,3 +100,35 @@ def test_bad_month_and_ingest_rebuild_are_refused() -> None:
     assert result.exit_code == 2 and "--month: '2026-3' is not a month" in result.output
     result = runner.invoke(app, ["rebuild", "ingest"])
     assert result.exit_code == 2 and "ingest cannot be rebuilt" in result.output
+
+
+def test_the_sign_in_file_is_the_users_alone_and_replaced_whole(tmp_path: Path) -> None:
+    path = tmp_path / "cfg" / "mspctl" / "token.json"
+    write_private(path, {"access_token": "a"})
+    path.chmod(0o644)  # even a file someone widened is written back user-only
+    write_private(path, {"access_token": "b"})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert json.loads(path.read_text()) == {"access_token": "b"}
+    assert [p.name for p in path.parent.iterdir()] == ["token.json"], "no temporary left"
+
+
+def test_a_stored_sign_in_is_sent_until_it_expires(tmp_path: Path) -> None:
+    path = tmp_path / "token.json"
+    write_private(
+        path,
+        {
+            "access_token": "tok-1",
+            "expires_at": time.time() + 600,
+            "token_url": "",
+            "client_id": "",
+        },
+    )
+    env = {"MSPCTL_TOKEN": "", "MSPCTL_TOKEN_FILE": str(path)}
+    settings = CtlSettings(token=None, token_file=str(path))
+    assert operator_headers(settings) == {"authorization": "Bearer tok-1"}
+    write_private(path, {"access_token": "tok-1", "expires_at": time.time() - 1})
+    result = runner.invoke(app, ["incidents", "list"], env=env)
+    assert result.exit_code == 1 and "run `mspctl login` again" in result.output
+    result = runner.invoke(app, ["login"], env={**env, "MSPCTL_OIDC_CLIENT_ID": "msp-cli"})
+    assert result.exit_code == 2 and "MSPCTL_OIDC_ISSUER" in result.output

@@ -19,9 +19,11 @@ told to keep unmanaged attributes (Keycloak 26 drops them by default). The JSON'
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -257,6 +259,21 @@ class LocalKeycloak:
             {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
         )
 
+    def approve_device(self, link: str, username: str) -> None:
+        """What a person does in the browser for the device grant: open `link` (the
+        `verification_uri_complete`), sign in as `username`, grant access if asked."""
+        with httpx.Client(follow_redirects=True, timeout=HTTP_TIMEOUT_S) as browser:
+            page = browser.get(link)
+            page.raise_for_status()
+            action = _form_action(page.text, "kc-form-login")
+            page = browser.post(action, data={"username": username, "password": self.password})
+            page.raise_for_status()
+            if 'name="accept"' in page.text:  # the consent screen
+                page = browser.post(_form_action(page.text, None), data={"accept": "Yes"})
+                page.raise_for_status()
+            if "kc-form-login" in page.text or "kc-error-message" in page.text:
+                raise StartupError(f"device sign-in of {username} was not accepted:\n{page.text}")
+
     def _token(self, form: dict[str, str]) -> str:
         r = httpx.post(self.token_url, data=form, timeout=HTTP_TIMEOUT_S)
         if r.status_code != 200:
@@ -302,3 +319,16 @@ def _ok(response: httpx.Response) -> None:
 
 def quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+def _form_action(page: str, form_id: str | None) -> str:
+    """The action URL of a form of a Keycloak page (the one with `form_id`, else the
+    first)."""
+    for match in re.finditer(r"<form\b[^>]*>", page):
+        tag = match.group(0)
+        if form_id is not None and f'id="{form_id}"' not in tag:
+            continue
+        action = re.search(r'action="([^"]+)"', tag)
+        if action:
+            return html.unescape(action.group(1))
+    raise StartupError(f"no form {form_id or ''} on the page:\n{page[:2000]}")

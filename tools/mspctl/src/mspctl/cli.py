@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from mspctl import billing, dlq, export, finance, incidents, keys, publish, rebuild, sla, tail
+from mspctl import (
+    billing,
+    dlq,
+    export,
+    finance,
+    incidents,
+    keys,
+    login,
+    publish,
+    rebuild,
+    sla,
+    tail,
+)
 
 app = typer.Typer(
     name="mspctl",
@@ -12,13 +24,16 @@ app = typer.Typer(
     "Configuration comes from the environment (defaults match `make run`): "
     "KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, MSP_TOPIC_NAMESPACE, MSP_API_KEY_PEPPER, "
     "MSPCTL_API_KEY, MSPCTL_INGEST_URL (:8080), MSPCTL_INCIDENTS_URL (:8081), "
-    "MSPCTL_SLA_URL (:8082), MSPCTL_BILLING_URL (:8083), MSPCTL_SCHEMA_PREFIX.",
+    "MSPCTL_SLA_URL (:8082), MSPCTL_BILLING_URL (:8083), MSPCTL_SCHEMA_PREFIX, "
+    "MSPCTL_TOKEN, MSPCTL_OIDC_ISSUER + MSPCTL_OIDC_CLIENT_ID (mspctl login).",
     epilog="Examples: mspctl tail msp.tickets.v1 --from-beginning;  "
     "mspctl sla report cust-acme --month 2026-03;  mspctl rebuild sla-clock",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("login")(login.login)
+app.command("logout")(login.logout)
 app.command("publish")(publish.publish)
 app.command("tail")(tail.tail)
 app.add_typer(incidents.app, name="incidents")

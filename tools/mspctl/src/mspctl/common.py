@@ -58,12 +58,18 @@ _TOKENS: dict[str, str] = {}
 
 
 def operator_headers(settings: CtlSettings) -> dict[str, str]:
-    """The operator's credential: MSPCTL_TOKEN as is, else an access token from the
-    provider's token endpoint by the OAuth2 client-credentials grant (once per run),
-    else none (the services answer 401, naming the header)."""
+    """The operator's credential: MSPCTL_TOKEN as is, else the person signed in with
+    `mspctl login` (device grant), else an access token from the provider's token
+    endpoint by the OAuth2 client-credentials grant (once per run), else none (the
+    services answer 401, naming the header)."""
+    from mspctl.login import stored_token  # login builds on this module
+
     token = settings.token.get_secret_value() if settings.token is not None else ""
     if token:
         return {"authorization": f"Bearer {token}"}
+    signed_in = stored_token(settings)
+    if signed_in:
+        return {"authorization": f"Bearer {signed_in}"}
     if not (settings.oidc_token_url and settings.oidc_client_id):
         return {}
     if "token" not in _TOKENS:

@@ -51,6 +51,14 @@ class CtlSettings(BaseSettings):
     oidc_token_url: str = Field(
         default="", description="Token endpoint for the OAuth2 client-credentials grant"
     )
+    oidc_issuer: str = Field(
+        default="", description="The provider's issuer, for `mspctl login` (device grant)"
+    )
+    token_file: str = Field(
+        default="",
+        description="Where `mspctl login` keeps the tokens (user-only); default "
+        "$XDG_CONFIG_HOME/mspctl/token.json",
+    )
     oidc_client_id: str = ""
     oidc_client_secret: SecretStr | None = None
     oidc_scope: str = ""
