@@ -98,3 +98,32 @@ async def test_bad_arguments_are_named(database_url: str, access_schema: str) ->
     assert rc == 2 and "--role" in err
     rc, _, err = await cli(database_url, access_schema, "frobnicate")
     assert rc == 2 and "command" in err
+
+
+async def test_a_revoked_key_is_refused_once_the_cache_ttl_has_passed(
+    database_url: str, access_schema: str
+) -> None:
+    """The documented revocation latency is `auth_cache_ttl_s`: until then an instance
+    may still answer from its cache, from then on the key is refused (a clock the test
+    moves, on the real table)."""
+    rc, out, err = await cli(
+        database_url, access_schema, "create", "--source", "soon-gone", "--customer", "c1"
+    )
+    assert rc == 0, err
+    created = json.loads(out)
+    now = [1000.0]
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        cache = KeyCache(
+            pool=pool, schema=access_schema, pepper=PEPPER, ttl_s=5.0, clock=lambda: now[0]
+        )
+        assert await cache.resolve(created["key"]) is not None
+        rc, _, err = await cli(database_url, access_schema, "revoke", created["key_id"])
+        assert rc == 0, err
+        now[0] += 4.9
+        assert await cache.resolve(created["key"]) is not None, "within the TTL: cached"
+        now[0] += 0.1
+        assert await cache.resolve(created["key"]) is None, "at the TTL: refused"
+    finally:
+        await pool.close()

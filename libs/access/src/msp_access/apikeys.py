@@ -15,7 +15,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -199,16 +199,25 @@ class KeyCache:
     """Resolves a presented key to its active ApiKey, caching answers (misses too, so
     a flood of wrong keys does not become a flood of queries) for `ttl_s`."""
 
-    def __init__(self, *, pool: asyncpg.Pool, schema: str, pepper: str, ttl_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        schema: str,
+        pepper: str,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.pool = pool
         self.schema = schema
         self.pepper = pepper
         self.ttl_s = ttl_s
+        self.clock = clock
         self._entries: dict[bytes, tuple[float, ApiKey | None]] = {}
 
     async def resolve(self, presented: str) -> ApiKey | None:
         digest = hash_key(self.pepper, presented)
-        now = time.monotonic()
+        now = self.clock()
         cached = self._entries.get(digest)
         if cached is not None and cached[0] > now:
             return cached[1]
