@@ -316,3 +316,35 @@ def test_revoked_key_is_refused_within_the_cache_ttl(fleet: Fleet) -> None:
         timeout=30,
         message="revoked key refused",
     )
+
+
+def test_no_body_field_can_name_the_actor(fleet: Fleet, route_issuer: TestIssuer) -> None:
+    """The actor of a change is the verified caller: every mutating route refuses a body
+    field that tries to name another one (422 at that field), so nothing is applied."""
+    billing = fleet.url("billing")
+    ledger = httpx.get(
+        f"{billing}/v1/customers/{ACME}/ledger/{PERIOD}",
+        headers=fleet.operator_headers(),
+        timeout=60,
+    ).json()
+    held = next(li for li in ledger["line_items"] if li["classification"] == "held_review")
+    forged = {"subject": "someone-else", "display_name": "Someone Else"}
+    attempts = {
+        "/v1/invoice-runs": {**BODIES["/v1/invoice-runs"], "actor": forged},
+        f"/v1/invoices/{INVOICES[ACME]}/credit-notes": {
+            "line_ids": ["L-1"],
+            "reason": "test",
+            "actor": forged,
+        },
+        f"/v1/line-items/{held['line_item_id']}/reclassify": {
+            "classification": "covered",
+            "reason": "t",
+            "by": "Someone Else",
+        },
+    }
+    token = bearer(route_issuer.token(roles=["billing"]))
+    for path, body in attempts.items():
+        r = httpx.post(billing + path, json=body, headers=token, timeout=60)
+        assert r.status_code == 422, f"{path}: {r.status_code} {r.text}"
+        pointers = {e["pointer"] for e in r.json()["errors"]}
+        assert pointers & {"/actor", "/by"}, f"{path}: {r.text}"

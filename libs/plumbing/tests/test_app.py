@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import APIRouter
 
-from msp_access.dependency import require
+from msp_access.dependency import declared, require
 from msp_access.principal import Principal
 from msp_access.roles import Permission
 from msp_devstack.access import metrics_headers
@@ -100,7 +100,9 @@ async def test_a_nul_byte_in_a_path_or_query_parameter_is_a_422_naming_it() -> N
     router = APIRouter()
     reached: list[str] = []
 
-    @router.get("/things/{thing_id}")
+    # `declared`: a permission on record (create_app refuses a route without one) that
+    # resolves nothing, so this test sees the edge check alone
+    @router.get("/things/{thing_id}", dependencies=[declared(Permission.SLA_READ)])
     async def thing(thing_id: str, owner: str | None = None) -> dict[str, str]:
         reached.append(thing_id)
         return {"thing_id": thing_id}

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -183,21 +184,12 @@ class LocalKeycloak:
 
     # -- admin REST API ----------------------------------------------------------------
     def admin(self) -> httpx.Client:
-        """A client of the admin REST API of the test realm, signed in as the admin."""
-        r = httpx.post(
-            f"{self.url}/realms/master/protocol/openid-connect/token",
-            data={
-                "grant_type": "password",
-                "client_id": "admin-cli",
-                "username": ADMIN_USER,
-                "password": ADMIN_PASSWORD,
-            },
-            timeout=HTTP_TIMEOUT_S,
-        )
-        r.raise_for_status()
+        """A client of the admin REST API of the test realm, signed in as the admin (a
+        new admin token whenever one expires: they live 60 s, and setting up the realm
+        takes longer than that on a loaded machine)."""
         return httpx.Client(
             base_url=f"{self.url}/admin/realms",
-            headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+            auth=_AdminAuth(f"{self.url}/realms/master/protocol/openid-connect/token"),
             timeout=HTTP_TIMEOUT_S,
         )
 
@@ -319,6 +311,35 @@ def _ok(response: httpx.Response) -> None:
 
 def quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+class _AdminAuth(httpx.Auth):
+    """Bearer auth with the master realm's admin, signing in again on a 401."""
+
+    def __init__(self, token_url: str) -> None:
+        self.token_url = token_url
+        self.token = ""
+
+    def _sign_in(self) -> None:
+        form = {
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": ADMIN_USER,
+            "password": ADMIN_PASSWORD,
+        }
+        r = httpx.post(self.token_url, data=form, timeout=HTTP_TIMEOUT_S)
+        r.raise_for_status()
+        self.token = str(r.json()["access_token"])
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        if not self.token:
+            self._sign_in()
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code == 401:
+            self._sign_in()
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            yield request
 
 
 def _form_action(page: str, form_id: str | None) -> str:
