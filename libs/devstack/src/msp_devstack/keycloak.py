@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -331,7 +331,7 @@ class _AdminAuth(httpx.Auth):
         r.raise_for_status()
         self.token = str(r.json()["access_token"])
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if not self.token:
             self._sign_in()
         request.headers["Authorization"] = f"Bearer {self.token}"
