@@ -28,8 +28,10 @@ import shutil
 import subprocess
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -254,7 +256,8 @@ class LocalKeycloak:
     def approve_device(self, link: str, username: str) -> None:
         """What a person does in the browser for the device grant: open `link` (the
         `verification_uri_complete`), sign in as `username`, grant access if asked."""
-        with httpx.Client(follow_redirects=True, timeout=HTTP_TIMEOUT_S) as browser:
+        jar = CookieJar(policy=_LoopbackIsSecure())
+        with httpx.Client(follow_redirects=True, timeout=HTTP_TIMEOUT_S, cookies=jar) as browser:
             page = browser.get(link)
             page.raise_for_status()
             action = _form_action(page.text, "kc-form-login")
@@ -311,6 +314,18 @@ def _ok(response: httpx.Response) -> None:
 
 def quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+class _LoopbackIsSecure(DefaultCookiePolicy):
+    """What browsers do: loopback http is a secure context, so Keycloak's `Secure`
+    session cookies are sent back to it (the standard library sends them over https
+    only)."""
+
+    def return_ok_secure(self, cookie: Cookie, request: urllib.request.Request) -> bool:
+        host = urllib.parse.urlsplit(request.get_full_url()).hostname
+        return host in ("127.0.0.1", "localhost", "::1") or super().return_ok_secure(
+            cookie, request
+        )
 
 
 class _AdminAuth(httpx.Auth):
