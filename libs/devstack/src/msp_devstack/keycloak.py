@@ -28,10 +28,8 @@ import shutil
 import subprocess
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -256,15 +254,24 @@ class LocalKeycloak:
     def approve_device(self, link: str, username: str) -> None:
         """What a person does in the browser for the device grant: open `link` (the
         `verification_uri_complete`), sign in as `username`, grant access if asked."""
-        jar = CookieJar(policy=_LoopbackIsSecure())
-        with httpx.Client(follow_redirects=True, timeout=HTTP_TIMEOUT_S, cookies=jar) as browser:
+        with httpx.Client(follow_redirects=True, timeout=HTTP_TIMEOUT_S) as browser:
+
+            def loopback_is_secure(_response: httpx.Response) -> None:
+                # Browsers treat loopback http as a secure context and send Keycloak's
+                # `Secure` session cookies back to it; the standard cookie jar would not.
+                for cookie in browser.cookies.jar:
+                    cookie.secure = False
+
+            browser.event_hooks["response"] = [loopback_is_secure]
             page = browser.get(link)
             page.raise_for_status()
-            action = _form_action(page.text, "kc-form-login")
-            page = browser.post(action, data={"username": username, "password": self.password})
+            action, fields = _form(page, "kc-form-login")
+            fields |= {"username": username, "password": self.password}
+            page = browser.post(action, data=fields)
             page.raise_for_status()
             if 'name="accept"' in page.text:  # the consent screen
-                page = browser.post(_form_action(page.text, None), data={"accept": "Yes"})
+                action, fields = _form(page, None)
+                page = browser.post(action, data={**fields, "accept": "Yes"})
                 page.raise_for_status()
             if "kc-form-login" in page.text or "kc-error-message" in page.text:
                 raise StartupError(f"device sign-in of {username} was not accepted:\n{page.text}")
@@ -316,18 +323,6 @@ def quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-class _LoopbackIsSecure(DefaultCookiePolicy):
-    """What browsers do: loopback http is a secure context, so Keycloak's `Secure`
-    session cookies are sent back to it (the standard library sends them over https
-    only)."""
-
-    def return_ok_secure(self, cookie: Cookie, request: urllib.request.Request) -> bool:
-        host = urllib.parse.urlsplit(request.get_full_url()).hostname
-        return host in ("127.0.0.1", "localhost", "::1") or super().return_ok_secure(
-            cookie, request
-        )
-
-
 class _AdminAuth(httpx.Auth):
     """Bearer auth with the master realm's admin, signing in again on a 401."""
 
@@ -357,14 +352,21 @@ class _AdminAuth(httpx.Auth):
             yield request
 
 
-def _form_action(page: str, form_id: str | None) -> str:
-    """The action URL of a form of a Keycloak page (the one with `form_id`, else the
-    first)."""
-    for match in re.finditer(r"<form\b[^>]*>", page):
-        tag = match.group(0)
+def _form(page: httpx.Response, form_id: str | None) -> tuple[str, dict[str, str]]:
+    """The absolute action URL and the hidden fields of a form of a Keycloak page (the
+    one with `form_id`, else the first)."""
+    for match in re.finditer(r"<form\b[^>]*>(.*?)</form>", page.text, re.S):
+        tag = match.group(0)[: match.group(0).index(">") + 1]
         if form_id is not None and f'id="{form_id}"' not in tag:
             continue
         action = re.search(r'action="([^"]+)"', tag)
-        if action:
-            return html.unescape(action.group(1))
-    raise StartupError(f"no form {form_id or ''} on the page:\n{page[:2000]}")
+        if action is None:
+            continue
+        hidden = {}
+        for field_tag in re.findall(r"<input\b[^>]*>", match.group(1)):
+            name = re.search(r'name="([^"]*)"', field_tag)
+            value = re.search(r'value="([^"]*)"', field_tag)
+            if 'type="hidden"' in field_tag and name:
+                hidden[name.group(1)] = html.unescape(value.group(1)) if value else ""
+        return str(page.url.join(html.unescape(action.group(1)))), hidden
+    raise StartupError(f"no form {form_id or ''} on the page:\n{page.text[:2000]}")
