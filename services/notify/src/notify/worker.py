@@ -41,30 +41,43 @@ class DeliveryWorker:
         self.settings = settings
         self.senders = senders
         self.backoff = Backoff(base_s=settings.retry_base_s, cap_s=settings.retry_cap_s)
-        self.limit = asyncio.Semaphore(settings.delivery_concurrency)
         self._backlog_at = 0.0
 
     async def run(self) -> None:
-        while True:
-            handled = await self.round()
-            await self._refresh_backlog()
-            if handled == 0:
-                await asyncio.sleep(self.settings.delivery_poll_s)  # idle poll tick
+        """Keep up to `delivery_concurrency` sends in flight: claim as many due
+        deliveries as there are free slots, whenever one finishes (or every poll tick),
+        so one slow receiver never holds back a whole batch."""
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                free = self.settings.delivery_concurrency - len(in_flight)
+                claimed = await self.claim(min(free, self.settings.delivery_batch))
+                in_flight.update(asyncio.create_task(self._deliver(d)) for d in claimed)
+                await self._refresh_backlog()
+                if not in_flight:
+                    await asyncio.sleep(self.settings.delivery_poll_s)  # idle poll tick
+                    continue
+                done, in_flight = await asyncio.wait(
+                    in_flight,
+                    timeout=self.settings.delivery_poll_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    task.result()  # a failed recording restarts the loop (supervised)
+        finally:
+            for task in in_flight:  # their rows stay 'sending': retried after the lease
+                task.cancel()
 
-    async def round(self) -> int:
-        """Claim one batch and deliver it; returns how many were claimed."""
-        s = self.settings
+    async def claim(self, limit: int) -> list[Claimed]:
+        if limit <= 0:
+            return []
         async with self.pool.acquire() as conn, conn.transaction():
-            claimed = await service.claim_due(
-                conn, limit=s.delivery_batch, lease_s=s.delivery_lease_s, channels=self.channels
+            return await service.claim_due(
+                conn, limit=limit, lease_s=self.settings.delivery_lease_s, channels=self.channels
             )
-        if claimed:
-            await asyncio.gather(*(self._deliver(d) for d in claimed))
-        return len(claimed)
 
     async def _deliver(self, delivery: Claimed) -> None:
-        async with self.limit:
-            outcome = await self.senders.send(delivery)
+        outcome = await self.senders.send(delivery)
         crash_point("notify.after_send")  # tests: the crash between send and record
         async with self.pool.acquire() as conn, conn.transaction():
             status = await self._record(conn, delivery, outcome)
