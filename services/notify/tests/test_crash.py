@@ -50,7 +50,6 @@ async def test_killed_between_send_and_record_still_one_message_each(
         "MSP_NOTIFY_DIRECTORY": directory.model_dump_json(),
         "MSP_DELIVERY_LEASE_S": "2",
         "MSP_DELIVERY_POLL_S": "0.05",
-        "MSP_DELIVERY_CONCURRENCY": "1",  # one send at a time: the second is the one cut
     }
 
     def run(crash: str | None) -> tuple[subprocess.Popen[bytes], str]:
@@ -77,7 +76,7 @@ async def test_killed_between_send_and_record_still_one_message_each(
         f"{namespace}{SLA.name}",
         [event(breach(3, ["service_desk_lead"]), id="b1", at=DUE)],
     )
-    first, _ = run("notify.after_send:2")
+    first, _ = run("notify.after_send")  # killed after the first send
     try:
         wait_for(lambda: first.poll() is not None, timeout=120, message="the crash point")
     finally:
@@ -103,14 +102,16 @@ async def test_killed_between_send_and_record_still_one_message_each(
     finally:
         stop_process_group(second, "notify", timeout=20)
 
-    logs = sorted([a["outcome"] for a in d["attempt_log"]] for d in found)
-    assert logs == [["sent"], ["unknown", "sent"]]  # one was cut between send and record
+    # the email and the webhook go from two worker loops: the first send to finish
+    # killed the process before it was recorded; the other may have been cut too
+    logs = {d["channel"]: [a["outcome"] for a in d["attempt_log"]] for d in found}
+    assert all(log[-1] == "sent" and set(log[:-1]) <= {"unknown"} for log in logs.values())
+    assert any("unknown" in log for log in logs.values()), logs
     stats = webhook_sink.stats()
     assert stats["accepted"] == {"/ok/sdl": 1}  # honouring the Idempotency-Key: one
     mails = smtp_sink.to("sdl@msp.example")
     assert len({m["Message-ID"] for m in mails}) == 1  # one message (a resend: same id)
-    resent = next(d for d in found if len(d["attempt_log"]) == 2)
-    if resent["channel"] == "webhook":
-        assert stats["duplicates"] == {"/ok/sdl": 1} and len(mails) == 1
-    else:  # email is at least once: the copy resent after the crash carries the same id
-        assert len(mails) == 2 and stats["duplicates"] == {}
+    # what a cut attempt costs: a repeat the receiver drops (webhook), or a second copy
+    # with the same Message-ID (email is at least once); nothing for a recorded send
+    assert sum(stats["duplicates"].values()) <= logs["webhook"].count("unknown")
+    assert len(mails) - 1 <= logs["email"].count("unknown")
