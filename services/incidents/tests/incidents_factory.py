@@ -35,7 +35,10 @@ def contract(
     windows: list[MaintenanceWindow] | None = None,
     at: datetime = T0,
     coverage: str = "24x7",
+    timezone: str | None = None,
 ) -> Envelope:
+    """`coverage="business_hours"`: the sample calendar's hours (Mon-Fri 08:00-18:00, UK
+    bank holidays 2026) in `timezone` (default the sample's, Europe/London)."""
     base = sample_contract_version()
     update: dict[str, Any] = {
         "tier": tier,
@@ -45,6 +48,8 @@ def contract(
     }
     if tier == "on_demand":
         update["flat_fee"] = None
+    if timezone is not None:
+        update["timezone"] = timezone
     version = type(base).model_validate({**base.model_dump(), **update})
     snapshot = ContractSnapshot(contract_id=f"C-{customer}", versions=[version])
     return make_event(

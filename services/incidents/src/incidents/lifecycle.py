@@ -5,6 +5,7 @@ function changes the customer's state and records what it did in `fx`."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from incidents import correlation, flapping, maintenance
 from incidents.config import TriageConfig
@@ -163,7 +164,11 @@ def evaluate(
     if opens is not None:
         alert.suppressed_by, alert.suppressed_until = OUTSIDE_COVERAGE, opens
         state.wake(opens)
-        reason = f"outside coverage (business hours) until {opens.isoformat()}: no ticket"
+        local = opens.astimezone(ZoneInfo(version.timezone)).strftime("%a %H:%M")
+        reason = (
+            f"outside coverage (business hours) until {opens.isoformat()} "
+            f"({local} {version.timezone}): no ticket"
+        )
         fx.record(outcome="outside_coverage", reason=reason, event_id=event_id, at=at, **facts)
         return
     alert.suppressed_by = alert.suppressed_until = None

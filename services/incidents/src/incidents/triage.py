@@ -170,8 +170,10 @@ def advance(
             and alert.status == "firing"
             and alert.suppressed_until is not None
             and alert.suppressed_until <= clock
+            and alert.suppressed_until < alert.last_seen + cfg.alert_timeout
         ):
-            # the window is over and the alert still fires: triage it now, not at its next repeat
+            # the window is over (or coverage started) and the alert still fires: triage
+            # it now, not at its next repeat; one that expired before then (below) opens nothing
             at = alert.suppressed_until
             lifecycle.evaluate(
                 state,
