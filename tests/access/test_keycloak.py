@@ -6,13 +6,19 @@ grants (resource-owner password for people, client credentials for mspctl).
   the audit log and the emitted events name that user; a body field cannot;
 - a `customer` user reads its own SLA report (JSON, CSV, HTML), incidents, invoice
   and ledger, and nothing of the other customer;
-- mspctl signs in with client credentials;
+- mspctl signs in with client credentials, and a person with the device grant;
 - the provider rotates its signing key: new tokens are accepted without a restart."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import jwt
@@ -176,6 +182,51 @@ def test_mspctl_signs_in_with_client_credentials(fleet: Fleet, keycloak: LocalKe
     assert result.exit_code == 0, result.output
     customers = {i["customer_id"] for i in json.loads(result.output)}
     assert customers == {ACME, BETA}, "the operator's service account sees every customer"
+
+
+def test_a_person_signs_in_to_mspctl_with_the_device_grant(
+    fleet: Fleet, keycloak: LocalKeycloak, tmp_path: Path
+) -> None:
+    """`mspctl login` prints a link and a code; the person confirms in the browser
+    (Keycloak's own login pages, driven over HTTP); mspctl keeps the token in a
+    user-only file and sends it: a customer sees only its own incidents."""
+    token_file = tmp_path / "mspctl" / "token.json"
+    env = {
+        **os.environ,
+        "MSPCTL_TOKEN": "",
+        "MSPCTL_OIDC_ISSUER": keycloak.issuer,
+        "MSPCTL_OIDC_CLIENT_ID": "msp-cli",
+        "MSPCTL_OIDC_TOKEN_URL": "",
+        "MSPCTL_TOKEN_FILE": str(token_file),
+        "MSPCTL_INCIDENTS_URL": fleet.url("incidents"),
+    }
+    login = subprocess.Popen(
+        [sys.executable, "-m", "mspctl", "login"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert login.stderr is not None
+        prompt = login.stderr.readline()
+        found = re.match(r"Open (\S+) and confirm the code (\S+)", prompt)
+        assert found, prompt
+        keycloak.approve_device(found[1], "acme-alice")
+        assert login.wait(timeout=120) == 0, login.stderr.read()
+    finally:
+        if login.poll() is None:
+            login.kill()
+            login.wait()
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    listed = subprocess.run(
+        [sys.executable, "-m", "mspctl", "incidents", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert {i["customer_id"] for i in json.loads(listed.stdout)} == {ACME}
 
 
 def test_a_rotated_signing_key_is_accepted_without_a_restart(
