@@ -30,6 +30,7 @@ from billing.outputs import Sink
 from billing.pricing import price_entry
 from billing.store import Entry, LineRow
 from msp_events.types.billing import (
+    Classification,
     CreditNoteIssued,
     InvoiceIssued,
     LineItemReclassified,
@@ -247,28 +248,16 @@ async def release_overrun(
                 "prior_period": prior,
             }
         )
-        revision = r["revision"] + 1
-        sink.reclassified(
-            LineItemReclassified(
-                line_item_id=item.line_item_id,
-                line_item_ids=[item.line_item_id],
-                entry_id=item.entry_id,
-                ticket_id=item.ticket_id,
-                from_classification="scope_creep",
-                to_classification="project",
-                rule=item.rule,
-                reason=reason,
-                reclassified_by=f"change-order:{order.change_order_id}",
-                reclassified_at=at,
-                change_order_id=order.change_order_id,
-            ),
-            customer_id=customer_id,
-            revision=revision,
-        )
-        sink.line_item(item, customer_id=customer_id, time=at, revision=revision)
         saved.append(
-            LineRow(
-                customer_id, item, r["source_event_id"], r["segment"], r["work_category"], revision
+            _move_line(
+                sink,
+                customer_id=customer_id,
+                row=r,
+                item=item,
+                from_classification="scope_creep",
+                by=f"change-order:{order.change_order_id}",
+                at=at,
+                change_order_id=order.change_order_id,
             )
         )
     await store.save_line_items(conn, rows=saved)
@@ -513,32 +502,60 @@ async def _release(
             }
         )
         item = LineItemRecorded.model_validate(item.model_dump())  # re-check the rules
-        revision = r["revision"] + 1
-        sink.reclassified(
-            LineItemReclassified(
-                line_item_id=item.line_item_id,
-                line_item_ids=[item.line_item_id],
-                entry_id=item.entry_id,
-                ticket_id=item.ticket_id,
-                from_classification=old.classification,
-                to_classification="held_review",
-                rule="credited",
-                reason=reason,
-                reclassified_by=by,
-                reclassified_at=at,
-                credit_note_id=note.credit_note_id,
-            ),
-            customer_id=customer_id,
-            revision=revision,
-        )
-        sink.line_item(item, customer_id=customer_id, time=at, revision=revision)
         saved.append(
-            LineRow(
-                customer_id, item, r["source_event_id"], r["segment"], r["work_category"], revision
+            _move_line(
+                sink,
+                customer_id=customer_id,
+                row=r,
+                item=item,
+                from_classification=old.classification,
+                by=by,
+                at=at,
+                credit_note_id=note.credit_note_id,
             )
         )
     await store.save_line_items(conn, rows=saved)
     count([s.item for s in saved])
+
+
+def _move_line(
+    sink: Sink,
+    *,
+    customer_id: str,
+    row: asyncpg.Record,
+    item: LineItemRecorded,
+    from_classification: Classification,
+    by: str,
+    at: dt.datetime,
+    change_order_id: str | None = None,
+    credit_note_id: str | None = None,
+) -> LineRow:
+    """One stored line moved to `item`'s bucket (an overrun released, a credit): the
+    audit event and the line's next revision on the outbox, and the row to save (same
+    source event, segment and category as the stored one)."""
+    revision = row["revision"] + 1
+    sink.reclassified(
+        LineItemReclassified(
+            line_item_id=item.line_item_id,
+            line_item_ids=[item.line_item_id],
+            entry_id=item.entry_id,
+            ticket_id=item.ticket_id,
+            from_classification=from_classification,
+            to_classification=item.classification,
+            rule=item.rule,
+            reason=item.reason,
+            reclassified_by=by,
+            reclassified_at=at,
+            change_order_id=change_order_id,
+            credit_note_id=credit_note_id,
+        ),
+        customer_id=customer_id,
+        revision=revision,
+    )
+    sink.line_item(item, customer_id=customer_id, time=at, revision=revision)
+    return LineRow(
+        customer_id, item, row["source_event_id"], row["segment"], row["work_category"], revision
+    )
 
 
 async def settle_included_hours(
