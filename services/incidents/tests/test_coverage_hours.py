@@ -1,16 +1,19 @@
-"""Monitoring coverage `business_hours` beyond Europe/London (where local = UTC in
-March): `coverage_starts_at` on hand-computed instants in a UTC-5 zone (across the DST
-change, and a UK Easter weekend), a property over any instant and several zones, and an
-alert held overnight that expires before coverage starts opens nothing."""
+"""Monitoring coverage `business_hours` as pure rules (coverage.py, triage.py): an alert
+outside the contract's business hours is recorded "outside_coverage" and opens nothing
+until coverage starts, then is triaged if still firing. Europe/London (local = UTC in
+early March), `coverage_starts_at` on hand-computed instants in a UTC-5 zone (across
+the DST change, and a UK Easter weekend), properties over any instant and several zones,
+and alerts resolved or expired before coverage starts open nothing. The same through
+the real broker and Postgres: test_monitoring_coverage.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from incidents_factory import contract, firing, resolved
+from incidents_factory import contract, firing, heartbeat, resolved
 
 from incidents.config import TriageConfig
 from incidents.coverage import coverage_starts_at
@@ -24,6 +27,10 @@ from msp_events.types.contracts import ContractSnapshot, ContractVersion
 CFG = TriageConfig()
 C = "cov-co"
 NY = "America/New_York"  # UTC-5 until the DST change on Sunday 2026-03-08
+LONDON = "Europe/London"
+# Europe/London, Mon-Fri 08:00-18:00 (GMT in early March: local = UTC)
+TUE_2200 = datetime(2026, 3, 3, 22, 0, tzinfo=UTC)
+WED_0800 = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
 ZONES = [NY, "Europe/London", "Asia/Kolkata", "Australia/Sydney", "UTC", "Pacific/Chatham"]
 
 
@@ -134,3 +141,58 @@ def test_an_alert_resolved_or_expired_before_coverage_opens_nothing() -> None:
     fx.extend(advance(state, contract_data, local(NY, 2026, 3, 4, 9, 0), CFG))
     assert state.incidents == {} and tickets(fx) == []
     assert [r.outcome for r in fx.log].count("outside_coverage") == 2
+
+
+def run_london(events: list[Envelope], coverage: str = "business_hours") -> Effects:
+    _, fx = run(events, snapshot(coverage=coverage, timezone=LONDON))
+    return fx
+
+
+def test_alert_at_22_00_waits_for_08_00_then_opens_one_incident() -> None:
+    fx = run_london([firing(C, "down", TUE_2200, kind="server_down")])
+    [record] = fx.log
+    assert record.outcome == "outside_coverage"
+    assert "2026-03-04T08:00:00+00:00" in record.reason
+    assert not fx.events
+    # repeats keep it firing; the first event at or after 08:00 triages it at 08:00
+    later = run_london(
+        [
+            firing(C, "down", TUE_2200, kind="server_down"),
+            firing(C, "down", TUE_2200 + timedelta(hours=3), kind="server_down"),
+            firing(C, "down", TUE_2200 + timedelta(hours=6), kind="server_down"),
+            firing(C, "down", TUE_2200 + timedelta(hours=9), kind="server_down"),
+            heartbeat(C, "fw-1", WED_0800 + timedelta(minutes=1)),
+        ]
+    )
+    opened = [r for r in later.log if r.outcome == "opened"]
+    assert [r.at for r in opened] == [WED_0800]
+    assert [e.type for e in later.events].count("msp.incident.opened.v1") == 1
+
+
+def test_resolved_before_coverage_opens_nothing_and_24x7_opens_at_once() -> None:
+    fx = run_london(
+        [
+            firing(C, "down", TUE_2200, kind="server_down"),
+            resolved(C, "down", TUE_2200 + timedelta(hours=1), kind="server_down"),
+            heartbeat(C, "fw-1", WED_0800 + timedelta(hours=1)),
+        ]
+    )
+    assert not [r for r in fx.log if r.outcome == "opened"]
+    always = run_london([firing(C, "down", TUE_2200, kind="server_down")], coverage="24x7")
+    assert [r.outcome for r in always.log] == ["opened"]
+
+
+@settings(deadline=None, max_examples=200)
+@given(minutes=st.integers(0, 60 * 24 * 400))
+def test_coverage_starts_at_the_next_opening_and_nothing_is_covered_before(minutes: int) -> None:
+    # every minute of 2026 and early 2027 in London (the zone property samples instants)
+    v = version(LONDON)
+    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes, seconds=17)
+    calendar = calendar_for(v, "business_hours")
+    starts = coverage_starts_at(v, at)
+    if calendar.is_open(at):
+        assert starts is None
+        return
+    assert starts is not None and starts > at
+    assert calendar.is_open(starts)
+    assert business_time_between(calendar, at, starts) == timedelta(0)

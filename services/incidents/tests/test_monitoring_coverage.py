@@ -1,7 +1,7 @@
-"""Monitoring coverage hours (coverage.py): on `business_hours` coverage an alert outside
-the contract's business hours is recorded "outside_coverage" and opens nothing until
-coverage starts, then is triaged if still firing; as pure rules, and once through the
-real broker and Postgres."""
+"""Monitoring coverage hours (coverage.py) through the real broker and Postgres: on
+`business_hours` coverage an alert outside the contract's business hours is recorded
+"outside_coverage" and opens nothing until coverage starts, then is triaged if still
+firing. The pure rules and their properties are in test_coverage_hours.py."""
 
 from __future__ import annotations
 
@@ -9,88 +9,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from incidents_factory import contract, firing, heartbeat, resolved
+from incidents_factory import contract, firing, heartbeat
 from incidents_harness import Service
 from prometheus_client import REGISTRY
 
-from incidents.config import TriageConfig
-from incidents.coverage import coverage_starts_at
-from incidents.outputs import Effects
 from incidents.scheduler import TriageScheduler
-from incidents.state import CustomerState
-from incidents.triage import apply_event
-from msp_events import Envelope
-from msp_events.calendar import business_time_between, calendar_for
-from msp_events.types.contracts import ContractSnapshot
 
-C = "cov"
 # Europe/London, Mon-Fri 08:00-18:00 (GMT in early March: local = UTC)
 TUE_2200 = datetime(2026, 3, 3, 22, 0, tzinfo=UTC)
 WED_0800 = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
-
-
-def snapshot(coverage: str) -> ContractSnapshot:
-    data = contract(C, coverage=coverage).data
-    assert isinstance(data, ContractSnapshot)
-    return data
-
-
-def run(events: list[Envelope], coverage: str = "business_hours") -> Effects:
-    state, contract_data, fx = CustomerState(customer_id=C), snapshot(coverage), Effects(C)
-    for e in events:
-        fx.extend(apply_event(state, contract_data, e, TriageConfig()))
-    return fx
-
-
-def test_alert_at_22_00_waits_for_08_00_then_opens_one_incident() -> None:
-    fx = run([firing(C, "down", TUE_2200, kind="server_down")])
-    [record] = fx.log
-    assert record.outcome == "outside_coverage"
-    assert "2026-03-04T08:00:00+00:00" in record.reason
-    assert not fx.events
-    # repeats keep it firing; the first event at or after 08:00 triages it at 08:00
-    later = run(
-        [
-            firing(C, "down", TUE_2200, kind="server_down"),
-            firing(C, "down", TUE_2200 + timedelta(hours=3), kind="server_down"),
-            firing(C, "down", TUE_2200 + timedelta(hours=6), kind="server_down"),
-            firing(C, "down", TUE_2200 + timedelta(hours=9), kind="server_down"),
-            heartbeat(C, "fw-1", WED_0800 + timedelta(minutes=1)),
-        ]
-    )
-    opened = [r for r in later.log if r.outcome == "opened"]
-    assert [r.at for r in opened] == [WED_0800]
-    assert [e.type for e in later.events].count("msp.incident.opened.v1") == 1
-
-
-def test_resolved_before_coverage_opens_nothing_and_24x7_opens_at_once() -> None:
-    fx = run(
-        [
-            firing(C, "down", TUE_2200, kind="server_down"),
-            resolved(C, "down", TUE_2200 + timedelta(hours=1), kind="server_down"),
-            heartbeat(C, "fw-1", WED_0800 + timedelta(hours=1)),
-        ]
-    )
-    assert not [r for r in fx.log if r.outcome == "opened"]
-    always = run([firing(C, "down", TUE_2200, kind="server_down")], coverage="24x7")
-    assert [r.outcome for r in always.log] == ["opened"]
-
-
-@settings(deadline=None, max_examples=200)
-@given(minutes=st.integers(0, 60 * 24 * 400))
-def test_coverage_starts_at_the_next_opening_and_nothing_is_covered_before(minutes: int) -> None:
-    version = snapshot("business_hours").versions[0]
-    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes, seconds=17)
-    calendar = calendar_for(version, "business_hours")
-    starts = coverage_starts_at(version, at)
-    if calendar.is_open(at):
-        assert starts is None
-        return
-    assert starts is not None and starts > at
-    assert calendar.is_open(starts)
-    assert business_time_between(calendar, at, starts) == timedelta(0)
 
 
 @pytest.mark.integration
