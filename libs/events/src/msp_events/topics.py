@@ -36,7 +36,9 @@ partitions: only with a planned migration. Max consumer instances per group = th
 DAY_MS = 24 * 3600 * 1000
 
 KeyKind = Literal["customer_id", "original_key"]
-Role = Literal["external", "ingest", "incidents", "sla-clock", "billing", "finance", "grafana"]
+Role = Literal[
+    "external", "ingest", "incidents", "sla-clock", "billing", "notify", "finance", "grafana"
+]
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ CONTRACTS = Topic(
     "Full contract snapshots with version history, one record per customer (compacted).",
     contracts.EVENTS,
     producers=("ingest",),
-    consumers=("incidents", "sla-clock", "billing"),
+    consumers=("incidents", "sla-clock", "billing", "notify"),
     cleanup_policy="compact",
     retention_ms=-1,
     extra_config={"min.compaction.lag.ms": str(DAY_MS)},
@@ -105,15 +107,16 @@ INCIDENTS = Topic(
     "Incident lifecycle produced by triage.",
     incidents.EVENTS,
     producers=("incidents",),
-    consumers=("sla-clock", "billing", "grafana"),
+    consumers=("incidents", "sla-clock", "notify", "grafana"),
     retention_ms=-1,
 )
 SLA = Topic(
     "msp.sla.v1",
-    "SLA clock lifecycle, warnings and breaches.",
+    "SLA clock lifecycle, every escalation step (warnings, breaches, steps above 100 %), "
+    "corrections, and each customer's monthly SLA report.",
     sla.EVENTS,
     producers=("sla-clock",),
-    consumers=("external",),
+    consumers=("notify", "external"),
     retention_ms=-1,
 )
 BILLING_LINE_ITEMS = Topic(
@@ -129,7 +132,7 @@ BILLING_INVOICES = Topic(
     "Issued invoices and credit notes, for finance.",
     (billing.InvoiceIssued, billing.CreditNoteIssued),
     producers=("billing",),
-    consumers=("finance",),
+    consumers=("finance", "billing"),
     retention_ms=-1,
 )
 FINANCE_ACCOUNTING = Topic(
@@ -146,7 +149,7 @@ DEAD_LETTER = Topic(
     "Records no consumer could accept, with the original bytes and the reason. Keyed by "
     "the original record's key.",
     deadletter.EVENTS,
-    producers=("ingest", "incidents", "sla-clock", "billing"),
+    producers=("ingest", "incidents", "sla-clock", "billing", "notify"),
     consumers=("external",),
     key="original_key",
     retention_ms=-1,
