@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from msp_events.samples import sample_contract_version
 from msp_events.types.contracts import BusinessCalendar, Contact, ContactDirectory, TimeRange
-from msp_events.types.sla import SlaWarning
+from msp_events.types.sla import SlaOutcomeCorrected, SlaWarning
 from notify import render
-from notify.rules import Recipient, directory_for, not_before, sla_notice
+from notify.rules import Recipient, correction_notice, directory_for, not_before, sla_notice
 from notify.service import delivery_id
 
 OFFICE = BusinessCalendar(
@@ -179,3 +179,36 @@ def test_the_signature_covers_timestamp_and_body() -> None:
     assert not render.verify(b"k", "1700000000", b'{"a":2}', sig)
     assert not render.verify(b"other", "1700000000", b'{"a":1}', sig)
     assert sig.startswith("sha256=") and len(sig) == 7 + 64
+
+
+def test_a_moved_escalation_step_is_told_with_both_instants_in_local_time() -> None:
+    data = SlaOutcomeCorrected(
+        clock_id="clk-1",
+        ticket_id="T-9",
+        metric="resolution",
+        cycle=1,
+        priority="P2",
+        contract_id="ctr-1",
+        contract_version=1,
+        corrects_event_id="e150",
+        statement="escalation",
+        threshold_percent=150,
+        was_at=datetime(2026, 4, 14, 15, 0, tzinfo=UTC),
+        now_at=datetime(2026, 4, 14, 17, 30, tzinfo=UTC),
+        outcome="breached",
+        outcome_at=datetime(2026, 4, 14, 16, 0, tzinfo=UTC),
+        corrected_at=datetime(2026, 4, 14, 18, 0, tzinfo=UTC),
+    )
+    notice = correction_notice(data, customer_id="cust-1", timezone="Europe/London")
+    assert notice.kind == "sla_correction" and notice.urgent
+    assert notice.title == (
+        "[P2] Correction: SLA resolution escalation at 150% corrected: ticket T-9 (cust-1)"
+    )
+    assert notice.lines == (
+        "Correction: the resolution SLA escalation at 150% notice for ticket T-9 of customer "
+        "cust-1 (P2) happened at 2026-04-14 18:30 BST (Europe/London) "
+        "(was: 2026-04-14 16:00 BST (Europe/London)).",
+        "The SLA's outcome is now: breached at 2026-04-14 17:00 BST (Europe/London).",
+    )
+    assert notice.facts["corrects_event_id"] == "e150"
+    assert notice.at == data.corrected_at

@@ -7,7 +7,13 @@ from __future__ import annotations
 from msp_events import Envelope
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated, ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentResolved, IncidentUpdated
-from msp_events.types.sla import SlaBreached, SlaEscalated, SlaMonthlyReport, SlaWarning
+from msp_events.types.sla import (
+    SlaBreached,
+    SlaEscalated,
+    SlaMonthlyReport,
+    SlaOutcomeCorrected,
+    SlaWarning,
+)
 from msp_plumbing.consumer import Handler, Tx
 from notify import metrics, rules, service
 from notify.rules import Directory, Notice, Recipient
@@ -56,6 +62,21 @@ def make_handler(settings: NotifySettings) -> Handler:
                 at=data.breached_at if isinstance(data, SlaBreached) else data.at,
             )
             await plan(tx, event, notice, directory(version).recipients(data.roles_to_inform))
+        elif isinstance(data, SlaOutcomeCorrected):
+            notice = rules.correction_notice(
+                data,
+                customer_id=customer,
+                timezone=data.timezone or (version.timezone if version else "UTC"),
+            )
+            created = await service.plan_corrections(
+                tx.conn,
+                event_id=event.id,
+                event_type=event.type,
+                corrects_event_id=data.corrects_event_id,
+                notice=notice,
+            )
+            metrics.NOTICES.labels(notice.kind).inc(created)
+            tx.outcomes[event.id] = f"{created} corrections"
         elif isinstance(data, SlaMonthlyReport):
             await on_report(tx, event, data)
         elif isinstance(data, IncidentOpened):

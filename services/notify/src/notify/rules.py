@@ -14,6 +14,9 @@ Rules:
   people, the MSP's calendar for its staff; the on-call role is never quiet.
 * Incident notices of one site (or one incident) and one kind share a `group_key`:
   the consumer folds those arriving within the group window into one message.
+* A correction from sla-clock (an `SlaOutcomeCorrected` of a warning, breach or
+  escalation step) goes to whoever the corrected notice went to, on the same channels,
+  at once, and only once that notice was sent (the delivery follows it).
 * Every contact is reached on each channel it has: email, and its signed webhook,
   Slack and Teams URLs when set.
 """
@@ -29,7 +32,13 @@ from msp_events.calendar import BusinessCalendar, hours_calendar
 from msp_events.types import contracts
 from msp_events.types.contracts import Contact, ContactDirectory, ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentUpdated
-from msp_events.types.sla import SlaBreached, SlaEscalated, SlaMonthlyReport, SlaWarning
+from msp_events.types.sla import (
+    SlaBreached,
+    SlaEscalated,
+    SlaMonthlyReport,
+    SlaOutcomeCorrected,
+    SlaWarning,
+)
 
 Channel = Literal["email", "webhook", "slack", "teams"]
 CHANNELS: tuple[Channel, ...] = ("email", "webhook", "slack", "teams")
@@ -202,6 +211,52 @@ def sla_notice(
     urgent = breach or escalation or threshold_percent >= 100
     urgent = urgent or data.priority in NOTIFIED_PRIORITIES
     return Notice(kind, customer_id, title, lines, facts, urgent, at)
+
+
+def correction_notice(data: SlaOutcomeCorrected, *, customer_id: str, timezone: str) -> Notice:
+    """The notice that an SLA notice already sent was wrong: withdrawn (it did not
+    happen) or moved to another instant, with the clock's outcome as now known."""
+    what = (
+        data.statement
+        if data.threshold_percent is None
+        else (f"{data.statement} at {data.threshold_percent}%")
+    )
+    metric = data.metric.replace("_", " ")
+    if data.now_at is None:
+        change, verb = "did not happen: withdrawn", "withdrawn"
+    else:
+        was = local_time(data.was_at, timezone) if data.was_at else "not reached"
+        change = f"happened at {local_time(data.now_at, timezone)} (was: {was})"
+        verb = "corrected"
+    outcome = (
+        data.outcome
+        if data.outcome_at is None
+        else (f"{data.outcome} at {local_time(data.outcome_at, timezone)}")
+    )
+    lines = (
+        f"Correction: the {metric} SLA {what} notice for ticket {data.ticket_id} of customer "
+        f"{customer_id} ({data.priority}) {change}.",
+        f"The SLA's outcome is now: {outcome}.",
+    )
+    facts: dict[str, Any] = {
+        "ticket_id": data.ticket_id,
+        "customer_id": customer_id,
+        "priority": data.priority,
+        "metric": data.metric,
+        "clock_id": data.clock_id,
+        "corrects_event_id": data.corrects_event_id,
+        "statement": data.statement,
+        "threshold_percent": data.threshold_percent,
+        "was_at": data.was_at.isoformat() if data.was_at else None,
+        "now_at": data.now_at.isoformat() if data.now_at else None,
+        "outcome": data.outcome,
+        "outcome_at": data.outcome_at.isoformat() if data.outcome_at else None,
+    }
+    title = (
+        f"[{data.priority}] Correction: SLA {metric} {what} {verb}: "
+        f"ticket {data.ticket_id} ({customer_id})"
+    )
+    return Notice("sla_correction", customer_id, title, lines, facts, True, data.corrected_at)
 
 
 def site_key(customer_id: str, incident_id: str, site_id: str | None, kind: str) -> str:

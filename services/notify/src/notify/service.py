@@ -124,6 +124,49 @@ async def plan(
     return created
 
 
+async def plan_corrections(
+    conn: asyncpg.Connection,
+    *,
+    event_id: str,
+    event_type: str,
+    corrects_event_id: str,
+    notice: Notice,
+) -> int:
+    """Queue `notice` (a correction) to each recipient of `corrects_event_id`, on the
+    same channel, following that delivery: the worker sends it only once the corrected
+    one is sent, and it is withdrawn if that one is dead-lettered (`record_failed`):
+    a notice never sent gets no correction. Returns how many new deliveries."""
+    originals = await conn.fetch(
+        """SELECT delivery_id, customer_id, channel, address, role, recipient_name
+           FROM deliveries WHERE event_id = $1 AND status <> 'dead'""",
+        corrects_event_id,
+    )
+    message = json.dumps(notice.to_json())
+    created = 0
+    for o in originals:
+        status = await conn.execute(
+            """INSERT INTO deliveries (delivery_id, event_id, event_type, customer_id, kind,
+                   channel, address, role, recipient_name, message, next_attempt_at, due_at,
+                   source_time, follows)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $11, $11, $12)
+               ON CONFLICT (delivery_id) DO NOTHING""",
+            delivery_id(event_id, o["channel"], o["address"]),
+            event_id,
+            event_type,
+            o["customer_id"],
+            notice.kind,
+            o["channel"],
+            o["address"],
+            o["role"],
+            o["recipient_name"],
+            message,
+            notice.at,
+            o["delivery_id"],
+        )
+        created += status == "INSERT 0 1"
+    return created
+
+
 # -- incidents and who heard of them ----------------------------------------------------
 
 
@@ -221,6 +264,9 @@ async def claim_due(
                WHERE ((status IN ('pending', 'retrying') AND next_attempt_at <= now())
                       OR (status = 'sending' AND lease_until < now()))
                  AND channel = ANY($3)
+                 AND (follows IS NULL OR EXISTS (
+                      SELECT 1 FROM deliveries o
+                      WHERE o.delivery_id = deliveries.follows AND o.status = 'sent'))
                ORDER BY next_attempt_at, delivery_id LIMIT $1 FOR UPDATE SKIP LOCKED)
            UPDATE deliveries d
            SET status = 'sending', attempts = d.attempts + 1,
@@ -298,6 +344,15 @@ async def record_failed(
         retry_in_s or 0.0,
     )
     await _finish_attempt(conn, delivery_id, attempt, "failed", http_status, error)
+    if status == "dead":  # never sent: its corrections (and theirs) have nothing to correct
+        await conn.execute(
+            """WITH RECURSIVE followers AS (
+                   SELECT delivery_id FROM deliveries WHERE follows = $1 AND status = 'pending'
+                   UNION SELECT d.delivery_id FROM deliveries d
+                   JOIN followers f ON d.follows = f.delivery_id)
+               DELETE FROM deliveries WHERE delivery_id IN (SELECT delivery_id FROM followers)""",
+            delivery_id,
+        )
     return status
 
 
