@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -102,21 +101,10 @@ class Fleet:
 
     def _start_smtp_sink(self) -> None:
         """notify sends email to a local SMTP sink, as in `make run`."""
-        from msp_devstack.stack import notify_settings
+        from msp_devstack.stack import notify_settings, spawn_smtp_sink
 
         port = free_port()
-        self._smtp_sink = spawn(
-            (
-                sys.executable,
-                "-m",
-                "msp_devstack.smtp_sink",
-                "--port",
-                str(port),
-                "--out",
-                str(self.mail_dir),
-            ),
-            self.data_dir / "logs" / "smtp-sink.log",
-        )
+        self._smtp_sink = spawn_smtp_sink(port, self.data_dir)
         self._notify_env = notify_settings(port)
 
     def __enter__(self) -> Fleet:

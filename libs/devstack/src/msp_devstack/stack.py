@@ -460,21 +460,20 @@ def _start_smtp_sink(
     port = free_port()
     while port in taken:
         port = free_port()
-    sink = spawn(
-        (
-            sys.executable,
-            "-m",
-            "msp_devstack.smtp_sink",
-            "--port",
-            str(port),
-            "--out",
-            str(data_dir / "mail"),
-        ),
-        data_dir / "logs" / "smtp-sink.log",
-        env=env,
-    )
+    sink = spawn_smtp_sink(port, data_dir, env=env)
     stack.callback(stop_process_group, sink, "smtp sink", timeout=10.0)
     return port
+
+
+def spawn_smtp_sink(
+    port: int, data_dir: Path, *, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`msp_devstack.smtp_sink` as a process on `port`: messages in `data_dir/mail`, its
+    log in `data_dir/logs/smtp-sink.log` (`make run` and the test Fleet both use it)."""
+    argv = (sys.executable, "-m", "msp_devstack.smtp_sink", "--port", str(port))
+    return spawn(
+        (*argv, "--out", str(data_dir / "mail")), data_dir / "logs" / "smtp-sink.log", env=env
+    )
 
 
 DEMO_DIRECTORY = {
