@@ -18,13 +18,26 @@ The rule ("ingest tells the truth"):
    stamped later than any produce of the claim could be, marks it `published` if it
    is there and deletes the claim if not. A retry after that is a duplicate (202) or
    publishes it.
-5. **Reconcile at start** — before a new process serves, and in every round after,
+5. **Abandoned attempts** — each group's INSERT carries a fresh attempt id. When
+   Postgres answers too late (a freeze: the INSERT may still commit after the
+   deadline), the attempt is given up before anything of it is handed to the producer
+   and its id is remembered as *abandoned*; nothing is ever produced for an abandoned
+   attempt. A retry's INSERT takes over a `pending` row of an abandoned attempt (it is
+   then fresh: produced by the retry), and the resolver frees such rows each round, so
+   the retry is accepted at once instead of "outcome unknown" for the orphan grace.
+6. **Reconcile at start** — before a new process serves, and in every round after,
    the `pending` rows claimed before it started (a killed process's, or another
    instance's) are looked up on their partitions at once: those found are marked
    `published`, so a client's retry after a crash between Kafka's ack and step 3 is
    answered 202 (a duplicate) without waiting for the orphan grace and without being
    published again. Rows not found stay `pending` until step 4 may free them: another
    live instance may still be producing them.
+
+Why freeing an abandoned attempt's rows is safe (the README has the whole argument):
+an attempt id is made for one group, known only to this process, and only
+`_finish_group` of that group produces under it; that task is created only after the
+INSERT returned. The give-up (the id recorded in `abandoned`) happens instead of that,
+in the same coroutine, so it happens-before any produce could and excludes it.
 
 So an id is published at most once even when Kafka's answer is lost, the process is
 killed between Kafka's ack and step 3 (the row stays `pending` and is confirmed from
@@ -39,6 +52,7 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +98,9 @@ settle it (a broker that was frozen may still append a request it had received).
 SCAN_SLACK_S = 60.0
 """How far before a claim the resolver starts reading its partition (record times
 are the producer's clock, on another host)."""
+ABANDONED_KEEP_S = 600.0
+"""How long an abandoned attempt id is remembered: a frozen Postgres may commit its
+INSERT any time later; a row committed after this is still freed, by the orphan grace."""
 
 _throttle = LogThrottle(every_s=10.0)
 
@@ -170,6 +187,8 @@ class GroupClaims:
         self.unsettled: dict[Key, float | None] = {}  # in doubt: None while the producer
         # may still deliver it, then the time it gave up (see DoubtResolver)
         self._finishers: set[asyncio.Task[None]] = set()
+        self.abandoned: dict[uuid.UUID, float] = {}  # attempt -> when given up (monotonic)
+        # an attempt here never produced and never will (see the module docstring)
 
     def submit(self, events: Sequence[Envelope], values: Sequence[bytes]) -> Claim:
         claim = Claim(events, values)
@@ -213,17 +232,31 @@ class GroupClaims:
                 elif owner is not claim:
                     claim.owners.add(owner)
         keys = sorted(topics)
+        attempt = uuid.uuid4()
+        abandoned = self.abandoned_attempts()
         try:
             new, states = await within(
-                self._in_db(lambda conn: _insert(conn, keys, [topics[k] for k in keys])),
+                self._in_db(
+                    lambda conn: _insert(
+                        conn, keys, [topics[k] for k in keys], attempt, abandoned
+                    )
+                ),
                 self.db_timeout_s,
             )
-        except Exception as exc:
+        except BaseException as exc:
+            # Given up before anything is produced: the INSERT may still commit (a
+            # frozen Postgres), but no task will ever produce under `attempt`.
+            self.abandoned[attempt] = time.monotonic()
+            if not isinstance(exc, Exception):
+                raise  # cancelled: `run` settles the group
             warn_throttled(f"claim:{type(exc).__name__}", "claiming ids failed: %r", exc)
             for claim, i in reserved:
                 self.inflight.pop(claim.key(i), None)
             _settle(group, None)
             return False
+        taken_over = len(new & states.keys())  # rows of an abandoned attempt, now ours
+        if taken_over:
+            metrics.DOUBTS_RESOLVED.labels("abandoned").inc(taken_over)
         now = time.perf_counter()
         for claim in group:
             claim.claimed = True
@@ -237,6 +270,13 @@ class GroupClaims:
             if states.get(key) != "published":
                 claim.in_doubt += 1
         return True
+
+    def abandoned_attempts(self) -> list[uuid.UUID]:
+        """The attempts given up in the last `ABANDONED_KEEP_S` (older ones forgotten)."""
+        horizon = time.monotonic() - ABANDONED_KEEP_S
+        for attempt in [a for a, at in self.abandoned.items() if at < horizon]:
+            del self.abandoned[attempt]
+        return list(self.abandoned)
 
     async def _finish_group(self, group: list[Claim]) -> None:
         """Steps 2 and 3, then answer every request of the group."""
@@ -375,16 +415,26 @@ def _topic(event: Envelope, namespace: str) -> str:
 
 
 async def _insert(
-    conn: asyncpg.Connection, keys: list[Key], topics: list[str]
+    conn: asyncpg.Connection,
+    keys: list[Key],
+    topics: list[str],
+    attempt: uuid.UUID,
+    abandoned: list[uuid.UUID],
 ) -> tuple[set[Key], dict[Key, str]]:
-    """Claim `keys` (autocommit); returns the new ones and the state of the others."""
+    """Claim `keys` for `attempt` (autocommit); returns the new ones (a `pending` row of
+    an `abandoned` attempt is taken over: new, and also in the states as `pending`)
+    and the state of the others."""
     rows = await conn.fetch(
         """WITH wanted AS (
                SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS w(c, e, t)
            ), inserted AS (
-               INSERT INTO accepted_events (customer_id, event_id, topic, state)
-               SELECT c, e, t, 'pending' FROM wanted ORDER BY c, e
-               ON CONFLICT DO NOTHING RETURNING customer_id, event_id
+               INSERT INTO accepted_events AS a (customer_id, event_id, topic, state, attempt)
+               SELECT c, e, t, 'pending', $4 FROM wanted ORDER BY c, e
+               ON CONFLICT (customer_id, event_id) DO UPDATE
+                 SET attempt = excluded.attempt, topic = excluded.topic,
+                     accepted_at = excluded.accepted_at
+                 WHERE a.state = 'pending' AND a.attempt = ANY($5::uuid[])
+               RETURNING customer_id, event_id
            )
            SELECT a.customer_id, a.event_id, a.state, false AS new FROM accepted_events a
              JOIN wanted w ON (a.customer_id, a.event_id) = (w.c, w.e)
@@ -393,6 +443,8 @@ async def _insert(
         [k[0] for k in keys],
         [k[1] for k in keys],
         topics,
+        attempt,
+        abandoned,
     )
     new = {(r["customer_id"], r["event_id"]) for r in rows if r["new"]}
     states = {(r["customer_id"], r["event_id"]): r["state"] for r in rows if not r["new"]}
@@ -415,6 +467,37 @@ async def _mark(conn: asyncpg.Connection, published: list[Key], refused: list[Ke
                    WHERE (a.customer_id, a.event_id) = (k.c, k.e) AND a.state = 'pending'""",
                 [k[0] for k in refused],
                 [k[1] for k in refused],
+            )
+
+
+async def _resolve(
+    conn: asyncpg.Connection, published: list[asyncpg.Record], missing: list[asyncpg.Record]
+) -> None:
+    """The resolver's `_mark`: each row only if still `pending` for the attempt read."""
+
+    def columns(rows: list[asyncpg.Record]) -> tuple[list[str], list[str], list[Any]]:
+        return (
+            [r["customer_id"] for r in rows],
+            [r["event_id"] for r in rows],
+            [r["attempt"] for r in rows],
+        )
+
+    async with conn.transaction():
+        if published:
+            await conn.execute(
+                """UPDATE accepted_events a SET state = 'published'
+                   FROM unnest($1::text[], $2::text[], $3::uuid[]) AS k(c, e, t)
+                   WHERE (a.customer_id, a.event_id) = (k.c, k.e) AND a.state = 'pending'
+                     AND a.attempt IS NOT DISTINCT FROM k.t""",
+                *columns(published),
+            )
+        if missing:
+            await conn.execute(
+                """DELETE FROM accepted_events a
+                   USING unnest($1::text[], $2::text[], $3::uuid[]) AS k(c, e, t)
+                   WHERE (a.customer_id, a.event_id) = (k.c, k.e) AND a.state = 'pending'
+                     AND a.attempt IS NOT DISTINCT FROM k.t""",
+                *columns(missing),
             )
 
 
@@ -446,9 +529,10 @@ class DoubtResolver:
 
     async def resolve_once(self) -> tuple[int, int]:
         """Returns (found on Kafka -> published, not there -> claim deleted)."""
+        await self.free_abandoned()
         async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                """SELECT customer_id, event_id, topic, accepted_at,
+                """SELECT customer_id, event_id, topic, accepted_at, attempt,
                           accepted_at < now() - make_interval(secs => $1) AS orphaned,
                           coalesce(accepted_at < $3::timestamptz, false) AS earlier
                    FROM accepted_events WHERE state = 'pending' ORDER BY accepted_at LIMIT $2""",
@@ -465,8 +549,9 @@ class DoubtResolver:
         missing = [k for k, r in due.items() if k not in found and self._settled(r)]
         if not published and not missing:
             return 0, 0
-        async with self.pool.acquire() as conn:
-            await _mark(conn, published, missing)
+        async with self.pool.acquire() as conn:  # only the attempts read: a retry may
+            # have taken over an abandoned attempt's row since (and be producing it)
+            await _resolve(conn, [due[k] for k in published], [due[k] for k in missing])
         for key in [*published, *missing]:
             self.claims.unsettled.pop(key, None)
         metrics.DOUBTS_RESOLVED.labels("published").inc(len(published))
@@ -478,6 +563,26 @@ class DoubtResolver:
             len(missing),
         )
         return len(published), len(missing)
+
+    async def free_abandoned(self) -> int:
+        """Delete the `pending` rows of attempts this process gave up before producing
+        (their INSERT committed late): nothing was or will be produced for them, so a
+        retry, on any instance, publishes them without the orphan grace."""
+        abandoned = self.claims.abandoned_attempts()
+        if not abandoned:
+            return 0
+        async with self.pool.acquire() as conn:
+            freed = await conn.fetchval(
+                """WITH freed AS (
+                       DELETE FROM accepted_events
+                       WHERE state = 'pending' AND attempt = ANY($1::uuid[]) RETURNING 1
+                   ) SELECT count(*) FROM freed""",
+                abandoned,
+            )
+        if freed:
+            metrics.DOUBTS_RESOLVED.labels("abandoned").inc(freed)
+            log.warning("freed %d id(s) claimed by an attempt given up before producing", freed)
+        return int(freed)
 
     def _due(self, row: asyncpg.Record) -> bool:
         """Worth looking up now: settled, or claimed before this process started."""

@@ -58,7 +58,9 @@ COMMIT_WAIT = CLAIM_SECONDS.labels("commit")
 DOUBTS_RESOLVED = Counter(
     "msp_ingest_doubts_resolved_total",
     "In-doubt ids (Kafka's answer lost) settled by reading their partition: outcome="
-    "published (it was there) or not_published (the claim was freed for a retry).",
+    "published (it was there) or not_published (the claim was freed for a retry); "
+    "abandoned: a claim whose INSERT committed after ingest had given up on it (nothing "
+    "was produced for it), freed or taken over by a retry without reading the topic.",
     ["outcome"],
 )
 ALERTMANAGER_TRUNCATED = Counter(
