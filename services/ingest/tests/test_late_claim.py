@@ -119,9 +119,7 @@ async def ingest_via_proxy(
 
 
 def abandoned_freed() -> float:
-    value = REGISTRY.get_sample_value(
-        "msp_ingest_doubts_resolved_total", {"outcome": "abandoned"}
-    )
+    value = REGISTRY.get_sample_value("msp_ingest_doubts_resolved_total", {"outcome": "abandoned"})
     return value or 0.0
 
 
@@ -165,7 +163,5 @@ async def test_a_claim_committed_after_the_give_up_is_retried_at_once_and_once(
     print(f"retry accepted {time.monotonic() - thawed:.2f} s after the thaw; answers {answers}")
     assert abandoned_freed() == before + 1  # the late row was freed or taken over, once
     assert await ids_on(ingest, MONITORING.name) == Counter({"hb-warm": 1, "hb-late": 1})
-    state = await ingest.db.fetchval(
-        "SELECT state FROM accepted_events WHERE event_id = 'hb-late'"
-    )
+    state = await ingest.db.fetchval("SELECT state FROM accepted_events WHERE event_id = 'hb-late'")
     assert state == "published"

@@ -237,9 +237,7 @@ class GroupClaims:
         try:
             new, states = await within(
                 self._in_db(
-                    lambda conn: _insert(
-                        conn, keys, [topics[k] for k in keys], attempt, abandoned
-                    )
+                    lambda conn: _insert(conn, keys, [topics[k] for k in keys], attempt, abandoned)
                 ),
                 self.db_timeout_s,
             )
