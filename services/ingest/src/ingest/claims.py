@@ -187,8 +187,9 @@ class GroupClaims:
         self.unsettled: dict[Key, float | None] = {}  # in doubt: None while the producer
         # may still deliver it, then the time it gave up (see DoubtResolver)
         self._finishers: set[asyncio.Task[None]] = set()
-        self.abandoned: dict[uuid.UUID, float] = {}  # attempt -> when given up (monotonic)
-        # an attempt here never produced and never will (see the module docstring)
+        self.abandoned: dict[uuid.UUID, tuple[float, frozenset[Key]]] = {}  # attempt ->
+        # (when given up, monotonic; its keys): it never produced and never will (see
+        # the module docstring)
 
     def submit(self, events: Sequence[Envelope], values: Sequence[bytes]) -> Claim:
         claim = Claim(events, values)
@@ -233,7 +234,7 @@ class GroupClaims:
                     claim.owners.add(owner)
         keys = sorted(topics)
         attempt = uuid.uuid4()
-        abandoned = self.abandoned_attempts()
+        abandoned = self.abandoned_attempts(of=keys)
         try:
             new, states = await within(
                 self._in_db(
@@ -244,7 +245,7 @@ class GroupClaims:
         except BaseException as exc:
             # Given up before anything is produced: the INSERT may still commit (a
             # frozen Postgres), but no task will ever produce under `attempt`.
-            self.abandoned[attempt] = time.monotonic()
+            self.abandoned[attempt] = (time.monotonic(), frozenset(keys))
             if not isinstance(exc, Exception):
                 raise  # cancelled: `run` settles the group
             warn_throttled(f"claim:{type(exc).__name__}", "claiming ids failed: %r", exc)
@@ -269,12 +270,15 @@ class GroupClaims:
                 claim.in_doubt += 1
         return True
 
-    def abandoned_attempts(self) -> list[uuid.UUID]:
-        """The attempts given up in the last `ABANDONED_KEEP_S` (older ones forgotten)."""
+    def abandoned_attempts(self, *, of: Sequence[Key] | None = None) -> list[uuid.UUID]:
+        """The attempts given up in the last `ABANDONED_KEEP_S` (older ones forgotten);
+        `of`: only those that claimed one of these keys."""
         horizon = time.monotonic() - ABANDONED_KEEP_S
-        for attempt in [a for a, at in self.abandoned.items() if at < horizon]:
+        for attempt in [a for a, (at, _) in self.abandoned.items() if at < horizon]:
             del self.abandoned[attempt]
-        return list(self.abandoned)
+        return [
+            a for a, (_, keys) in self.abandoned.items() if of is None or not keys.isdisjoint(of)
+        ]
 
     async def _finish_group(self, group: list[Claim]) -> None:
         """Steps 2 and 3, then answer every request of the group."""
@@ -421,17 +425,26 @@ async def _insert(
 ) -> tuple[set[Key], dict[Key, str]]:
     """Claim `keys` for `attempt` (autocommit); returns the new ones (a `pending` row of
     an `abandoned` attempt is taken over: new, and also in the states as `pending`)
-    and the state of the others."""
+    and the state of the others. The takeover (DO UPDATE locks every conflicting row,
+    even one it leaves alone) is used only when some key was claimed by an abandoned
+    attempt: a repeat of a published id takes no lock."""
+    on_conflict = (
+        """ON CONFLICT (customer_id, event_id) DO UPDATE
+             SET attempt = excluded.attempt, topic = excluded.topic,
+                 accepted_at = excluded.accepted_at
+             WHERE a.state = 'pending' AND a.attempt = ANY($5::uuid[])"""
+        if abandoned
+        else "ON CONFLICT DO NOTHING"
+    )
     rows = await conn.fetch(
         """WITH wanted AS (
                SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS w(c, e, t)
            ), inserted AS (
                INSERT INTO accepted_events AS a (customer_id, event_id, topic, state, attempt)
-               SELECT c, e, t, 'pending', $4 FROM wanted ORDER BY c, e
-               ON CONFLICT (customer_id, event_id) DO UPDATE
-                 SET attempt = excluded.attempt, topic = excluded.topic,
-                     accepted_at = excluded.accepted_at
-                 WHERE a.state = 'pending' AND a.attempt = ANY($5::uuid[])
+               SELECT c, e, t, 'pending', $4::uuid FROM wanted ORDER BY c, e
+               """
+        + on_conflict
+        + """
                RETURNING customer_id, event_id
            )
            SELECT a.customer_id, a.event_id, a.state, false AS new FROM accepted_events a
@@ -442,7 +455,7 @@ async def _insert(
         [k[1] for k in keys],
         topics,
         attempt,
-        abandoned,
+        *([abandoned] if abandoned else []),
     )
     new = {(r["customer_id"], r["event_id"]) for r in rows if r["new"]}
     states = {(r["customer_id"], r["event_id"]): r["state"] for r in rows if not r["new"]}
