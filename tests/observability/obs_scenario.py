@@ -1,7 +1,8 @@
 """A small end-to-end scenario through ingest's HTTP API that gives every dashboard
 panel data: two contracts, an Alertmanager storm (one incident and its proactive
 ticket), a flapping check, PSA tickets (one waiting on the customer, one breaching its
-SLA once later events advance event time), time entries of every classification (one
+SLA, and escalating past it, once later events advance event time; the contracts,
+starting in January, get their monthly SLA reports), time entries of every classification (one
 held for review, one scope creep, one waiting for a contract), an invoice run, a
 rejected request and a garbage record on a raw topic (dead letter). Event time is
 March 2026; London office hours."""
@@ -24,7 +25,7 @@ from msp_events.samples import sample_contract_version
 from msp_events.serde import to_json_obj
 from msp_events.topics import RAW_MONITORING
 from msp_events.types.change_orders import ChangeOrderApproved
-from msp_events.types.contracts import ContractSnapshot
+from msp_events.types.contracts import ContractSnapshot, EscalationStep
 from msp_events.types.monitoring import AlertFiring, AlertResolved
 from msp_events.types.tickets import TicketCreated, TicketStatusChanged, TimeLogged
 
@@ -62,6 +63,9 @@ class Story:
 
     def contracts(self) -> list[Envelope]:
         managed = sample_contract_version()  # London, office hours, P1 24x7, flat fee
+        # a step above 100 %: T-BREACH escalates after its breach (the escalation panel)
+        beyond = EscalationStep(threshold_percent=150, level=4, roles_to_inform=["account_manager"])
+        managed = managed.model_copy(update={"escalation_plan": [*managed.escalation_plan, beyond]})
         on_demand = managed.model_copy(update={"tier": "on_demand", "flat_fee": None})
         start = managed.effective_from
         first = ContractSnapshot(contract_id=f"ctr-{self.tag}-1", versions=[managed])
@@ -83,7 +87,8 @@ class Story:
 
     def tickets(self) -> list[Envelope]:
         """T-BREACH (P1, 24x7: warned at 75 and 90 %, breached at 15 minutes without a
-        response), T-WAIT (P3, paused: waiting on the customer), T-RUN (P2, running)."""
+        response, escalated at 150 %), T-WAIT (P3, paused: waiting on the customer),
+        T-RUN (P2, running)."""
         out = []
         for ticket, priority in (("T-BREACH", "P1"), ("T-WAIT", "P3"), ("T-RUN", "P2")):
             data = TicketCreated(
