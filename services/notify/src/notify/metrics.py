@@ -26,3 +26,7 @@ NOTICES = Counter(
     "Deliveries planned from consumed events, by kind of notice.",
     ["kind"],
 )
+PRUNED = Counter(
+    "msp_notify_deliveries_pruned_total",
+    "Sent and dead deliveries deleted (with their attempts) after the retention period.",
+)

@@ -1,5 +1,5 @@
 """The notify runtime: the plumbing's runtime (pool, consumer) plus the delivery worker
-and its HTTP client."""
+and its HTTP client, and the delivery log's pruner."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import httpx
 from msp_events.topics import CONTRACTS, INCIDENTS, SLA
 from msp_plumbing.runtime import ServiceRuntime
 from notify.consumers import make_handler
+from notify.retention import run_retention
 from notify.senders import Senders
 from notify.settings import NotifySettings
 from notify.worker import DeliveryWorker
@@ -32,6 +33,8 @@ class NotifyRuntime(ServiceRuntime):
             )
             self.workers.append(worker)
             self.spawn_task(f"delivery-worker-{name}", worker.run)
+        pool, settings = self.pool, self.notify_settings
+        self.spawn_task("delivery-retention", lambda: run_retention(pool, settings))
 
     async def stop(self) -> None:
         await super().stop()

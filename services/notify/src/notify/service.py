@@ -382,6 +382,31 @@ async def retry_backlog(conn: asyncpg.Connection) -> int:
     return count
 
 
+async def prune_settled(conn: asyncpg.Connection, *, older_than: datetime, limit: int) -> int:
+    """Delete up to `limit` deliveries that ended before `older_than` ('sent' at
+    `sent_at`; 'dead' at its last attempt, when `next_attempt_at` was set) with their
+    attempts. One a correction still waits on (`follows`) is kept: the correction is
+    claimed only while it exists. Pending, sending and retrying ones are never pruned.
+    Returns how many deliveries were deleted."""
+    ids = await conn.fetch(
+        """SELECT delivery_id FROM deliveries d
+           WHERE ((status = 'sent' AND sent_at < $1)
+                  OR (status = 'dead' AND next_attempt_at < $1))
+             AND NOT EXISTS (SELECT 1 FROM deliveries f
+                             WHERE f.follows = d.delivery_id
+                               AND f.status NOT IN ('sent', 'dead'))
+           ORDER BY delivery_id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        older_than,
+        limit,
+    )
+    chosen = [r["delivery_id"] for r in ids]
+    if not chosen:
+        return 0
+    await conn.execute("DELETE FROM delivery_attempts WHERE delivery_id = ANY($1)", chosen)
+    status = await conn.execute("DELETE FROM deliveries WHERE delivery_id = ANY($1)", chosen)
+    return int(status.rsplit(" ", 1)[1])
+
+
 # -- the delivery log, for the API ------------------------------------------------------
 
 

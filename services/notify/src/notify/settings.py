@@ -78,6 +78,17 @@ class NotifySettings(ServiceSettings):
         le=3600,
         description="Incident notices of one site within this window go as one message",
     )
+    # retention of the delivery log
+    delivery_retention_days: float = Field(
+        default=90.0,
+        gt=0,
+        le=3650,
+        description="Sent and dead deliveries (with their attempts) older than this are pruned",
+    )
+    retention_interval_s: float = Field(
+        default=3600.0, gt=0, le=86_400, description="How often the pruner runs"
+    )
+    retention_batch: int = Field(default=5000, ge=1, le=100_000)
 
     @field_validator("notify_on_call_role")
     @classmethod
