@@ -3,6 +3,7 @@ entries, and events."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -100,12 +101,16 @@ def entry(start: datetime, minutes: float, category: str = "help_desk", **kw: An
 def snapshot_event(customer: str, *versions: ContractVersion, id: str | None = None) -> Envelope:
     numbered = [v.model_copy(update={"version": i + 1}) for i, v in enumerate(versions)]
     data = ContractSnapshot(contract_id=f"ctr-{customer}", versions=numbered)
+    # An event id names one content, as a real CRM's does (billing parses a contract
+    # once per event id per process, and tests of one process reuse customer names
+    # with different contracts): the default id carries a digest of the content.
+    digest = hashlib.sha256(data.model_dump_json().encode()).hexdigest()[:12]
     return make_event(
         data,
         customer_id=customer,
         source="/test",
         time=numbered[-1].effective_from,
-        id=id or f"ctr-{customer}-{len(numbered)}",
+        id=id or f"ctr-{customer}-{len(numbered)}-{digest}",
     )
 
 
