@@ -3,7 +3,11 @@ and helpers to build ticket events."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -164,3 +168,22 @@ async def start_service(
         await s.http.aclose()
         await s.db.close()
         await s.runtime.stop()
+
+
+async def start_process(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    """sla-clock as its own process (`python -m sla_clock`), logging to `log`: the
+    crash tests kill it with SIGKILL and start it again on the same state."""
+    with log.open("ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "sla_clock", env=env, stdout=sink, stderr=sink
+        )
+
+
+async def stop_process(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within 30 seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from sla_clock.clock import replay
 from sla_clock.monthly import months_due, report_event_id
 from sla_clock.service import transition_of
 
-from .conftest import london, prepare, schema_of, snapshot
+from .conftest import london, prepare, schema_of, snapshot, start_process, stop_process
 from .test_scenarios import contract_event, created, reply
 
 pytestmark = pytest.mark.integration
@@ -60,13 +59,6 @@ def expected_ids(events: list[Envelope]) -> set[str]:
     } | {report_event_id(contract_event().customer_id, month) for month in reports}
 
 
-async def start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sla_clock", env=env, stdout=sink, stderr=sink
-        )
-
-
 @pytest.mark.parametrize(
     "crash_point",
     [
@@ -99,7 +91,7 @@ async def test_crash_then_restart_emits_every_sla_event_exactly_once(
     )
     log = tmp_path / "service.log"
     db = await asyncpg.connect(database_url, server_settings={"search_path": schema})
-    crashing = await start({**env, "MSP_CRASH_POINT": crash_point}, log)
+    crashing = await start_process({**env, "MSP_CRASH_POINT": crash_point}, log)
     try:
         # the contract first (another topic: its order against tickets is not
         # guaranteed), so that the scheduler, not the consumer's catch-up, fires deadlines
@@ -126,7 +118,7 @@ async def test_crash_then_restart_emits_every_sla_event_exactly_once(
         assert fired, "the scheduler's events were committed, not relayed"
     if crash_point.startswith("relay.after_send"):
         assert await read_topic(kafka_bootstrap, SLA.named(namespace)), "on Kafka already"
-    healthy = await start({**env, "MSP_HTTP_PORT": str(free_port())}, log)
+    healthy = await start_process({**env, "MSP_HTTP_PORT": str(free_port())}, log)
     try:
 
         async def done() -> bool:
@@ -136,12 +128,7 @@ async def test_crash_then_restart_emits_every_sla_event_exactly_once(
 
         await wait_for_async(done, timeout=120, message="all SLA events emitted and relayed")
     finally:
-        healthy.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(healthy.wait(), 30)
-        except TimeoutError:
-            healthy.kill()
-            await healthy.wait()
+        await stop_process(healthy)
         await db.close()
 
     records = await read_topic(kafka_bootstrap, SLA.named(namespace))

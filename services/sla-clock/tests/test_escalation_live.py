@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from sla_clock.clock import replay
 from sla_clock.service import transition_of
 from sla_clock.timesource import WallClock
 
-from .conftest import Service, escalating_contract, prepare, schema_of
+from .conftest import Service, escalating_contract, prepare, schema_of, start_process, stop_process
 from .test_escalation import OPENED, STEPS
 from .test_scenarios import created
 
@@ -127,13 +126,6 @@ def tick(at: datetime, n: int) -> Envelope:
     return make_event(data, customer_id=CUSTOMER, source="/incidents", time=at, id=f"tick-{n}")
 
 
-async def start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sla_clock", env=env, stdout=sink, stderr=sink
-        )
-
-
 async def test_killed_between_steps_each_step_is_still_published_once(
     kafka_bootstrap: str, database_url: str, namespace: str, tmp_path: Path
 ) -> None:
@@ -155,7 +147,9 @@ async def test_killed_between_steps_each_step_is_still_published_once(
     try:
         await produce(kafka_bootstrap, CONTRACTS.named(namespace), [contract_event()])
         for n, percent in enumerate((75, 90, 100)):
-            crashing = await start({**env, "MSP_CRASH_POINT": "scheduler.after_commit:1"}, log)
+            crashing = await start_process(
+                {**env, "MSP_CRASH_POINT": "scheduler.after_commit:1"}, log
+            )
             try:
                 if n == 0:  # the ticket is clocked before time moves
                     await wait_for_async(
@@ -188,7 +182,7 @@ async def test_killed_between_steps_each_step_is_still_published_once(
                 now=STEPS[150],
             ).emissions
         }
-        healthy = await start({**env, "MSP_HTTP_PORT": str(free_port())}, log)
+        healthy = await start_process({**env, "MSP_HTTP_PORT": str(free_port())}, log)
         try:
             await produce(kafka_bootstrap, INCIDENTS.named(namespace), [tick(STEPS[150], 3)])
 
@@ -200,12 +194,7 @@ async def test_killed_between_steps_each_step_is_still_published_once(
 
             await wait_for_async(relayed, timeout=120, message="every step relayed")
         finally:
-            healthy.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(healthy.wait(), 30)
-            except TimeoutError:
-                healthy.kill()
-                await healthy.wait()
+            await stop_process(healthy)
     finally:
         await db.close()
 

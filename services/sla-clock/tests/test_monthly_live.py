@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from msp_events.types.tickets import TicketResolved
 from sla_clock.monthly import report_event_id
 from sla_clock.timesource import WallClock
 
-from .conftest import Service, london, prepare, schema_of, ticket_event
+from .conftest import Service, london, prepare, schema_of, start_process, stop_process, ticket_event
 from .test_escalation_live import tick
 from .test_scenarios import CUSTOMER, contract_event, created, reply
 
@@ -179,13 +178,6 @@ async def test_the_report_is_sent_once_when_due_with_the_api_figures(
     assert (row["month"], row["due_at"]) == ("2026-05", london(2026, 6, 1, 8))
 
 
-async def start(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sla_clock", env=env, stdout=sink, stderr=sink
-        )
-
-
 async def test_killed_after_committing_a_report_it_is_still_published_once(
     kafka_bootstrap: str, database_url: str, namespace: str, tmp_path: Path
 ) -> None:
@@ -210,7 +202,7 @@ async def test_killed_after_committing_a_report_it_is_still_published_once(
         id="contract-march",
     )
     try:
-        crashing = await start({**env, "MSP_CRASH_POINT": "reports.after_commit:1"}, log)
+        crashing = await start_process({**env, "MSP_CRASH_POINT": "reports.after_commit:1"}, log)
         try:
             await produce(kafka_bootstrap, CONTRACTS.named(namespace), [contract])
             await wait_for_async(
@@ -228,7 +220,7 @@ async def test_killed_after_committing_a_report_it_is_still_published_once(
                AND convert_from(value, 'UTF8') LIKE '%msp.sla.monthly_report.v1%'"""
         )
         assert unsent == 1, "the report was committed, not relayed"
-        healthy = await start({**env, "MSP_HTTP_PORT": str(free_port())}, log)
+        healthy = await start_process({**env, "MSP_HTTP_PORT": str(free_port())}, log)
         try:
             await produce(kafka_bootstrap, INCIDENTS.named(namespace), [tick(APRIL_DUE, 1)])
 
@@ -239,12 +231,7 @@ async def test_killed_after_committing_a_report_it_is_still_published_once(
 
             await wait_for_async(both_relayed, timeout=120, message="March and April relayed")
         finally:
-            healthy.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(healthy.wait(), 30)
-            except TimeoutError:
-                healthy.kill()
-                await healthy.wait()
+            await stop_process(healthy)
     finally:
         await db.close()
 
