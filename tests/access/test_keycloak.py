@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import jwt
@@ -30,7 +31,7 @@ from typer.testing import CliRunner
 from msp_devstack.fleet import Fleet
 from msp_devstack.keycloak import AUDIENCE, LocalKeycloak
 from msp_devstack.processes import run_sync
-from msp_devstack.testkit import read_topic
+from msp_devstack.testkit import read_topic, wait_for
 from msp_events.serde import decode
 from mspctl.cli import app as mspctl_app
 
@@ -97,14 +98,20 @@ def test_a_billing_user_is_the_actor_of_every_change_it_makes(
         assert (r["display_name"], r["credential_id"]) == ("Bea Billing", "oidc:msp-cli"), r
     assert {r["customer_id"] for r in records if r["action"] != "invoice_run"} == {ACME}
 
-    events = [
-        decode(r.value)
-        for r in run_sync(
-            lambda: read_topic(fleet.kafka, fleet.topic("msp.billing.line-items.v1"), within=60)
-        )
-    ]
-    reclassified = [e for e in events if e.type == "msp.billing.line_item_reclassified.v1"]
-    assert reclassified, [e.type for e in events]
+    def reclassifications() -> list[Any]:
+        """The reclassification events relayed so far (billing's outbox relays them
+        after the API answered: read until they are there, within the deadline)."""
+        events = [
+            decode(r.value)
+            for r in run_sync(
+                lambda: read_topic(fleet.kafka, fleet.topic("msp.billing.line-items.v1"), within=60)
+            )
+        ]
+        return [e for e in events if e.type == "msp.billing.line_item_reclassified.v1"]
+
+    reclassified = wait_for(
+        reclassifications, timeout=60, interval=1.0, message="the reclassification relayed"
+    )
     assert {e.data.reclassified_by for e in reclassified} == {"Bea Billing"}  # type: ignore[attr-defined]
     invoices = [
         decode(r.value)
