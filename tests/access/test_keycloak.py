@@ -113,13 +113,25 @@ def test_a_billing_user_is_the_actor_of_every_change_it_makes(
         reclassifications, timeout=60, interval=1.0, message="the reclassification relayed"
     )
     assert {e.data.reclassified_by for e in reclassified} == {"Bea Billing"}  # type: ignore[attr-defined]
-    invoices = [
-        decode(r.value)
-        for r in run_sync(
-            lambda: read_topic(fleet.kafka, fleet.topic("msp.billing.invoices.v1"), within=60)
-        )
-    ]
-    changed = reclassified + [e for e in invoices if e.customer_id == ACME]
+
+    def acme_documents() -> list[Any]:
+        """ACME's invoice and credit note once both are relayed (same deadline)."""
+        found = [
+            e
+            for e in (
+                decode(r.value)
+                for r in run_sync(
+                    lambda: read_topic(
+                        fleet.kafka, fleet.topic("msp.billing.invoices.v1"), within=60
+                    )
+                )
+            )
+            if e.customer_id == ACME
+        ]
+        return found if len({e.type for e in found}) >= 2 else []
+
+    documents = wait_for(acme_documents, timeout=60, interval=1.0, message="ACME's documents")
+    changed = reclassified + documents
     assert {e.type for e in changed} >= {
         "msp.billing.invoice_issued.v1",
         "msp.billing.credit_note_issued.v1",
