@@ -3,6 +3,7 @@ ones named by KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL), machine facts, the result
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -96,6 +97,69 @@ async def consumer_from_start(bootstrap: str, topic: str) -> AsyncIterator[AIOKa
         yield consumer
     finally:
         await consumer.stop()
+
+
+def listener_pid(port: int) -> int | None:
+    """The process listening on 127.0.0.1:`port` (the local broker, Postgres)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) in inodes:
+                    return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0].split(",", 1)[0])
+
+
+class CpuMeter:
+    """CPU seconds over a phase, per part: this process (the load generator), the
+    service, the broker, Postgres (each a process and its children), and the whole
+    machine (/proc/stat: includes whatever else runs on it)."""
+
+    PARTS = ("load_generator", "service", "kafka", "postgres", "machine")
+
+    def __init__(self, service_pid: int, kafka_pid: int | None, postgres_pid: int | None) -> None:
+        self.pids = (service_pid, kafka_pid, postgres_pid)
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _tree(self, pid: int | None) -> float:
+        if pid is None:  # not found (an external broker or database): not counted
+            return 0.0
+        pids = [pid]
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        total = 0
+        for p in pids:
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
+            except OSError:
+                pass
+        return total / self.tick
+
+    def _machine(self) -> float:
+        cpu = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        idle = int(cpu[3]) + int(cpu[4])  # idle + iowait
+        return (sum(int(v) for v in cpu[:8]) - idle) / self.tick
+
+    def sample(self) -> list[float]:
+        return [time.process_time(), *(self._tree(p) for p in self.pids), self._machine()]
+
+    @staticmethod
+    def seconds(before: list[float], after: list[float]) -> dict[str, float]:
+        return {k: a - b for k, a, b in zip(CpuMeter.PARTS, after, before, strict=True)}
 
 
 class LocalIssuer:

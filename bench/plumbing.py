@@ -3,7 +3,10 @@ service pays per event: decode, dedupe by id, one state insert, one output event
 offsets — in one Postgres transaction per batch — then the outbox relay to Kafka.
 
 Compared, in the same run and on the same records, with the raw aiokafka producer and
-the raw aiokafka consumer (the ceilings). Run: `make bench-plumbing`.
+the raw aiokafka consumer (the ceilings). The runtime runs in this process; the CPU
+time each part spent from the first applied event until the outbox was drained (this
+process, the broker, Postgres, the whole machine) is reported per event, so the
+figures stay comparable on a busy machine. Run: `make bench-plumbing`.
 Writes bench/results/plumbing.json.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,7 +23,15 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from bench.common import infrastructure, machine, server_version, write_results
+from bench.common import (
+    CpuMeter,
+    infrastructure,
+    listener_pid,
+    machine,
+    port_of,
+    server_version,
+    write_results,
+)
 from msp_events import Envelope, derive_event_id, encode, make_event
 from msp_events.topics import DEAD_LETTER, TICKETS, Topic
 from msp_events.types.tickets import TicketAssigned, TicketCreated
@@ -147,6 +159,8 @@ async def transactional(
         consumer_batch_size=batch,
     )
     runtime = ServiceRuntime(settings)
+    # the service is this process; the load generator (the polling below) is negligible
+    meter = CpuMeter(os.getpid(), listener_pid(port_of(kafka)), listener_pid(port_of(db)))
     if set_based:
         runtime.add_consumer("main", [TICKETS], batch_handler=handle_batch)
     else:
@@ -157,7 +171,7 @@ async def transactional(
         first = None
         while (applied := await conn.fetchval("SELECT count(*) FROM processed_events")) < n:
             if first is None and applied:
-                first = (time.perf_counter(), applied)
+                first = (time.perf_counter(), applied, meter.sample())
             assert time.monotonic() < deadline, f"only {applied}/{n} applied"
             await asyncio.sleep(0.05)
         applied_at = time.perf_counter()
@@ -165,14 +179,20 @@ async def transactional(
             assert time.monotonic() < deadline, "outbox not drained"
             await asyncio.sleep(0.05)
         relayed_at = time.perf_counter()
+        cpu_after = meter.sample()
     finally:
         await runtime.stop()
         await conn.close()
     assert first is not None
-    t0, n0 = first
+    t0, n0, cpu_before = first
+    cpu = CpuMeter.seconds(cpu_before, cpu_after)
     return {
         "applied_events_per_s": (n - n0) / (applied_at - t0),
         "applied_and_relayed_events_per_s": (n - n0) / (relayed_at - t0),
+        **{
+            f"{part}_cpu_us_per_event": cpu[part] / (n - n0) * 1e6
+            for part in ("service", "kafka", "postgres", "machine")
+        },
     }
 
 
@@ -201,6 +221,13 @@ async def main(n: int, batch: int) -> None:
             ),
             "batch_handler_applied_events_per_s": round(many["applied_events_per_s"]),
             "batch_handler_relayed_events_per_s": round(many["applied_and_relayed_events_per_s"]),
+            # CPU from the first applied event until the outbox was drained, per event
+            **{
+                f"{variant}_{key}": round(value)
+                for variant, run in (("per_event_handler", one), ("batch_handler", many))
+                for key, value in run.items()
+                if key.endswith("_cpu_us_per_event")
+            },
             "ratio_batch_handler_to_raw_consume": round(
                 many["applied_events_per_s"] / consume_rate, 3
             ),
@@ -209,6 +236,7 @@ async def main(n: int, batch: int) -> None:
                 many["applied_and_relayed_events_per_s"] / produce_rate, 3
             ),
         }
+        metrics["load_average_1m"] = round(os.getloadavg()[0], 2)
         path = write_results(
             "plumbing", machine(infra, await server_version(infra.database_url)), metrics
         )
