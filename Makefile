@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults bench-notify
+.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults bench-notify bench-e2e
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -128,5 +128,10 @@ bench-faults: setup
 bench-notify: setup
 	$(RUN) python -m bench.notify
 
+## bench-e2e: open-loop Alertmanager webhooks of new alerts at rising rates through the whole
+## system, accepted -> triaged lag, sustained alerts/s -> bench/results/e2e.json (ARGS="--quick")
+bench-e2e: setup
+	$(RUN) python -m bench.e2e $(ARGS)
+
 ## bench: every benchmark, one after another (the machine should be otherwise idle)
-bench: bench-plumbing bench-ingest bench-access bench-incidents bench-sla bench-billing bench-faults bench-notify
+bench: bench-plumbing bench-ingest bench-access bench-incidents bench-sla bench-billing bench-faults bench-notify bench-e2e
