@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults bench-notify bench-e2e
+.PHONY: help deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults bench-notify bench-e2e
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -95,6 +95,10 @@ ci: lint test
 
 clean:
 	rm -rf .venv .tools .local
+
+## help: every target and what it does (the `## ` lines of this Makefile)
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 ## bench-plumbing: the shared consumer path vs raw aiokafka -> bench/results/plumbing.json
 bench-plumbing: setup

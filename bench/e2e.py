@@ -58,7 +58,14 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.common import infrastructure, machine, server_version, write_results
+from bench.common import (
+    infrastructure,
+    listener_pid,
+    machine,
+    port_of,
+    server_version,
+    write_results,
+)
 from msp_devstack.fleet import Fleet
 from msp_devstack.load import contract_event
 from msp_events.serde import to_json_obj
@@ -351,8 +358,9 @@ class Ledger:
 # -- the running system ------------------------------------------------------------------
 
 
-class CpuMeter:
-    """CPU seconds (user + system) per component: each service's process and its
+class FleetCpuMeter:
+    """CPU seconds (user + system) per component (`bench.common.CpuMeter` for a whole
+    fleet): each service's process and its
     children, the broker, Postgres (its postmaster and backends), this process (the load
     generator and the triage reader) and the whole machine."""
 
@@ -385,18 +393,6 @@ class CpuMeter:
     @staticmethod
     def seconds(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         return {k: after[k] - before[k] for k in before}
-
-
-def listener_pid(port: int) -> int | None:
-    """The process listening on `port` (the local broker, Postgres); None if not here."""
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            return None if conn.pid is None else int(conn.pid)
-    return None
-
-
-def _port(url: str) -> int:
-    return int(url.rsplit("@", 1)[-1].split("/", 1)[0].split(",", 1)[0].rsplit(":", 1)[1])
 
 
 async def read_triage(bootstrap: str, topic: str, ledger: Ledger, stop: asyncio.Event) -> None:
@@ -572,11 +568,11 @@ async def run_steps(
     stop = asyncio.Event()
     reader = asyncio.create_task(read_triage(kafka, fleet.topic("msp.incidents.v1"), ledger, stop))
     load = Load(fleet.url("ingest"), key, names, ledger, max_in_flight, timeout_s=30.0)
-    meter = CpuMeter(
+    meter = FleetCpuMeter(
         {
             **{c: fleet.pid(c) for c in COMPONENTS},
-            "kafka": listener_pid(_port(kafka)),
-            "postgres": listener_pid(_port(database_url)),
+            "kafka": listener_pid(port_of(kafka)),
+            "postgres": listener_pid(port_of(database_url)),
         }
     )
     verdicts: list[StepVerdict] = []
@@ -595,7 +591,7 @@ async def run_steps(
         for rate in rates:
             before = meter.sample()
             start, end, offered, failed, serials = await load.run_step(rate, step_s)
-            cpu = CpuMeter.seconds(before, meter.sample())
+            cpu = FleetCpuMeter.seconds(before, meter.sample())
             await wait_triaged(ledger, serials, drain_s)
             verdict = judge_step(
                 ledger.record(serials, rate, start, end, time.time(), offered, failed)
