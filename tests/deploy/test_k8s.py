@@ -223,6 +223,32 @@ def test_scaled_objects_follow_the_real_consumer_groups(overlay: tuple[str, Docs
             assert int(t["metadata"]["lagThreshold"]) > 0
 
 
+SIZING_ROW = re.compile(r"^\| `([\w.-]+)` \| `([\w.-]+)` \|.*\| (\d+) \|$", re.M)
+"""A row of docs/operations.md's sizing table: | `group` | `topic` | ... | threshold |."""
+DEFAULT_LAG_THRESHOLD = 100
+"""What docs/operations.md gives every trigger its table does not name."""
+
+
+def test_lag_thresholds_are_the_sizing_notes(overlay: tuple[str, Docs]) -> None:
+    """Each trigger's lagThreshold is the one docs/operations.md derives (events/s per
+    instance x the lag tolerated), or the default it names for the rest."""
+    _, docs = overlay
+    table = {
+        (g, t): int(v)
+        for g, t, v in SIZING_ROW.findall((REPO / "docs" / "operations.md").read_text())
+    }
+    assert table, "docs/operations.md has no sizing table"
+    found = {
+        (t["metadata"]["consumerGroup"], t["metadata"]["topic"]): int(t["metadata"]["lagThreshold"])
+        for obj in of_kind(docs, "ScaledObject").values()
+        for t in obj["spec"]["triggers"]
+    }
+    assert set(table) <= set(found), f"the sizing table names no trigger: {set(table) - set(found)}"
+    for key, value in sorted(found.items()):
+        expected = table.get(key, DEFAULT_LAG_THRESHOLD)
+        assert value == expected, f"{key}: lagThreshold {value}, docs/operations.md: {expected}"
+
+
 def test_max_replicas_never_exceed_partitions(overlay: tuple[str, Docs]) -> None:
     name, docs = overlay
     deployments = of_kind(docs, "Deployment")
