@@ -431,6 +431,21 @@ def note_triage(ledger: Ledger, value: bytes | None, at: float) -> None:
         ledger.triaged(fp, at)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One step's sending: its window (wall clock), the alerts offered, the requests
+    not answered 202, the alerts' serials, how late the latest request went out, and
+    the CPU seconds per component over the window."""
+
+    start: float
+    end: float
+    offered: int
+    failed: int
+    serials: range
+    slip_max_s: float
+    cpu_s: dict[str, float]
+
+
 class Load:
     """Open-loop sender of pre-encoded webhooks to ingest."""
 
@@ -494,29 +509,45 @@ class Load:
             self.ledger.accepted_at[s] = now
         return True
 
-    async def run_step(self, rate: float, step_s: float) -> tuple[float, float, int, int, range]:
-        """Send `rate` alerts/s for `step_s` on schedule; wait (bounded) for the answers.
-        Returns (start, end, offered alerts, failed requests, the step's serials)."""
-        n = max(1, round(rate * step_s / ALERTS_PER_REQUEST))
-        planned = self.bodies(n)
-        first = planned[0][0].start
-        interval = step_s / n
+    def plan(self, rate: float, step_s: float) -> list[tuple[range, bytes]]:
+        """The requests of a step of `rate` alerts/s for `step_s`, encoded."""
+        return self.bodies(max(1, round(rate * step_s / ALERTS_PER_REQUEST)))
+
+    async def run_step(
+        self, planned: list[tuple[range, bytes]], step_s: float, meter: FleetCpuMeter | None
+    ) -> Sent:
+        """Send `planned` evenly over `step_s`, on schedule whatever the answers; then
+        wait (bounded by the request timeout) for the answers. CPU is measured over the
+        sending window."""
+        interval = step_s / len(planned)
         tasks: list[asyncio.Task[bool]] = []
         not_sent = 0
+        slip = 0.0
+        before = meter.sample() if meter else {}
         start = time.time()
         t0 = time.monotonic()
         for i, (serials, body) in enumerate(planned):
-            delay = t0 + i * interval - time.monotonic()
+            due = t0 + i * interval
+            delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            slip = max(slip, time.monotonic() - due)
             if self.in_flight >= self.max_in_flight:
                 not_sent += 1  # open loop: the schedule does not wait for answers
                 continue
             tasks.append(asyncio.create_task(self.post(serials, body)))
-        end = start + max(step_s, time.monotonic() - t0)
+        window = max(step_s, time.monotonic() - t0)
+        cpu = FleetCpuMeter.seconds(before, meter.sample()) if meter else {}
         done = await asyncio.wait_for(asyncio.gather(*tasks), self.timeout_s + 10)
-        failed = not_sent + sum(1 for ok in done if not ok)
-        return start, end, n * ALERTS_PER_REQUEST, failed, range(first, self.serial)
+        return Sent(
+            start=start,
+            end=start + window,
+            offered=len(planned) * ALERTS_PER_REQUEST,
+            failed=not_sent + sum(1 for ok in done if not ok),
+            serials=range(planned[0][0].start, planned[-1][0].stop),
+            slip_max_s=slip,
+            cpu_s=cpu,
+        )
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -580,27 +611,30 @@ async def run_steps(
     try:
         # Warm-up: a request per customer, slowly, until all of it is triaged (the
         # contracts applied, every connection and cache warm); not measured.
-        _, _, _, failed, serials = await load.run_step(len(names) * ALERTS_PER_REQUEST / 10.0, 10.0)
-        if failed:
-            raise RuntimeError(f"warm-up: {failed} requests failed: {load.statuses}")
+        warm = await load.run_step(load.bodies(len(names)), 10.0, None)
+        if warm.failed:
+            raise RuntimeError(f"warm-up: {warm.failed} requests failed: {load.statuses}")
+        serials = warm.serials
         await wait_triaged(ledger, serials, 300.0)
         missing = [s for s in serials if s not in ledger.triaged_at]
         if missing:
             raise RuntimeError(f"warm-up: {len(missing)} alerts not triaged within 300 s")
         print(f"warm: {len(serials)} alerts triaged", flush=True)
         for rate in rates:
-            before = meter.sample()
-            start, end, offered, failed, serials = await load.run_step(rate, step_s)
-            cpu = FleetCpuMeter.seconds(before, meter.sample())
-            await wait_triaged(ledger, serials, drain_s)
+            sent = await load.run_step(load.plan(rate, step_s), step_s, meter)
+            await wait_triaged(ledger, sent.serials, drain_s)
             verdict = judge_step(
-                ledger.record(serials, rate, start, end, time.time(), offered, failed)
+                ledger.record(
+                    sent.serials, rate, sent.start, sent.end, time.time(), sent.offered, sent.failed
+                )
             )
             print(verdict.summary(), flush=True)
             verdicts.append(verdict)
             metrics.update(step_metrics(verdict))
+            metrics[f"step_{rate:.0f}_send_slip_max_s"] = round(sent.slip_max_s, 3)
+            start, end = sent.start, sent.end
             accepted = verdict.accepted_per_s * (end - start)
-            for name, secs in cpu.items():
+            for name, secs in sent.cpu_s.items():
                 part = name.replace("-", "_")  # sla-clock -> sla_clock in a key
                 metrics[f"step_{rate:.0f}_{part}_cpu_cores"] = round(secs / (end - start), 3)
                 metrics[f"step_{rate:.0f}_{part}_cpu_us_per_alert"] = round(
