@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from msp_events import decode, encode, make_event
+from msp_events.tracing import TraceContext, continue_trace
 from msp_events.types.sla import (
     SlaBreached,
     SlaClockCancelled,
@@ -19,7 +21,7 @@ from msp_events.types.sla import (
     SlaWarning,
 )
 from sla_clock.clock import replay
-from sla_clock.emissions import SOURCE, envelope_of
+from sla_clock.emissions import SOURCE, Emission, built_envelope, envelope_of
 from sla_clock.thresholds import escalation_for, step_schedule
 from sla_clock.transitions import Transition
 
@@ -359,17 +361,67 @@ def test_every_emission_kind_validates_and_encodes_like_make_event() -> None:
         "SlaBreached",
         "SlaClockCancelled",
     }
+    parent = TraceContext.parse("00-" + "ab" * 16 + "-" + "cd" * 8 + "-01", "k=v")
     for e in emissions:
-        validated = type(e.data).model_validate(e.data.model_dump())
-        assert validated == e.data
-        fast = envelope_of(e, customer_id="cust-1")
-        slow = make_event(
+        for trace in (None, parent):
+            assert_built_like_validated(e, customer_id="cust-1", parent=trace)
+
+
+def assert_built_like_validated(
+    e: Emission, *, customer_id: str, parent: TraceContext | None
+) -> None:
+    """The payload validates unchanged, and the envelope built without validation
+    (`built_envelope`) is the one `make_event` + `continue_trace` validate: equal, the
+    same fields set, the same bytes."""
+    validated = type(e.data).model_validate(e.data.model_dump())
+    assert validated == e.data
+    assert validated.model_fields_set == e.data.model_fields_set
+    assert validated.model_dump_json() == e.data.model_dump_json()
+    fast = built_envelope(e, customer_id=customer_id, parent=parent)
+    slow = continue_trace(
+        make_event(
             validated,
-            customer_id="cust-1",
+            customer_id=customer_id,
             source=SOURCE,
             time=e.at,
-            subject="T9",
+            subject=str(getattr(validated, "ticket_id", "")) or None,
             id=e.event_id,
-        )
-        assert encode(fast) == encode(slow)
-        assert decode(encode(fast).value) == slow
+        ),
+        parent,
+    )
+    assert fast == slow
+    assert fast.model_fields_set == slow.model_fields_set
+    assert encode(fast) == encode(slow)
+    assert encode(fast) == encode(envelope_of(e, customer_id=customer_id)) or parent is not None
+    assert decode(encode(fast).value) == slow
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ticket=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,150}", fullmatch=True),
+    customer=st.from_regex(r"[a-z0-9][a-z0-9-]{0,40}", fullmatch=True),
+    opened=st.datetimes(
+        min_value=datetime(2026, 1, 2), max_value=datetime(2099, 12, 31, 23, 59, 59)
+    ).map(lambda d: d.replace(tzinfo=UTC)),
+    priority=st.sampled_from(["P1", "P2", "P3", "P4"]),
+    traced=st.booleans(),
+)
+def test_built_events_equal_validated_ones(
+    ticket: str, customer: str, opened: datetime, priority: str, traced: bool
+) -> None:
+    """Property: the clock-started events and envelopes the consumer builds without
+    validation (`trusted`) equal, and encode byte for byte like, the validated ones;
+    near the end of the contract's window the validation still refuses (as before)."""
+    parent = TraceContext.new() if traced else None
+    refused = None
+    try:
+        out = replay([created(opened, priority)], snapshot(), ticket_id=ticket, now=opened)
+    except ValidationError as exc:
+        refused = str(exc)
+    if refused is not None:  # a deadline past the window: refused, as validation did
+        assert opened > datetime(2099, 11, 1, tzinfo=UTC)
+        assert "instant out of range" in refused
+        return
+    assert kinds(out) == ["SlaClockStarted", "SlaClockStarted"]
+    for e in out.emissions:
+        assert_built_like_validated(e, customer_id=customer, parent=parent)

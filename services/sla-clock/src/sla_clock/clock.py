@@ -59,8 +59,9 @@ from sla_clock.calendar import (
     calendar_for,
 )
 from sla_clock.emissions import Emission, sla_event_id, threshold_emission
-from sla_clock.thresholds import BREACH_PERCENT, Step, StepKind, escalation_for, step_schedule
+from sla_clock.thresholds import BREACH_PERCENT, Step, StepKind, plan_escalation, version_steps
 from sla_clock.transitions import Transition
+from sla_clock.trusted import trusted, utc_in_window
 
 State = Literal["running", "paused", "stopped", "cancelled"]
 
@@ -145,11 +146,7 @@ class Clock:
 
     def steps(self) -> list[Step]:
         """The warnings, breach and escalations of the current target, ascending."""
-        return step_schedule(
-            warnings_percent=self.version.sla.warning_thresholds_percent,
-            plan=self.version.escalation_plan,
-            target_seconds=self.target_s,
-        )
+        return version_steps(self.version, self.target_s)
 
     def event_id(self, *parts: str) -> str:
         return sla_event_id(self.ticket_id, self.metric, self.cycle, *parts)
@@ -295,14 +292,7 @@ class _Replay:
         if not announce:
             return clock
         due = add_business_time(cal, at, timedelta(seconds=clock.target_s))
-        started = SlaClockStarted(
-            **clock.identity(),
-            target_business_seconds=clock.target_s,
-            coverage=target.coverage,
-            started_at=at,
-            due_at=due,
-        )
-        self.emit(clock, at, started, "started")
+        self.emit(clock, at, started_event(clock, due), "started")
         return clock
 
     def created(self, t: Transition) -> None:
@@ -505,9 +495,26 @@ def replay(
     )
 
 
+def started_event(clock: Clock, due: datetime) -> SlaClockStarted:
+    """The `SlaClockStarted` of a new clock, built without validation (`trusted`) when
+    its instants are ones validation returns unchanged: every other value comes from a
+    validated ticket event or contract (the readable clock id is an identifier by
+    construction, else hashed). Otherwise validated, which raises as it always did."""
+    values = {
+        **clock.identity(),
+        "target_business_seconds": clock.target_s,
+        "coverage": clock.coverage,
+        "started_at": clock.started_at,
+        "due_at": due,
+    }
+    if clock.target_s > 0 and due >= clock.started_at and utc_in_window(clock.started_at, due):
+        return trusted(SlaClockStarted, values)
+    return SlaClockStarted(**values)
+
+
 def crossed_event(clock: Clock, crossed: Crossed) -> Emission:
     """The warning or breach of a threshold crossed under an earlier target."""
-    level, roles = escalation_for(clock.version.escalation_plan, crossed.percent)
+    level, roles = plan_escalation(clock.version.escalation_plan, crossed.percent)
     return threshold_emission(
         crossed.identity,
         percent=crossed.percent,
@@ -521,7 +528,7 @@ def crossed_event(clock: Clock, crossed: Crossed) -> Emission:
 
 def threshold_event(clock: Clock, percent: int, instant: datetime) -> Emission:
     """The warning or breach of `clock` crossing `percent` at `instant`."""
-    level, roles = escalation_for(clock.version.escalation_plan, percent)
+    level, roles = plan_escalation(clock.version.escalation_plan, percent)
     due = clock.instant_of(clock.target_s) or instant
     return threshold_emission(
         clock.identity(),

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from msp_events import Envelope
+from msp_events.tracing import TraceContext, trace_of
 from msp_events.types.contracts import ContractSnapshot, ContractTerminated
 from msp_events.types.incidents import IncidentOpened, IncidentResolved
 from msp_plumbing.consumer import BatchHandler, Tx
@@ -81,18 +82,37 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
             touched.difference_update(failed)
             # a termination cancels the customer's live clocks (clock.py: "Termination")
             touched.update(await tickets_with_live_clocks(tx.conn, customer_ids=new_contracts))
+        # an SLA event continues the trace of its ticket's latest event in this batch
+        # (or of the contract that started its clock): built in it (`built_envelope`)
+        parents = traces_of(tx.inputs, touched, causes=causes, contract_of=contract_of)
         replayed = await recompute(
-            tx.conn, keys=touched, now=now, contracts=contracts, causes=causes
+            tx.conn, keys=touched, now=now, contracts=contracts, causes=causes, parents=parents
         )
         for out in replayed:
-            # an SLA event continues the trace of its ticket's latest event in this batch
-            # (or of the contract that started its clock): `Tx.emit` looks the id up
-            ticket_causes = causes.get((out.customer_id, out.subject or ""))
-            cause = ticket_causes[-1] if ticket_causes else contract_of.get(out.customer_id)
-            tx.emit(out, cause=cause)
+            tx.emit(out)
         if latest is not None:
             # Last: the single event_clock row is locked until commit, and several
             # consumers (in one process or several) must not queue on it for a whole batch.
             await advance_event_time(tx.conn, latest)
 
     return handle
+
+
+def traces_of(
+    inputs: Mapping[str, Envelope],
+    keys: Iterable[TicketKey],
+    *,
+    causes: Mapping[TicketKey, Sequence[str]],
+    contract_of: Mapping[str, str],
+) -> dict[TicketKey, TraceContext]:
+    """The trace each ticket's SLA events continue: its latest event of the batch, or
+    else its customer's contract event of the batch (those that carry a trace)."""
+    parents: dict[TicketKey, TraceContext] = {}
+    for key in keys:
+        ticket_causes = causes.get(key)
+        cause_id = ticket_causes[-1] if ticket_causes else contract_of.get(key[0])
+        cause = inputs.get(cause_id) if cause_id is not None else None
+        parent = trace_of(cause) if cause is not None else None
+        if parent is not None:
+            parents[key] = parent
+    return parents

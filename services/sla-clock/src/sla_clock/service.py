@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from msp_events import Envelope
+from msp_events.tracing import TraceContext
 from msp_events.types.contracts import ContractVersion
 from msp_events.types.incidents import IncidentOpened, IncidentResolved
 from msp_events.types.sla import SlaBreached, SlaEscalated, SlaOutcomeCorrected, SlaWarning
@@ -34,10 +35,10 @@ from sla_clock.calendar import business_time_between, calendar_for
 from sla_clock.clock import Clock, TicketOutcome, replay
 from sla_clock.contracts import ContractCache, TicketKey
 from sla_clock.corrections import Said, Slot, reconcile
-from sla_clock.emissions import Emission, envelope_of
+from sla_clock.emissions import Emission, built_envelope
 from sla_clock.models import ClockRead, PauseRead
 from sla_clock.published import load_published, save_published
-from sla_clock.thresholds import escalation_for
+from sla_clock.thresholds import plan_escalation
 from sla_clock.transitions import Transition
 
 YIELD_EVERY = 250  # tickets replayed between yields to the event loop
@@ -224,11 +225,13 @@ async def recompute(
     now: datetime,
     contracts: ContractCache,
     causes: Mapping[TicketKey, Sequence[str]] | None = None,
+    parents: Mapping[TicketKey, TraceContext] | None = None,
 ) -> list[Envelope]:
     """Replay the tickets `keys` at `now`, replace their clocks and deadlines, and
     return the SLA events they produced that were never emitted before, in time order,
     with the corrections of outcomes already published that the replay disproves
-    (`corrections.reconcile`; `causes`: the ticket events that caused the replay)."""
+    (`corrections.reconcile`; `causes`: the ticket events that caused the replay;
+    `parents`: the trace each ticket's events continue)."""
     keys = sorted(set(keys))
     if not keys:
         return []
@@ -285,7 +288,7 @@ async def recompute(
         if version is not None:
             for (metric, cycle), future in out.deadlines.items():
                 for d in future:
-                    level, roles = escalation_for(version.escalation_plan, d.percent)
+                    level, roles = plan_escalation(version.escalation_plan, d.percent)
                     row = (customer_id, ticket_id, metric, cycle, d.kind, d.percent, d.due_at)
                     deadline_rows.append((*row, level, roles))
         tier = version.tier if version else ""
@@ -320,7 +323,7 @@ async def recompute(
         *(list(col) for col in zip(*ticket_rows, strict=True)),
     )
     await save_published(conn, changed)
-    return await fresh_events(conn, candidates)
+    return await fresh_events(conn, candidates, parents=parents)
 
 
 async def settle_fired(
@@ -358,11 +361,15 @@ async def settle_fired(
 
 
 async def fresh_events(
-    conn: asyncpg.Connection, candidates: Sequence[tuple[str, str, Emission]]
+    conn: asyncpg.Connection,
+    candidates: Sequence[tuple[str, str, Emission]],
+    *,
+    parents: Mapping[TicketKey, TraceContext] | None = None,
 ) -> list[Envelope]:
     """Envelopes for the (customer, tier, emission) candidates whose ids were never
-    emitted (and mark them emitted). Counts warnings and breaches by priority and tier
-    (inside the transaction: a retried batch may count twice)."""
+    emitted (and mark them emitted), in the trace of their ticket's `parents` entry.
+    Counts warnings and breaches by priority and tier (inside the transaction: a
+    retried batch may count twice)."""
     if not candidates:
         return []
     fresh = await first_emissions(conn, [e.event_id for _, _, e in candidates])
@@ -380,7 +387,10 @@ async def fresh_events(
             metrics.WARNINGS.labels(data.priority, tier, str(data.threshold_percent)).inc()
         elif isinstance(data, SlaEscalated):
             metrics.ESCALATIONS.labels(data.priority, tier, str(data.threshold_percent)).inc()
-        events.append(envelope_of(e, customer_id=customer_id))
+        parent = (
+            parents.get((customer_id, str(getattr(data, "ticket_id", "")))) if parents else None
+        )
+        events.append(built_envelope(e, customer_id=customer_id, parent=parent))
     return events
 
 

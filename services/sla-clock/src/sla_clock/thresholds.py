@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from msp_events.types.contracts import EscalationStep
+from msp_events.types.contracts import ContractVersion, EscalationStep
 
 BREACH_PERCENT = 100
 StepKind = Literal["warning", "breach", "escalation"]
@@ -74,3 +74,46 @@ def escalation_for(plan: Sequence[EscalationStep], percent: int) -> tuple[int, l
         if role not in roles:
             roles.append(role)
     return step.level, roles
+
+
+# -- memoised per contract version (the replay asks the same questions per clock) -------
+
+_MEMO: dict[int, tuple[object, dict[Any, Any]]] = {}
+_MEMO_OWNERS = 4096  # parsed contract versions remembered (cleared when full)
+
+
+def _memo(owner: object) -> dict[Any, Any]:
+    """The answers cached for `owner` (a parsed contract version, or its plan): keyed
+    by identity, holding `owner` so its id cannot be reused while cached. Versions are
+    frozen and never mutated, so an answer holds as long as the object lives."""
+    entry = _MEMO.get(id(owner))
+    if entry is None or entry[0] is not owner:
+        if len(_MEMO) >= _MEMO_OWNERS:
+            _MEMO.clear()
+        entry = (owner, {})
+        _MEMO[id(owner)] = entry
+    return entry[1]
+
+
+def version_steps(version: ContractVersion, target_seconds: int) -> list[Step]:
+    """`step_schedule` of `version` for a target (memoised)."""
+    memo = _memo(version)
+    steps = memo.get(target_seconds)
+    if steps is None:
+        steps = step_schedule(
+            warnings_percent=version.sla.warning_thresholds_percent,
+            plan=version.escalation_plan,
+            target_seconds=target_seconds,
+        )
+        memo[target_seconds] = steps
+    return list(steps)
+
+
+def plan_escalation(plan: Sequence[EscalationStep], percent: int) -> tuple[int, list[str]]:
+    """`escalation_for` (memoised per plan object; the roles are a fresh list)."""
+    memo = _memo(plan)
+    found = memo.get(percent)
+    if found is None:
+        found = escalation_for(plan, percent)
+        memo[percent] = found
+    return found[0], list(found[1])
