@@ -265,14 +265,20 @@ def step_metrics(v: StepVerdict) -> dict[str, float]:
 # -- the load: Alertmanager webhooks of new alerts -------------------------------------
 
 
-def webhook(customer: str, fingerprints: Sequence[str], starts_at: datetime) -> bytes:
+def webhook(
+    customer: str,
+    fingerprints: Sequence[str],
+    starts_at: datetime,
+    per_site: int = ALERTS_PER_SITE,
+) -> bytes:
     """An Alertmanager webhook (payload version 4) firing `fingerprints` for `customer`,
-    `ALERTS_PER_SITE` alerts per site, each alert on its own device."""
+    `per_site` alerts per site (the site named after its first alert), each alert on
+    its own device, the sites' check kinds in turn."""
     starts = starts_at.isoformat().replace("+00:00", "Z")
     alerts = []
     for i, fp in enumerate(fingerprints):
-        site = f"site-{fingerprints[i - i % ALERTS_PER_SITE]}"
-        kind = CHECK_KINDS[(i // ALERTS_PER_SITE) % len(CHECK_KINDS)]
+        site = f"site-{fingerprints[i - i % per_site]}"
+        kind = CHECK_KINDS[(i // per_site) % len(CHECK_KINDS)]
         alerts.append(
             {
                 "status": "firing",
@@ -457,8 +463,10 @@ class Load:
         ledger: Ledger,
         max_in_flight: int,
         timeout_s: float,
+        per_site: int = ALERTS_PER_SITE,
     ) -> None:
         self.ledger = ledger
+        self.per_site = per_site
         self.customers = list(customers)
         self.max_in_flight = max_in_flight
         self.timeout_s = timeout_s
@@ -486,7 +494,7 @@ class Load:
             customer = self.customers[self.request_no % len(self.customers)]
             self.request_no += 1
             fps = [self.ledger.fingerprint(s) for s in serials]
-            out.append((serials, webhook(customer, fps, starts)))
+            out.append((serials, webhook(customer, fps, starts, self.per_site)))
         return out
 
     async def post(self, serials: range, body: bytes) -> bool:
@@ -594,11 +602,14 @@ async def run_steps(
     step_s: float,
     drain_s: float,
     max_in_flight: int,
+    per_site: int,
 ) -> tuple[list[StepVerdict], dict[str, float], int]:
     ledger = Ledger(prefix=f"e2e{uuid.uuid4().hex[:6]}-")
     stop = asyncio.Event()
     reader = asyncio.create_task(read_triage(kafka, fleet.topic("msp.incidents.v1"), ledger, stop))
-    load = Load(fleet.url("ingest"), key, names, ledger, max_in_flight, timeout_s=30.0)
+    load = Load(
+        fleet.url("ingest"), key, names, ledger, max_in_flight, timeout_s=30.0, per_site=per_site
+    )
     meter = FleetCpuMeter(
         {
             **{c: fleet.pid(c) for c in COMPONENTS},
@@ -656,6 +667,12 @@ def main() -> None:
     parser.add_argument("--step-s", type=float, default=None, help="seconds per step")
     parser.add_argument("--drain-s", type=float, default=20.0, help="max wait after a step")
     parser.add_argument("--customers", type=int, default=20)
+    parser.add_argument(
+        "--alerts-per-site",
+        type=int,
+        default=ALERTS_PER_SITE,
+        help="1: every alert opens its own incident, ticket and SLA clock",
+    )
     parser.add_argument("--max-in-flight", type=int, default=256, help="requests unanswered")
     args = parser.parse_args()
     rates = args.rates or (QUICK_RATES if args.quick else FULL_RATES)
@@ -694,6 +711,7 @@ def main() -> None:
                     step_s,
                     args.drain_s,
                     args.max_in_flight,
+                    args.alerts_per_site,
                 )
             )
             for name in COMPONENTS:
@@ -725,7 +743,7 @@ def main() -> None:
     summary.update(
         {
             "alerts_per_request": float(ALERTS_PER_REQUEST),
-            "alerts_per_site": float(ALERTS_PER_SITE),
+            "alerts_per_site": float(args.alerts_per_site),
             "customers": float(args.customers),
             "step_s": step_s,
             "p99_limit_s": P99_LIMIT_S,

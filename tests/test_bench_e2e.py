@@ -172,6 +172,12 @@ def test_the_webhook_is_what_ingest_accepts_one_new_alert_each() -> None:
     assert len({e.data.device_id for e in events}) == ALERTS_PER_REQUEST
 
 
+def test_one_alert_per_site_gives_every_alert_its_own_site() -> None:
+    fps = [f"fp-{i}" for i in range(ALERTS_PER_REQUEST)]
+    hook = json.loads(webhook("cust-e2e-01", fps, datetime.now(UTC), per_site=1))
+    assert len({a["labels"]["site"] for a in hook["alerts"]}) == ALERTS_PER_REQUEST
+
+
 def test_triage_records_mark_their_alerts() -> None:
     ledger = Ledger(prefix="run1-")
     opened = {"type": "msp.incident.opened.v1", "data": {"alert_fingerprints": ["run1-000000001"]}}
