@@ -365,10 +365,10 @@ class Ledger:
 
 
 class FleetCpuMeter:
-    """CPU seconds (user + system) per component (`bench.common.CpuMeter` for a whole
-    fleet): each service's process and its
-    children, the broker, Postgres (its postmaster and backends), this process (the load
-    generator and the triage reader) and the whole machine."""
+    """`bench.common.CpuMeter` for a whole fleet: CPU seconds (user + system) of each
+    service's process and its children, the broker, Postgres (its postmaster and
+    backends), this process (the load generator and the triage reader) and the whole
+    machine."""
 
     def __init__(self, pids: dict[str, int | None]) -> None:
         self.pids = pids
@@ -424,7 +424,10 @@ def note_triage(ledger: Ledger, value: bytes | None, at: float) -> None:
     attached to one), at `at`."""
     if not value:
         return
-    event = json.loads(value)
+    try:
+        event = json.loads(value)
+    except ValueError:
+        return  # not an event: triages nothing
     data = event.get("data") or {}
     kind = event.get("type", "")
     if kind.startswith("msp.incident.opened."):
