@@ -130,7 +130,9 @@ class CpuMeter:
 
     PARTS = ("load_generator", "service", "kafka", "postgres", "machine")
 
-    def __init__(self, service_pid: int, kafka_pid: int | None, postgres_pid: int | None) -> None:
+    def __init__(
+        self, service_pid: int | None, kafka_pid: int | None, postgres_pid: int | None
+    ) -> None:
         self.pids = (service_pid, kafka_pid, postgres_pid)
         self.tick = os.sysconf("SC_CLK_TCK")
 

@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 from msp_events.envelope import Envelope
+from msp_events.trusted import replace
 
 _HEADER = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _INVALID_TRACE_ID = "0" * 32
@@ -80,7 +81,7 @@ def trace_id_of(event: Envelope | None) -> str | None:
 
 def with_trace(event: Envelope, trace: TraceContext) -> Envelope:
     """`event` carrying `trace` (no re-validation: `trace` is valid by construction)."""
-    return event.model_copy(update={"traceparent": trace.traceparent, "tracestate": trace.state})
+    return replace(event, traceparent=trace.traceparent, tracestate=trace.state)
 
 
 def continue_trace(event: Envelope, cause: Envelope | TraceContext | None) -> Envelope:

@@ -31,7 +31,7 @@ from msp_access.principal import Principal
 from msp_access.roles import Permission
 from msp_plumbing.edge import reject_nul_bytes
 from msp_plumbing.jsonlog import configure_logging
-from msp_plumbing.runtime import ServiceRuntime
+from msp_plumbing.runtime import ServiceRuntime, freeze_startup_heap
 
 
 def create_app(
@@ -135,6 +135,7 @@ def serve(app: ASGIApp, runtime: ServiceRuntime, **uvicorn_options: Any) -> None
     config = uvicorn.Config(app, host=s.http_host, port=s.http_port, **options)
     server = uvicorn.Server(config)
     exit_when_dead(runtime, server)
+    freeze_startup_heap()
     server.run()
     if runtime.failure is not None:
         sys.exit(1)

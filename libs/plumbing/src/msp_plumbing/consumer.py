@@ -45,7 +45,7 @@ from aiokafka.structs import ConsumerRecord
 from msp_events import Envelope, EventValidationError, decode_record, derive_event_id, make_event
 from msp_events.bounds import EARLIEST, LATEST
 from msp_events.topics import DEAD_LETTER, Topic, topic_for
-from msp_events.tracing import TraceContext, continue_trace
+from msp_events.tracing import TraceContext, continue_trace, trace_of
 from msp_events.types.deadletter import DeadLetterRecorded, dead_letter_customer_id
 from msp_plumbing import eventlog, metrics, supervise
 from msp_plumbing.crashpoints import crash_point
@@ -150,6 +150,10 @@ class Tx:
     """Run once the transaction committed (`committed`), never for one rolled back:
     a handler's counters of what it did, so a batch retried after a transient error,
     or re-applied record by record around a poison record, is counted once."""
+    _traces: dict[str, TraceContext | None] = field(default_factory=dict, repr=False)
+    """The trace of each cause by event id, parsed once per batch (a cause may have
+    many consequences)."""
+    _topics: dict[str, str] = field(default_factory=dict, repr=False)
 
     def committed(self) -> None:
         """Called by whoever owns the transaction (the consumer), after its commit."""
@@ -171,9 +175,16 @@ class Tx:
         `TraceContext` puts the event in that trace."""
         if event.traceparent is None:
             origin = self.inputs.get(cause) if isinstance(cause, str) else cause
-            event = continue_trace(event, origin or self.cause)
+            origin = origin or self.cause
+            if isinstance(origin, Envelope):
+                if origin.id not in self._traces:
+                    self._traces[origin.id] = trace_of(origin)
+                origin = self._traces[origin.id]
+            event = continue_trace(event, origin)
         if topic is None:
-            name = topic_for(event.type).named(self.namespace)
+            name = self._topics.get(event.type) or self._topics.setdefault(
+                event.type, topic_for(event.type).named(self.namespace)
+            )
         elif isinstance(topic, str):
             name = topic
         else:
@@ -496,13 +507,16 @@ class TransactionalConsumer:
         for item in items:
             key = (item.record.topic, item.record.partition)
             nxt[key] = max(nxt.get(key, 0), item.record.offset + 1)
-        await conn.executemany(
+        await conn.execute(  # one statement for every partition of the batch
             """INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
-               VALUES ($1, $2, $3, $4)
+               SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(t, p, o)
                ON CONFLICT (group_id, topic, partition) DO UPDATE
                SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset),
                    updated_at = now()""",
-            [(self.group_id, t, p, o) for (t, p), o in nxt.items()],
+            self.group_id,
+            [t for t, _ in nxt],
+            [p for _, p in nxt],
+            list(nxt.values()),
         )
 
     async def _after_commit(
