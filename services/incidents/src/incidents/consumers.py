@@ -90,25 +90,101 @@ async def write_effects(tx: Tx, effects: Sequence[Effects]) -> None:
 
 
 async def project_incidents(tx: Tx, events: Sequence[Envelope]) -> None:
-    """A batch: the common case (alerts and their devices attached to an incident, maybe
-    its title recounted, hundreds of them in a storm) is written set-based; the rest one
-    by one, in order. Attachments commute with everything but the incident's insert,
-    which comes first (same partition, earlier offset, or earlier in this batch), and
-    with another title: pending attachments of an incident are written before any other
-    update of that incident, so the latest title wins."""
+    """A batch: the common cases (incidents opened, one per new alert when alerts are
+    new; alerts and their devices attached to an incident, maybe its title recounted,
+    hundreds of them in a storm) are written set-based; the rest one by one, in order.
+    An incident's insert comes before anything else about it (same partition, earlier
+    offset, or earlier in this batch), so pending inserts are written first.
+    Attachments commute with everything but the incident's insert and another title:
+    pending inserts and attachments are written before any other update of one of
+    their incidents, so the latest title wins."""
+    opened: list[tuple[Envelope, IncidentOpened]] = []
     pending: list[tuple[Envelope, IncidentUpdated]] = []
     pending_ids: set[str] = set()
+
+    async def flush() -> None:
+        nonlocal opened, pending, pending_ids
+        await _project_opened(tx, opened)
+        await _project_attachments(tx, pending)
+        opened, pending, pending_ids = [], [], set()
+
     for event in events:
         data = event.data
+        if isinstance(data, IncidentOpened):
+            opened.append((event, data))
+            pending_ids.add(data.incident_id)
+            continue
         if isinstance(data, IncidentUpdated) and _attach_only(data):
             pending.append((event, data))
             pending_ids.add(data.incident_id)
             continue
         if getattr(data, "incident_id", None) in pending_ids:
-            await _project_attachments(tx, pending)
-            pending, pending_ids = [], set()
+            await flush()
         await project_incident(tx, event)
-    await _project_attachments(tx, pending)
+    await flush()
+
+
+async def _project_opened(tx: Tx, opened: list[tuple[Envelope, IncidentOpened]]) -> None:
+    """Incidents opened: rows, alerts and timeline lines, one statement each (the
+    columns `project_incident` writes for one)."""
+    if not opened:
+        return
+    datas = [d for _, d in opened]
+    await tx.conn.execute(
+        """INSERT INTO incidents (incident_id, customer_id, title, priority, impact,
+               urgency, scope, tier, tier_rank, site_id, device_ids, check_kind,
+               priority_reason, runbook, ticket_id, opened_at, updated_at)
+           SELECT i, c, ti, p, im, u, sc, tr, rk, si,
+                  ARRAY(SELECT x.d FROM jsonb_array_elements_text(dv::jsonb)
+                        WITH ORDINALITY AS x(d, k) ORDER BY x.k),
+                  ck, pr, rb, tk, o, o
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                $6::text[], $7::text[], $8::text[], $9::smallint[], $10::text[],
+                $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                $16::timestamptz[])
+                WITH ORDINALITY AS r(i, c, ti, p, im, u, sc, tr, rk, si, dv, ck, pr, rb, tk,
+                                     o, n)
+           ORDER BY n
+           ON CONFLICT (incident_id) DO NOTHING""",
+        [d.incident_id for d in datas],
+        [e.customer_id for e, _ in opened],
+        [d.title for d in datas],
+        [d.priority for d in datas],
+        [d.impact for d in datas],
+        [d.urgency for d in datas],
+        [d.scope for d in datas],
+        [d.tier for d in datas],
+        [TIER_RANK[d.tier] for d in datas],
+        [d.site_id for d in datas],
+        [json.dumps(d.device_ids) for d in datas],
+        [d.check_kind for d in datas],
+        [d.priority_reason for d in datas],
+        [d.runbook for d in datas],
+        [d.ticket_id for d in datas],
+        [d.opened_at for d in datas],
+    )
+    await tx.conn.execute(
+        """INSERT INTO incident_alerts (incident_id, fingerprint, attached_at)
+           SELECT i, f, a FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS r(i, f, a)
+           ON CONFLICT DO NOTHING""",
+        [d.incident_id for d in datas for _f in d.alert_fingerprints],
+        [f for d in datas for f in d.alert_fingerprints],
+        [d.opened_at for d in datas for _f in d.alert_fingerprints],
+    )
+    await tx.conn.execute(
+        """INSERT INTO incident_timeline (event_id, incident_id, at, kind, detail)
+           SELECT e, i, a, 'opened', d::jsonb
+           FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS r(e, i, a, d)
+           ON CONFLICT DO NOTHING""",
+        [e.id for e, _ in opened],
+        [d.incident_id for d in datas],
+        [e.time for e, _ in opened],
+        [json.dumps(_opened_detail(d)) for d in datas],
+    )
+
+
+def _opened_detail(data: IncidentOpened) -> dict[str, object]:
+    return {"priority": data.priority, "reason": data.priority_reason, "title": data.title}
 
 
 async def _project_attachments(tx: Tx, updates: list[tuple[Envelope, IncidentUpdated]]) -> None:
@@ -201,8 +277,7 @@ async def project_incident(tx: Tx, event: Envelope) -> None:
             data.opened_at,
         )
         await _attach(tx, data.incident_id, data.alert_fingerprints, data.opened_at)
-        detail = {"priority": data.priority, "reason": data.priority_reason, "title": data.title}
-        await _timeline(tx, event, data.incident_id, "opened", detail)
+        await _timeline(tx, event, data.incident_id, "opened", _opened_detail(data))
     elif isinstance(data, IncidentUpdated):
         await conn.execute(
             """UPDATE incidents SET

@@ -25,12 +25,11 @@ OFFLINE_KINDS = frozenset({"device_offline", "heartbeat_missing", "server_down"}
 def find_incident(
     incidents: Iterable[Incident], alert: Alert, at: datetime, cfg: TriageConfig
 ) -> Incident | None:
-    for inc in incidents:
-        if at - inc.last_attach_at > cfg.window:
-            continue
-        same_device = alert.device_id is not None and alert.device_id in inc.device_ids
-        same_site = alert.site_id is not None and alert.site_id == inc.site_id
-        if same_device or same_site:
+    device, site = alert.device_id, alert.site_id
+    for inc in incidents:  # the first match in opening order; the cheap tests first
+        same_device = device is not None and device in inc.device_ids
+        same_site = site is not None and site == inc.site_id
+        if (same_device or same_site) and at - inc.last_attach_at <= cfg.window:
             return inc
     return None
 
@@ -42,9 +41,19 @@ def site_unreachable(offline: int, known: int, cfg: TriageConfig) -> bool:
 
 
 def offline_devices(state: CustomerState, inc: Incident) -> set[str]:
+    # `state.alerts_of(inc)` without its order (a set needs none): this runs on every
+    # attachment to a site's incident, over all its alerts
     found = set()
-    for a in state.alerts_of(inc):
-        if a.status == "firing" and a.check_kind in OFFLINE_KINDS and a.device_id:
+    alerts, incident_id = state.alerts, inc.incident_id
+    for fp in inc.alerts:
+        a = alerts.get(fp)
+        if (
+            a is not None
+            and a.incident_id == incident_id
+            and a.status == "firing"
+            and a.check_kind in OFFLINE_KINDS
+            and a.device_id
+        ):
             found.add(a.device_id)
     return found
 
