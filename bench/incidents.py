@@ -50,6 +50,7 @@ from bench.common import (
     infrastructure,
     listener_pid,
     machine,
+    port_of,
     server_version,
     write_results,
 )
