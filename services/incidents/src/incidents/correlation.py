@@ -12,12 +12,11 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from incidents.config import TriageConfig
-from incidents.outputs import Effects
+from incidents.outputs import Effects, alerts_attached
 from incidents.priority import SEVERITY_RANK, assess, higher, impact_of, needs_ticket, urgency_of
 from incidents.state import Alert, CustomerState, Incident
 from msp_events import derive_event_id
 from msp_events.types.contracts import ContractVersion
-from msp_events.types.incidents import IncidentUpdated
 
 OFFLINE_KINDS = frozenset({"device_offline", "heartbeat_missing", "server_down"})
 
@@ -169,7 +168,7 @@ def reassess(
         reasons.append(f"priority {previous} -> {a.priority}: {a.reason}")
     if not (attached or raised):
         return
-    update = IncidentUpdated(
+    update = alerts_attached(
         incident_id=inc.incident_id,
         priority=a.priority if raised else None,
         previous_priority=previous if raised else None,

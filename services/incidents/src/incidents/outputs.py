@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from incidents.priority import Assessment
 from incidents.state import Incident
+from incidents.trusted import text_within, trusted, utc_in_window
 from msp_events import Envelope, derive_event_id, make_event
 from msp_events.base import Priority
 from msp_events.tracing import continue_trace
@@ -90,23 +91,7 @@ class Effects:
         )
 
     def opened(self, inc: Incident, a: Assessment, runbook: str | None) -> None:
-        data = IncidentOpened(
-            incident_id=inc.incident_id,
-            title=inc.title,
-            priority=a.priority,
-            impact=a.impact,
-            urgency=a.urgency,
-            scope=inc.scope,
-            site_id=inc.site_id,
-            device_ids=inc.device_ids,
-            alert_fingerprints=list(inc.alerts),
-            check_kind=inc.check_kind,
-            priority_reason=a.reason,
-            tier=inc.tier,
-            opened_at=inc.opened_at,
-            ticket_id=inc.ticket_id,
-            runbook=runbook,
-        )
+        data = incident_opened(inc, a, runbook)
         self._emit(
             data,
             at=inc.opened_at,
@@ -114,22 +99,8 @@ class Effects:
             id=derive_event_id(inc.incident_id, "opened"),
         )
         if inc.ticket_id is not None:
-            ticket = TicketCreated(
-                ticket_id=inc.ticket_id,
-                title=inc.title,
-                description=a.reason + (f"\nRunbook: {runbook}" if runbook else ""),
-                priority=a.priority,
-                category=TICKET_CATEGORY,
-                source="proactive",
-                proactive=True,
-                incident_id=inc.incident_id,
-                device_id=inc.device_ids[0] if len(inc.device_ids) == 1 else None,
-                site_id=inc.site_id,
-                reported_by="incidents",
-                opened_at=inc.opened_at,
-            )
             self._emit(
-                ticket,
+                proactive_ticket(inc, inc.ticket_id, a, runbook),
                 at=inc.opened_at,
                 subject=inc.ticket_id,
                 id=derive_event_id(inc.ticket_id, "created"),
@@ -209,3 +180,107 @@ class Effects:
                 site_id=facts.get("site_id"),
             )
         )
+
+
+# The payloads triage emits for every new or correlated alert, built without validating
+# them again when the guard holds (`trusted.py`); otherwise validated as usual.
+
+
+def incident_opened(inc: Incident, a: Assessment, runbook: str | None) -> IncidentOpened:
+    values: dict[str, Any] = {
+        "incident_id": inc.incident_id,
+        "title": inc.title,
+        "priority": a.priority,
+        "impact": a.impact,
+        "urgency": a.urgency,
+        "scope": inc.scope,
+        "site_id": inc.site_id,
+        "device_ids": list(inc.device_ids),  # a copy: the incident's list grows
+        "alert_fingerprints": list(inc.alerts),
+        "check_kind": inc.check_kind,
+        "priority_reason": a.reason,
+        "tier": inc.tier,
+        "opened_at": inc.opened_at,
+        "ticket_id": inc.ticket_id,
+        "runbook": runbook,
+    }
+    if (
+        utc_in_window(inc.opened_at)
+        and text_within(inc.title, 500)
+        and text_within(a.reason, 1000)
+        and text_within(runbook, 2048)
+        and inc.alerts
+        and (inc.scope != "device" or inc.device_ids)
+        and (inc.scope != "site" or inc.site_id is not None)
+    ):
+        return trusted(IncidentOpened, {**values, "parent_incident_id": None}, values.keys())
+    return IncidentOpened(**values)
+
+
+def proactive_ticket(
+    inc: Incident, ticket_id: str, a: Assessment, runbook: str | None
+) -> TicketCreated:
+    values: dict[str, Any] = {
+        "ticket_id": ticket_id,
+        "title": inc.title,
+        "description": a.reason + (f"\nRunbook: {runbook}" if runbook else ""),
+        "priority": a.priority,
+        "category": TICKET_CATEGORY,
+        "source": "proactive",
+        "proactive": True,
+        "incident_id": inc.incident_id,
+        "device_id": inc.device_ids[0] if len(inc.device_ids) == 1 else None,
+        "site_id": inc.site_id,
+        "reported_by": "incidents",
+        "opened_at": inc.opened_at,
+    }
+    if (
+        utc_in_window(inc.opened_at)
+        and text_within(inc.title, 500)
+        and text_within(values["description"], 20_000)
+    ):
+        return trusted(TicketCreated, values, values.keys())
+    return TicketCreated(**values)
+
+
+def alerts_attached(
+    *,
+    incident_id: str,
+    priority: Priority | None,
+    previous_priority: Priority | None,
+    alerts_attached: list[str],
+    reason: str,
+    updated_at: datetime,
+    scope: str | None,
+    title: str | None,
+    devices_attached: list[str],
+    impact: str | None,
+    urgency: str | None,
+) -> IncidentUpdated:
+    """The update `correlation.reassess` emits: alerts attached and/or priority raised,
+    maybe widened (scope, title, impact, urgency)."""
+    values: dict[str, Any] = {
+        "incident_id": incident_id,
+        "priority": priority,
+        "previous_priority": previous_priority,
+        "alerts_attached": alerts_attached,
+        "reason": reason,
+        "updated_at": updated_at,
+        "scope": scope,
+        "title": title,
+        "devices_attached": devices_attached,
+        "impact": impact,
+        "urgency": urgency,
+    }
+    if (
+        utc_in_window(updated_at)
+        and text_within(reason, 1000)
+        and text_within(title, 500)
+        and (priority is not None or alerts_attached)
+        and (previous_priority is None or priority is not None)
+    ):
+        given = values.keys()
+        return trusted(
+            IncidentUpdated, {**values, "flapping": None, "children_attached": []}, given
+        )
+    return IncidentUpdated(**values)
