@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaProducer
 from bench.common import Infra, infrastructure, machine, server_version, write_results
 from billing.__main__ import build
 from billing.settings import BillingSettings
+from msp_devstack.access import bearer, new_key
 from msp_events import Envelope, encode
 from msp_events.topics import (
     BILLING_INVOICES,
@@ -244,7 +245,10 @@ async def run(
                 ),
             }
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
+        headers = bearer(await new_key(infra.database_url, namespace=namespace, source="bench"))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://b", headers=headers
+        ) as client:
             started = time.perf_counter()
             response = await client.post(
                 "/v1/invoice-runs",

@@ -3,6 +3,7 @@ customer's calendar and time zone, splitting at boundaries, DST, no managed prem
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -198,7 +199,11 @@ def test_constructed_line_items_validate(
         validated = LineItemRecorded.model_validate(line.model_dump())
         assert validated == line
         assert validated.model_dump_json() == line.model_dump_json()
-        sink.line_item(line, customer_id="cust-1", time=e.ended_at, revision=1)
+        stored = sink.line_item(line, customer_id="cust-1", time=e.ended_at, revision=1)
+        # the line_items row's JSON, taken from the envelope's bytes: the same members
+        # and values as the model's own JSON (jsonb keeps no order), nulls included
+        assert json.loads(stored) == json.loads(line.model_dump_json())
+        assert LineItemRecorded.model_validate_json(stored) == line
     for line, record in zip(lines, tx.outbox, strict=True):
         slow = make_event(
             LineItemRecorded.model_validate(line.model_dump()),

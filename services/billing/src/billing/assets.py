@@ -54,7 +54,57 @@ def sightings_of(events: Iterable[Envelope]) -> dict[Key, Sighting]:
     return found
 
 
+class KnownSightings:
+    """What `assets_seen` is known to hold already, per (customer, UTC day, kind,
+    asset): the first and last instant and the sources of a committed write. A row only
+    ever widens (the upsert keeps the earlier first, the later last and the union of
+    sources) and is never deleted, so what a committed write put there stays a lower
+    bound of the row whoever writes it later (another instance, after a rebalance).
+    A sighting inside that bound would not change the row: it is not written again.
+    Learned only once the transaction committed (`Tx.on_commit`), never from one rolled
+    back; bounded (forgotten wholesale past `limit` keys: a forgotten key is written
+    again, which is always correct)."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._rows: dict[Key, Sighting] = {}
+
+    def unknown(self, sightings: dict[Key, Sighting]) -> dict[Key, Sighting]:
+        """The sightings that would change their row (the others are skipped)."""
+        rows = self._rows
+        return {k: s for k, s in sightings.items() if not _covers(rows.get(k), s)}
+
+    def learn(self, written: dict[Key, Sighting]) -> None:
+        """`written` was committed: the rows hold at least these."""
+        rows = self._rows
+        if len(rows) + len(written) > self.limit:
+            rows.clear()
+        for k, s in written.items():
+            old = rows.get(k)
+            rows[k] = s if old is None else _merge(old, s)
+
+
+def _covers(row: Sighting | None, s: Sighting) -> bool:
+    return (
+        row is not None
+        and row.first_at <= s.first_at
+        and s.last_at <= row.last_at
+        and s.sources <= row.sources
+    )
+
+
+def _merge(a: Sighting, b: Sighting) -> Sighting:
+    return Sighting(
+        a.kind,
+        a.asset_id,
+        min(a.first_at, b.first_at),
+        max(a.last_at, b.last_at),
+        a.sources | b.sources,
+    )
+
+
 async def save_sightings(conn: asyncpg.Connection, *, sightings: dict[Key, Sighting]) -> None:
+    """One upsert for the batch: each row widened to include its sightings."""
     if not sightings:
         return
     keys = sorted(sightings)

@@ -36,6 +36,7 @@ from billing.classification import (
     late_approval,
 )
 from billing.contracts import ContractState
+from billing.counts import Sighting
 from billing.line_items import build_budgeted_line_items
 from billing.outputs import Sink
 from billing.store import Entry, LineRow
@@ -74,13 +75,21 @@ def change_order(event: Envelope) -> ChangeOrder:
 
 
 def make_batch_handler(out_namespace: str) -> BatchHandler:
+    known = assets.KnownSightings()  # this consumer's: learned from its own commits
+
     async def handle(tx: Tx, events: Sequence[Envelope]) -> None:
-        await apply_batch(tx.conn, Sink(tx, out_namespace), events)
+        await apply_batch(tx.conn, Sink(tx, out_namespace), events, known=known)
 
     return handle
 
 
-async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Envelope]) -> None:
+async def apply_batch(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    events: Sequence[Envelope],
+    *,
+    known: assets.KnownSightings | None = None,
+) -> None:
     await store.lock_periods(conn)
     entries: list[Entry] = []
     tickets: list[tuple[str, str, str, str]] = []
@@ -102,7 +111,7 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
         elif isinstance(data, ChangeOrderOverrunApproved):
             orders.append((event, None))
     await store.save_tickets(conn, rows=tickets)
-    await assets.save_sightings(conn, sightings=assets.sightings_of(events))
+    await save_sightings(conn, sink, assets.sightings_of(events), known)
     for event, order in orders:
         if order is None:
             await approve_overrun(conn, sink, event)
@@ -136,6 +145,19 @@ async def apply_batch(conn: asyncpg.Connection, sink: Sink, events: Sequence[Env
     if todo:
         contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in todo})
         await record_entries(conn, sink, entries=todo, contracts=contracts)
+
+
+async def save_sightings(
+    conn: asyncpg.Connection,
+    sink: Sink,
+    sightings: dict[assets.Key, Sighting],
+    known: assets.KnownSightings | None,
+) -> None:
+    """The batch's sightings in one upsert, less those its rows already hold."""
+    if known is not None:
+        sightings = known.unknown(sightings)
+        sink.tx.on_commit.append(lambda: known.learn(sightings))
+    await assets.save_sightings(conn, sightings=sightings)
 
 
 async def approve_overrun(conn: asyncpg.Connection, sink: Sink, event: Envelope) -> None:
@@ -229,9 +251,11 @@ async def record_entries(
         )
         if order is not None and after is not None:
             budgets.spent(entry.customer_id, order, after)
-        for item in items:
+        payloads = [
             sink.line_item(item, customer_id=entry.customer_id, time=entry.event_time, revision=1)
-        rows += service.rows_for(entry, items, 1)
+            for item in items
+        ]
+        rows += service.rows_for(entry, items, 1, payloads)
         # A late approval (read before the work, given after it) releases the entry
         # right away: the same records as when it is read after the entry
         # (apply_change_order), and budgets consumed in arrival order either way.

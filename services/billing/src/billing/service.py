@@ -75,10 +75,20 @@ def count(items: Sequence[LineItemRecorded]) -> None:
         metrics.SCOPE_CREEP_MINUTES.inc(minutes["scope_creep"])
 
 
-def rows_for(entry: Entry, items: Sequence[LineItemRecorded], revision: int) -> list[LineRow]:
+def rows_for(
+    entry: Entry,
+    items: Sequence[LineItemRecorded],
+    revision: int,
+    payloads: Sequence[str | None] | None = None,
+) -> list[LineRow]:
+    """The `line_items` rows of an entry's items; `payloads`: their JSON where already
+    written (what `Sink.line_item` returned)."""
+    written = payloads if payloads is not None else [None] * len(items)
     return [
-        LineRow(entry.customer_id, item, entry.event_id, i, entry.data.work_category, revision)
-        for i, item in enumerate(items)
+        LineRow(
+            entry.customer_id, item, entry.event_id, i, entry.data.work_category, revision, json
+        )
+        for i, (item, json) in enumerate(zip(items, written, strict=True))
     ]
 
 
@@ -155,9 +165,11 @@ async def rerecord_entry(
         customer_id=entry.customer_id,
         revision=revision,
     )
-    for item in items:
+    payloads = [
         sink.line_item(item, customer_id=entry.customer_id, time=at, revision=revision)
-    await store.save_line_items(conn, rows=rows_for(entry, items, revision))
+        for item in items
+    ]
+    await store.save_line_items(conn, rows=rows_for(entry, items, revision, payloads))
     metrics.RECLASSIFIED.labels(decision.rule).inc()
     count(items)
     return items
@@ -552,9 +564,15 @@ def _move_line(
         customer_id=customer_id,
         revision=revision,
     )
-    sink.line_item(item, customer_id=customer_id, time=at, revision=revision)
+    payload = sink.line_item(item, customer_id=customer_id, time=at, revision=revision)
     return LineRow(
-        customer_id, item, row["source_event_id"], row["segment"], row["work_category"], revision
+        customer_id,
+        item,
+        row["source_event_id"],
+        row["segment"],
+        row["work_category"],
+        revision,
+        payload,
     )
 
 
@@ -619,11 +637,17 @@ async def settle_included_hours(
                 revision=revision,
             )
             for index, item in enumerate(change.items):
-                sink.line_item(item, customer_id=customer, time=at, revision=revision)
+                payload = sink.line_item(item, customer_id=customer, time=at, revision=revision)
                 segment = r["segment"] if index == 0 else r["next_segment"]
                 saved.append(
                     LineRow(
-                        customer, item, r["source_event_id"], segment, r["work_category"], revision
+                        customer,
+                        item,
+                        r["source_event_id"],
+                        segment,
+                        r["work_category"],
+                        revision,
+                        payload,
                     )
                 )
         await store.save_line_items(conn, rows=saved)

@@ -336,6 +336,8 @@ class LineRow:
     segment: int
     work_category: str
     revision: int
+    payload: str | None = None
+    """`item`'s JSON when already written (`outputs.Sink.line_item` returns it)."""
 
 
 async def save_line_items(conn: asyncpg.Connection, *, rows: Sequence[LineRow]) -> None:
@@ -371,7 +373,7 @@ async def save_line_items(conn: asyncpg.Connection, *, rows: Sequence[LineRow]) 
         [r.segment for r in rows],
         [r.work_category for r in rows],
         [r.revision for r in rows],
-        [r.item.model_dump_json() for r in rows],
+        [r.item.model_dump_json() if r.payload is None else r.payload for r in rows],
     )
 
 
