@@ -91,3 +91,30 @@ def test_the_schema_accepts_what_is_written_and_nothing_at_another_scale(
     if places:
         coarser = format(amount.quantize(Decimal(1).scaleb(-places + 1)), "f")
         assert not validator.is_valid({**written, "amount": coarser}), coarser
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    digits=st.integers(-(10**12), 10**12),
+    places=st.integers(0, 4),
+    pad=st.integers(0, 3),
+    currency=st.sampled_from(["USD", "JPY", "KWD", "CLF"]),
+)
+def test_memoised_text_is_the_text_of_the_value_written_at_any_exponent(
+    digits: int, places: int, pad: int, currency: str
+) -> None:
+    """Texts are memoised per (value, sign, currency): an equal value written at
+    another exponent (95.0 / 95.00), or read again, gets the text computed from
+    scratch; -0 keeps its sign."""
+    value = Decimal(digits).scaleb(-places)
+    wider = value.quantize(Decimal(1).scaleb(-(places + pad)))
+    assert wider == value
+    for v in (value, wider, -value, value):
+        assert amount_text(v, currency) == money._amount_text.__wrapped__(
+            v, v.is_signed(), currency
+        )
+        assert unit_price_text(v, currency) == money._unit_price_text.__wrapped__(
+            v, v.is_signed(), currency
+        )
+    assert unit_price_text(Decimal("-0.00"), currency).startswith("-")
+    assert not unit_price_text(Decimal("0"), currency).startswith("-")

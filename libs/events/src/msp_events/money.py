@@ -76,13 +76,34 @@ def amount_text(value: Decimal, currency: str) -> str:
     """How an amount is written: exactly the minor unit's places (``"0.00"``, JPY
     ``"74250"``). Validation guarantees `value` is a whole number of minor units, so
     this never rounds."""
-    with localcontext(WIDE):
-        return format(value.quantize(quantum(currency)), "f")
+    return _written(_amount_text, value, currency)
 
 
 def unit_price_text(value: Decimal, currency: str) -> str:
     """How a unit price is written: at least the minor unit's places, at most
     `UNIT_PRICE_PLACES`, no trailing zeros beyond the minor unit."""
+    return _written(_unit_price_text, value, currency)
+
+
+def _written(write: Any, value: Decimal, currency: str) -> str:
+    # The text depends on the value and its sign only (equal Decimals written at another
+    # exponent give the same text; -0 and 0 are equal but written apart), and the same
+    # few rates and amounts are written again and again: every line item's JSON.
+    try:
+        text: str = write(value, value.is_signed(), currency)
+    except TypeError:  # unhashable (a signalling NaN): written, never cached
+        text = write.__wrapped__(value, value.is_signed(), currency)
+    return text
+
+
+@functools.lru_cache(maxsize=8192)
+def _amount_text(value: Decimal, signed: bool, currency: str) -> str:
+    with localcontext(WIDE):
+        return format(value.quantize(quantum(currency)), "f")
+
+
+@functools.lru_cache(maxsize=8192)
+def _unit_price_text(value: Decimal, signed: bool, currency: str) -> str:
     places = minor_unit(currency)
     exponent = value.normalize().as_tuple().exponent
     significant = -exponent if isinstance(exponent, int) else 0
