@@ -156,6 +156,8 @@ def start_instances(
             "MSP_CONSUMER_BATCH_SIZE": str(batch),
             "MSP_HTTP_PORT": str(18900 + i),
             "MSP_LOG_LEVEL": "WARNING",
+            # as the in-process runs before: the per-event log lines off (README)
+            "MSP_EVENT_LOG_LEVEL": "WARNING",
         }
         procs.append(
             subprocess.Popen(

@@ -164,20 +164,44 @@ DECISIONS = [
 ]
 
 
-@settings(deadline=None, max_examples=60)
+# What the envelope writes around a line: customer ids of every allowed character, a
+# trace with or without a tracestate that needs escaping, odd event times.
+customer_ids = st.sampled_from(["cust-1", "a", "Ab9.x_y:z@w/v-u"])
+tracestates = st.one_of(st.none(), st.text(max_size=40).filter(lambda t: "\x00" not in t))
+traced = st.one_of(
+    st.none(), tracestates.map(lambda state: ("00-" + "ab" * 16 + "-" + "cd" * 8 + "-01", state))
+)
+times = st.datetimes(
+    min_value=at(2026, 1, 1).replace(tzinfo=None), max_value=at(2026, 12, 30).replace(tzinfo=None)
+)
+
+
+@settings(deadline=None, max_examples=80)
 @given(
     start=starts,
     minutes=st.integers(1, 24 * 60),
     emergency=st.booleans(),
     decision=st.sampled_from(DECISIONS),
     closed=st.sampled_from([None, "2026-01", "2026-06"]),
+    customer_id=customer_ids,
+    trace=traced,
+    time=times,
 )
 def test_constructed_line_items_validate(
-    start: object, minutes: int, emergency: bool, decision: Decision, closed: str | None
+    start: object,
+    minutes: int,
+    emergency: bool,
+    decision: Decision,
+    closed: str | None,
+    customer_id: str,
+    trace: tuple[str, str | None] | None,
+    time: object,
 ) -> None:
-    """The hot path builds LineItemRecorded and its envelope without re-validation
-    (`line_items._line_item`, `outputs.Sink.line_item`): both must pass full
-    validation, and the bytes must equal those of the validating path."""
+    """The hot path builds LineItemRecorded without re-validation
+    (`line_items._line_item`) and writes its envelope without building one
+    (`outputs.Sink.line_item`): the line must pass full validation, and the bytes must
+    equal those of the validating path (`make_event`, `Tx.emit`, `encode`), with the
+    time entry's trace continued when the entry is an input of the batch."""
     from datetime import UTC
 
     from billing.outputs import Sink
@@ -186,6 +210,7 @@ def test_constructed_line_items_validate(
     from msp_plumbing.consumer import Tx
 
     e = entry(start.replace(tzinfo=UTC), minutes, emergency=emergency)  # type: ignore[attr-defined]
+    at_time = time.replace(tzinfo=UTC)  # type: ignore[attr-defined]
     lines = build_line_items(
         e,
         source_event_id="te-1",
@@ -193,29 +218,37 @@ def test_constructed_line_items_validate(
         contract=contract(ON_DEMAND),
         last_closed=closed,
     )
-    tx = Tx(conn=None, namespace="ns_")  # type: ignore[arg-type]
+    cause = make_event(e, customer_id=customer_id, source="/psa", time=at_time, id="te-1")
+    if trace is not None:
+        cause = cause.model_copy(update={"traceparent": trace[0], "tracestate": trace[1]})
+    tx = Tx(conn=None, namespace="ns_", inputs={"te-1": cause})  # type: ignore[arg-type]
     sink = Sink(tx, "ns_")
     for line in lines:
         validated = LineItemRecorded.model_validate(line.model_dump())
         assert validated == line
         assert validated.model_dump_json() == line.model_dump_json()
-        stored = sink.line_item(line, customer_id="cust-1", time=e.ended_at, revision=1)
-        # the line_items row's JSON, taken from the envelope's bytes: the same members
-        # and values as the model's own JSON (jsonb keeps no order), nulls included
+        stored = sink.line_item(line, customer_id=customer_id, time=at_time, revision=1)
+        # the line_items row's JSON, from the payload written for the envelope: the
+        # same members and values as the model's own JSON (jsonb keeps no order)
         assert json.loads(stored) == json.loads(line.model_dump_json())
         assert LineItemRecorded.model_validate_json(stored) == line
+    slow_tx = Tx(conn=None, namespace="ns_", inputs={"te-1": cause})  # type: ignore[arg-type]
     for line, record in zip(lines, tx.outbox, strict=True):
         slow = make_event(
             LineItemRecorded.model_validate(line.model_dump()),
-            customer_id="cust-1",
+            customer_id=customer_id,
             source="/billing",
-            time=e.ended_at,
+            time=at_time,
             subject=line.line_item_id,
             id=record.event_id,
+            cause=cause,
         )
+        slow_tx.emit(slow, cause="te-1")
+        assert record == slow_tx.outbox[-1]
         assert record.value == encode(slow).value
         assert decode(record.value) == slow
         assert record.topic == "ns_msp.billing.line-items.v1"
+        assert (slow.traceparent is None) == (trace is None)
 
 
 def test_an_out_of_range_line_still_fails_validation() -> None:
