@@ -126,6 +126,7 @@ async def apply_batch(
     if released:
         await record_released(conn, sink, entries=released)
     todo: list[Entry] = []
+    contracts: dict[str, ContractState] = {}
     if entries:
         contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in entries})
         waiting = [e.customer_id not in contracts for e in entries]
@@ -142,8 +143,7 @@ async def apply_batch(
             else:
                 todo.append(e)
         await sink.tx.park(parked)
-    if todo:
-        contracts = await store.load_contracts(conn, customer_ids={e.customer_id for e in todo})
+    if todo:  # every one has its contract among those just loaded (the same transaction)
         await record_entries(conn, sink, entries=todo, contracts=contracts)
 
 
