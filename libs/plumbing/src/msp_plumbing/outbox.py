@@ -30,23 +30,17 @@ from typing import Any, NamedTuple
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced
 from aiokafka.partitioner import murmur2
 
 from msp_events import Envelope
 from msp_events.serde import HEADERS, encode_value
 from msp_plumbing import metrics
 from msp_plumbing.crashpoints import crash_point
+from msp_plumbing.producer import FATAL_PRODUCER_ERRORS, RenewableProducer
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "msp_outbox"
-STOP_PRODUCER_S = 5.0
-
-FATAL_PRODUCER_ERRORS: tuple[type[BaseException], ...] = (OutOfOrderSequenceNumber, ProducerFenced)
-"""Errors after which aiokafka's producer sends nothing more (its sender task ends and
-later sends wait forever): seen when the broker comes back from a restart without the
-producer's sequence state. Only a new producer (a new producer id) recovers."""
 
 
 class ProducerLost(ConnectionError):
@@ -136,7 +130,9 @@ class OutboxRelay:
         retention: Retention | None = None,
     ) -> None:
         self.pool = pool
-        self.producer = producer
+        self._producer = RenewableProducer(
+            producer, bootstrap_servers=bootstrap_servers, client_id=f"outbox-{schema}"
+        )
         self.bootstrap_servers = bootstrap_servers
         self.schema = schema
         self.batch_size = batch_size
@@ -149,16 +145,18 @@ class OutboxRelay:
         self._partition_of: dict[tuple[str, bytes], int] = {}
         """Partition by (topic, key): the keys are customer ids, few and hot, and
         murmur2 is pure Python."""
-        self._given_producer = producer
-        self._producer_lost = False
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The producer the relay sends with now (a new one after one was lost)."""
+        return self._producer.current
 
     async def run(self) -> None:
         """Elect, recover, then relay until cancelled or a dependency fails (the
         runtime's supervisor calls `run` again: re-elect, recover, relay). Recovery on
         every start also marks rows Kafka acknowledged just before Postgres went away,
         or before a producer was lost (then `run` starts on a new producer)."""
-        if self._producer_lost:
-            await self._renew_producer()
+        await self._producer.renew_if_lost()
         async with self.pool.acquire() as lock_conn:
             await self._become_leader(lock_conn)
             await lock_conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
@@ -174,26 +172,14 @@ class OutboxRelay:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
             except FATAL_PRODUCER_ERRORS as exc:
-                self._producer_lost = True
+                self._producer.mark_lost()
                 raise ProducerLost(f"the relay's producer failed for good: {exc!r}") from exc
             finally:
                 await self._resign(lock_conn)
 
-    async def _renew_producer(self) -> None:
-        """A new producer of the relay's own; the lost one is stopped unless the runtime
-        gave it (others may share that one; the runtime stops it)."""
-        fresh = idempotent_producer(self.bootstrap_servers, client_id=f"outbox-{self.schema}")
-        await fresh.start()
-        lost, self.producer = self.producer, fresh
-        self._producer_lost = False
-        log.warning("outbox relay runs on a new producer (the previous one was lost)")
-        if lost is not self._given_producer:
-            await stop_producer(lost)
-
     async def close(self) -> None:
-        """Stop the producer `_renew_producer` made, if any (the runtime stops its own)."""
-        if self.producer is not self._given_producer:
-            await stop_producer(self.producer)
+        """Stop the producer a renewal made, if any (the runtime stops its own)."""
+        await self._producer.close()
 
     async def _resign(self, conn: asyncpg.Connection) -> None:
         """Give up the lock and the listener; on a connection that is already gone
@@ -395,23 +381,3 @@ def _event_id(value: bytes | None) -> str | None:
     except (ValueError, AttributeError):
         return None
     return event_id if isinstance(event_id, str) else None
-
-
-async def stop_producer(producer: AIOKafkaProducer) -> None:
-    """Stop a producer, giving up after `STOP_PRODUCER_S` (a lost one may not stop)."""
-    try:
-        async with asyncio.timeout(STOP_PRODUCER_S):
-            await producer.stop()
-    except Exception as exc:  # a lost producer may not stop cleanly: nothing to save
-        log.info("a lost producer did not stop cleanly: %r", exc)
-
-
-def idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
-        client_id=client_id,
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        max_batch_size=256 * 1024,
-    )

@@ -23,7 +23,8 @@ from aiokafka import AIOKafkaProducer
 from msp_access.dependency import Authenticator
 from msp_events.topics import Topic
 from msp_plumbing.consumer import BatchHandler, Handler, TransactionalConsumer
-from msp_plumbing.outbox import OutboxRelay, idempotent_producer
+from msp_plumbing.outbox import OutboxRelay
+from msp_plumbing.producer import idempotent_producer
 from msp_plumbing.settings import ServiceSettings
 from msp_plumbing.supervise import Supervisor, within
 

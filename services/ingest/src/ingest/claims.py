@@ -73,12 +73,8 @@ from msp_events import Envelope
 from msp_events.serde import HEADERS
 from msp_events.topics import topic_for
 from msp_plumbing.crashpoints import crash_point
-from msp_plumbing.outbox import (
-    FATAL_PRODUCER_ERRORS,
-    idempotent_producer,
-    partition_for,
-    stop_producer,
-)
+from msp_plumbing.outbox import partition_for
+from msp_plumbing.producer import FATAL_PRODUCER_ERRORS, RenewableProducer
 from msp_plumbing.supervise import LogThrottle, within
 
 log = logging.getLogger(__name__)
@@ -173,11 +169,13 @@ class GroupClaims:
         max_group: int = 512,
     ) -> None:
         self.pool = pool
-        self.producer = producer
+        self._producer = RenewableProducer(  # replaced when lost for good
+            producer,
+            bootstrap_servers=bootstrap_servers,
+            client_id="ingest-claims",
+            start_timeout_s=produce_timeout_s,
+        )
         self.bootstrap_servers = bootstrap_servers
-        self._given_producer = producer
-        self._producer_lost = False  # see `_renew_producer`
-        self._renewing = asyncio.Lock()
         self.namespace = namespace
         self.produce_timeout_s = produce_timeout_s
         self.db_timeout_s = db_timeout_s
@@ -294,34 +292,21 @@ class GroupClaims:
                     self.inflight.pop(claim.key(i), None)
             _settle(group, None)
 
-    async def _renew_producer(self) -> None:
-        """After one of `FATAL_PRODUCER_ERRORS` aiokafka's producer sends nothing more
-        (a broker back from a restart without its sequence state): every produce would
-        fail until the process restarts. A new producer (a new producer id) recovers;
-        the lost one is stopped unless the runtime gave it (it stops that one)."""
-        async with self._renewing:
-            if not self._producer_lost:
-                return
-            fresh = idempotent_producer(self.bootstrap_servers, client_id="ingest-claims")
-            await within(fresh.start(), self.produce_timeout_s)
-            lost, self.producer = self.producer, fresh
-            self._producer_lost = False
-            log.warning("claims produce on a new producer (the previous one was lost)")
-        if lost is not self._given_producer:
-            await stop_producer(lost)
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The producer claims send with now (a new one after one was lost)."""
+        return self._producer.current
 
     async def close(self) -> None:
-        """Stop the producer `_renew_producer` made, if any."""
-        if self.producer is not self._given_producer:
-            await stop_producer(self.producer)
+        """Stop the producer a renewal made, if any."""
+        await self._producer.close()
 
     async def _produce(self, group: list[Claim]) -> None:
         """Send every fresh event, wait at most `produce_timeout_s` for the acks."""
         started = time.perf_counter()
         sent: list[tuple[Claim, int, asyncio.Future[Any]]] = []
         try:
-            if self._producer_lost:
-                await self._renew_producer()
+            await self._producer.renew_if_lost()
             async with asyncio.timeout(self.produce_timeout_s):
                 for claim in group:
                     for i in claim.fresh:
@@ -363,7 +348,7 @@ class GroupClaims:
                 claim.refused.add(i)
             else:
                 if isinstance(future.exception(), FATAL_PRODUCER_ERRORS):
-                    self._producer_lost = True
+                    self._producer.mark_lost()
                 warn_throttled("produce-failed", "produce failed: %r", future.exception())
                 self.unsettled[claim.key(i)] = time.monotonic()
         metrics.PRODUCE_SECONDS.observe(time.perf_counter() - started)
