@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -55,9 +57,13 @@ from msp_devstack.access import new_key
 from msp_events import Envelope, encode
 from msp_events.serde import to_json_obj
 from msp_events.topics import CHANGE_ORDERS, CONTRACTS, DEAD_LETTER, MONITORING, TICKETS
+from msp_events.types.monitoring import AlertFiring
 from msp_plumbing.kafka_admin import ensure_topics
 from msp_plumbing.migrations import migrate
+from msp_simulator.alerts import webhook
 from msp_simulator.load import customer_ids, heartbeats
+from msp_simulator.scenario import DEFAULT_MONTH
+from msp_simulator.world import build_world
 
 PEPPER = "bench-pepper"
 IDLE_S = 3.0
@@ -67,6 +73,52 @@ def make_events(n: int, run: str) -> list[Envelope]:
     # The simulator's generator (the same world `make run` plays): agent check-ins
     # round-robin over its 30 customers' devices.
     return heartbeats(n=n, run=run)
+
+
+ALERTNAMES = (
+    ("NodeFilesystemAlmostOutOfSpace", "disk_space", "critical"),
+    ("NodeDown", "device_offline", "critical"),
+    ("HighCpuLoad", "cpu", "warning"),
+    ("BackupJobFailed", "backup_failure", "major"),
+)
+
+
+def alertmanager_webhooks(n: int, per_request: int, run: str) -> list[bytes]:
+    """`n` new firing alerts as Alertmanager webhooks of `per_request` alerts each (one
+    group per customer, round-robin), shaped exactly as Alertmanager 0.25+ posts them
+    (`version` "4", `groupKey`, `alerts[]` with labels, annotations, `startsAt`, the
+    zero `endsAt`, `generatorURL`, a 16-hex `fingerprint`; the simulator's renderer).
+    Every alert is new (`run` is in its fingerprint), so each is claimed and published."""
+    world = build_world(seed=1, month=DEFAULT_MONTH, customers=30)
+    base = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    bodies = []
+    for r in range(-(-n // per_request)):
+        c = world.customers[r % len(world.customers)]
+        alerts = []
+        for i in range(min(per_request, n - r * per_request)):
+            device = c.devices[i % len(c.devices)]
+            check, kind, severity = ALERTNAMES[(i // len(c.devices)) % len(ALERTNAMES)]
+            fingerprint = hashlib.sha1(f"{run}/{r}/{i}".encode()).hexdigest()[:16]
+            alert = AlertFiring(
+                source_system="alertmanager",
+                source_fingerprint=fingerprint,
+                device_id=device.device_id,
+                site_id=device.site_id,
+                check=check,
+                check_kind=kind,
+                severity=severity,
+                summary=f"{check} on {device.device_id}",
+                labels={"job": "node", "prometheus": "monitoring/k8s"},
+                annotations={
+                    "description": f"{check} has been active on {device.device_id} for 5m.",
+                    "runbook_url": f"https://runbooks.msp.example/{kind}",
+                },
+                starts_at=base + timedelta(milliseconds=r * per_request + i),
+                generator_url=f"http://prometheus.{c.customer_id}.internal:9090/graph?g0.expr=up",
+            )
+            alerts.append(alert)
+        bodies.append(json.dumps(webhook(c.customer_id, f"bench-{run}-{r}", alerts)).encode())
+    return bodies
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -120,10 +172,12 @@ class Connection(asyncio.Protocol):
         return await self.waiter
 
 
-def requests(bodies: list[bytes], credential: str, content_type: str) -> list[bytes]:
+def requests(
+    bodies: list[bytes], credential: str, content_type: str, path: str = "/v1/events"
+) -> list[bytes]:
     """Whole HTTP requests, encoded before the clock starts."""
     head = (
-        f"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
         f"Authorization: Bearer {credential}\r\n"
     ).encode()
     return [head + b"Content-Length: %d\r\n\r\n" % len(b) + b for b in bodies]
@@ -244,10 +298,21 @@ async def start_service(
         await asyncio.sleep(0.2)
 
 
+async def start_py_spy(pid: int, out: str) -> asyncio.subprocess.Process:
+    """py-spy sampling `pid` and its worker processes (CPU samples only, not idle)."""
+    return await asyncio.create_subprocess_exec(
+        os.environ.get("PY_SPY", "py-spy"),
+        *("record", "--pid", str(pid), "--subprocesses", "--rate", "200"),
+        *("--format", "raw", "--output", out, "--nonblocking"),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+
+
 HISTOGRAMS = (
     "msp_ingest_request_seconds",
     "msp_ingest_produce_seconds",
     "msp_ingest_claim_seconds",
+    "msp_ingest_claim_group_requests",
 )
 
 
@@ -281,6 +346,10 @@ async def main(
     concurrency: int,
     profile: str | None,
     workers: int,
+    am_alerts: int,
+    am_per_request: int,
+    am_concurrency: int,
+    py_spy: str | None,
 ) -> None:
     with infrastructure() as infra, LocalIssuer() as issuer:
         namespace = f"b_{uuid.uuid4().hex[:6]}_"
@@ -325,6 +394,10 @@ async def main(
             key,
             "application/cloudevents-batch+json",
         )
+        am_path = "/v1/integrations/alertmanager"
+        am_reqs = requests(
+            alertmanager_webhooks(am_alerts, am_per_request, "am"), key, "application/json", am_path
+        )
         warm = single_requests(make_events(500, "warm"), key)
         warm += single_requests(make_events(500, "warm-jwt"), token)
         canonical = MONITORING.named(namespace)
@@ -342,6 +415,7 @@ async def main(
                 workers,
                 issuer.settings_env(),
             )
+            spy = await start_py_spy(proc.pid, py_spy) if py_spy else None
             meter = CpuMeter(
                 proc.pid,
                 listener_pid(port_of(infra.kafka)),
@@ -368,14 +442,24 @@ async def main(
                 cpu_before = meter.sample()
                 batch_s, batch_lat = await load(port, batch_reqs, 4)
                 batch_cpu = meter.seconds(cpu_before, meter.sample())
+                warm_am = alertmanager_webhooks(10 * am_per_request, am_per_request, "am-warm")
+                await load(port, requests(warm_am, key, "application/json", am_path), 2)
+                cpu_before = meter.sample()
+                am_s, am_lat = await load(port, am_reqs, am_concurrency)
+                am_cpu = meter.seconds(cpu_before, meter.sample())
+                print(f"alertmanager: {am_alerts / am_s:.0f} alerts/s", flush=True)
             except Exception:
                 print(log.read_text()[-4000:], file=sys.stderr)  # the service's side
                 raise
             finally:
+                if spy is not None:  # writes its collapsed stacks on SIGINT
+                    spy.send_signal(signal.SIGINT)
+                    await asyncio.wait_for(spy.wait(), 60)
                 proc.send_signal(signal.SIGINT)  # lets cProfile write its file
                 await asyncio.wait_for(proc.wait(), 60)
         published = await end_offsets(infra.kafka, canonical) - published_before
         expected = len(warm) + single_n * len(order) + len(batched)
+        expected += am_alerts + 10 * am_per_request  # monitoring events, one per alert
         # The ceiling, measured last: on a broker as warm (JIT) as the service had it.
         raw_rate = await raw_produce(
             infra.kafka, canonical, make_events(batches * batch_size, "raw")
@@ -417,6 +501,8 @@ async def main(
             "single_server_claim_wait_mean_s": round(means["msp_ingest_claim_seconds_claim"], 5),
             "single_server_produce_mean_s": round(means["msp_ingest_produce_seconds"], 5),
             "single_server_commit_wait_mean_s": round(means["msp_ingest_claim_seconds_commit"], 5),
+            # requests per claim group (one INSERT, one produce hand-off, one UPDATE)
+            "single_claim_group_requests_mean": round(means["msp_ingest_claim_group_requests"], 1),
             **{f"single_{k}_cpu_cores": round(v / secs, 2) for k, v in cpu.items()},
             **{f"single_{k}_cpu_us_per_event": round(v / single_n * 1e6) for k, v in cpu.items()},
             **{
@@ -431,6 +517,16 @@ async def main(
             **{
                 f"batch_{k}_cpu_us_per_event": round(v / len(batched) * 1e6)
                 for k, v in batch_cpu.items()
+            },
+            "alertmanager_alerts_per_request": float(am_per_request),
+            "alertmanager_alerts": float(am_alerts),
+            "alertmanager_concurrency_clients": float(am_concurrency),
+            f"alertmanager_{am_per_request}_alerts_per_s": round(am_alerts / am_s),
+            "alertmanager_latency_p50_s": round(statistics.median(am_lat), 5),
+            "alertmanager_latency_p99_s": round(percentile(am_lat, 0.99), 5),
+            **{
+                f"alertmanager_{k}_cpu_us_per_alert": round(v / am_alerts * 1e6)
+                for k, v in am_cpu.items()
             },
             "raw_producer_events_per_s": round(raw_rate),
             "ratio_to_raw_producer": round(batch_rate / raw_rate, 3),
@@ -467,6 +563,17 @@ if __name__ == "__main__":
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=64, help="single-post clients")
     parser.add_argument("--workers", type=int, default=2, help="MSP_HTTP_WORKERS")
+    parser.add_argument("--alertmanager-alerts", type=int, default=50_000)
+    parser.add_argument("--alertmanager-per-request", type=int, default=100)
+    parser.add_argument(
+        "--alertmanager-concurrency", type=int, default=8, help="Alertmanager webhook clients"
+    )
+    parser.add_argument(
+        "--py-spy",
+        help="sample the service and its workers with py-spy (the `py-spy` on PATH, e.g. "
+        "`uv tool run py-spy`), collapsed stacks to this file (the CPU split then "
+        "includes py-spy's own)",
+    )
     parser.add_argument("--profile", help="run the service under cProfile, stats to this file")
     args = parser.parse_args()
     uvloop.run(  # the service runs on uvloop too (uvicorn[standard])
@@ -478,5 +585,9 @@ if __name__ == "__main__":
             args.concurrency,
             args.profile,
             args.workers,
+            args.alertmanager_alerts,
+            args.alertmanager_per_request,
+            args.alertmanager_concurrency,
+            args.py_spy,
         )
     )

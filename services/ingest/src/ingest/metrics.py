@@ -53,6 +53,12 @@ CLAIM_SECONDS = Histogram(
     ["phase"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+CLAIM_GROUP = Histogram(
+    "msp_ingest_claim_group_requests",
+    "Requests whose ids were claimed together (one INSERT, one produce hand-off, one "
+    "UPDATE): how well concurrent requests coalesce.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
 CLAIM_WAIT = CLAIM_SECONDS.labels("claim")
 COMMIT_WAIT = CLAIM_SECONDS.labels("commit")
 DOUBTS_RESOLVED = Counter(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import asyncpg
 from fastapi import FastAPI
 
 from ingest.claims import DoubtResolver, GroupClaims
@@ -18,7 +19,7 @@ from ingest.tracing import RequestTrace
 from ingest.views import pagerduty_router, router
 from msp_access.ratelimit import TokenBuckets
 from msp_plumbing.app import create_app
-from msp_plumbing.runtime import ServiceRuntime
+from msp_plumbing.runtime import STOP_TIMEOUT_S, ServiceRuntime
 from msp_plumbing.supervise import is_transient, within
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,31 @@ CLAIM_INSERTERS = 2
 """Claim groups being INSERTed at once (two, so that one waiting on the row lock of a
 re-post in flight does not stall the others). Any number of claimed groups then wait
 for Kafka, holding no connection meanwhile."""
+CLAIM_CONNECTIONS = 6
+"""The claims' own pool: the inserters plus the groups recording their outcome at once
+(a group waits for a connection, within `db_timeout_s`, when more record together)."""
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The claims pool's reset: nothing. asyncpg's default resets each released
+    connection with a query (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL`), a round trip and four statements per claim INSERT and UPDATE, the largest
+    item in Postgres's share of a single post. The claims run single autocommit
+    statements that leave no session state (an open transaction is still rolled back
+    by asyncpg before this is called)."""
+
+
+async def claims_pool(database_url: str, *, schema: str) -> asyncpg.Pool:
+    """No connection at start (min_size 0): a frozen Postgres must not hold the start."""
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=0,
+        max_size=CLAIM_CONNECTIONS,
+        server_settings={"search_path": schema},
+        reset=_keep_session,
+    )
+    assert pool is not None
+    return pool
 
 
 class IngestRuntime(ServiceRuntime):
@@ -37,6 +63,7 @@ class IngestRuntime(ServiceRuntime):
     def __init__(self, settings: IngestSettings) -> None:
         super().__init__(settings)
         self.intake: Intake | None = None
+        self.claims_pool: asyncpg.Pool | None = None
         self.add_consumer(
             "raw", RAW_TOPICS, batch_handler=make_reemit(settings.event_time_window())
         )
@@ -46,8 +73,9 @@ class IngestRuntime(ServiceRuntime):
         s = self.settings
         assert self.pool is not None and self.producer is not None
         assert self.authenticator is not None
+        self.claims_pool = await claims_pool(s.database_url, schema=s.schema_name)
         claims = GroupClaims(
-            pool=self.pool,
+            pool=self.claims_pool,
             producer=self.producer,
             bootstrap_servers=s.kafka_bootstrap_servers,
             namespace=s.topic_namespace,
@@ -92,6 +120,14 @@ class IngestRuntime(ServiceRuntime):
         await super().stop()
         if intake is not None:
             await intake.claims.close()
+        if self.claims_pool is not None:
+            pool, self.claims_pool = self.claims_pool, None
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await pool.close()
+            except Exception as exc:
+                log.warning("claims pool did not close cleanly, terminating it: %r", exc)
+                pool.terminate()
 
     async def _prune_accepted(self) -> None:
         """Forget accepted ids after the retention: re-posts older than that are
