@@ -8,7 +8,7 @@ RUN := $(UV) run --no-sync
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: help deploy-tools asyncapi-parser setup run test test-unit lint fmt docs ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults bench-notify bench-e2e
+.PHONY: help deploy-tools asyncapi-parser setup run test test-unit lint fmt docs golden-month ci kafka-fetch clean bench bench-plumbing bench-access bench-ingest bench-incidents bench-sla bench-billing bench-faults bench-notify bench-e2e
 
 # uv itself comes from PyPI into a private venv, so nothing needs installing by hand.
 $(UV):
@@ -90,6 +90,11 @@ fmt: .venv/.synced
 ## docs: regenerate the event catalogue (JSON Schemas + AsyncAPI) in docs/events/
 docs: .venv/.synced
 	$(RUN) python -m msp_events.catalogue docs/events
+
+## golden-month: rewrite tests/e2e/golden/ from this code's simulated month (only when an
+## output is MEANT to change; commit it with the change: the .tsv diff is the review)
+golden-month: setup
+	MSP_GOLDEN_WRITE=1 $(RUN) pytest tests/e2e/test_month_golden.py -q -s
 
 ci: lint test
 
