@@ -24,8 +24,9 @@ and how it is made fixed or masked (`RANDOM_FIELDS`; tests/e2e/README.md says mo
 - ingest starts each request's span with `secrets.token_hex(8)` (W3C trace context: a
   new span id per request) and puts it in the `traceparent` of every event it accepts;
   without a `traceparent` header it also starts a new trace id. The player's HTTP client
-  here sends a `traceparent` derived from the request body (`_trace_header`), so trace
-  ids are fixed; the request span id in ingest's events is masked as `<request-span>`.
+  here sends one `traceparent` per simulated day (`day_trace`, which says why not one
+  per request), so trace ids are fixed; the request span id in ingest's events is
+  masked as `<request-span>`.
   Every event derived from another carries a span id hashed from its trace id and its
   own id, kept as is.
 - the invoice run's `actor.credential_id`: the API key made for this run (random).
@@ -53,7 +54,7 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ from msp_devstack.testkit import read_topic, wait_for
 from msp_events.topics import SLA, TOPICS
 from msp_simulator import catchup, summary
 from msp_simulator.keys import create_keys
-from msp_simulator.player import Services, month_end, play
+from msp_simulator.player import Services, days_of, month_end, play
 from msp_simulator.scenario import Month, generate
 
 SEED = 1
@@ -132,14 +133,15 @@ def the_month() -> Month:
     return generate(seed=SEED, month=MONTH, customers=CUSTOMERS)
 
 
-def _trace_header(request: httpx.Request) -> None:
-    """A `traceparent` per request, derived from its method, path and body (the same
-    month posts the same requests): trace ids are then fixed end to end."""
-    request.read()
-    digest = hashlib.sha256(
-        b"%s %s\n%s" % (request.method.encode(), request.url.path.encode(), request.content)
-    ).hexdigest()
-    request.headers["traceparent"] = f"00-{digest[:32]}-{digest[32:48]}-01"
+def day_trace(day: date) -> str:
+    """The `traceparent` every request of one simulated day carries: fixed trace ids,
+    one per day. Not one per request: an SLA event continues the trace of its ticket's
+    latest event in the consumer's batch (sla_clock/consumers.py), and whether two
+    requests of a day fall into one batch depends on timing. Batches never span two
+    days: the player waits for the services after each day."""
+    digest = hashlib.sha256(f"simulated month, seed {SEED}, {day.isoformat()}".encode())
+    hexed = digest.hexdigest()
+    return f"00-{hexed[:32]}-{hexed[32:48]}-01"
 
 
 def play_month(kafka: str, database_url: str, data_dir: Path) -> list[Output]:
@@ -156,13 +158,14 @@ def play_month(kafka: str, database_url: str, data_dir: Path) -> list[Output]:
             sla=fleet.url("sla-clock"),
             billing=fleet.url("billing"),
         )
-        with httpx.Client(
-            timeout=60,
-            headers=keys.operator_headers(),
-            event_hooks={"request": [_trace_header]},
-        ) as http:
-            stats = play(month, services=services, keys=keys, progress=print, client=http)
-            assert stats.posted == month.event_count, stats
+        with httpx.Client(timeout=60, headers=keys.operator_headers()) as http:
+            posted = 0
+            for day, posts in days_of(month.posts):
+                http.headers["traceparent"] = day_trace(day)
+                one_day = replace(month, posts=tuple(posts))
+                stats = play(one_day, services=services, keys=keys, progress=print, client=http)
+                posted += stats.posted
+            assert posted == month.event_count, (posted, month.event_count)
             watched = [services.incidents, services.sla, services.billing, fleet.url("notify")]
             settled = catchup.wait_settled(
                 http,
