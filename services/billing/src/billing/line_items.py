@@ -23,8 +23,8 @@ from billing.classification import Decision
 from billing.contracts import ContractState
 from billing.periods import local_date, next_period, period_of
 from billing.pricing import price_entry
-from billing.trusted import trusted
 from msp_events import derive_event_id
+from msp_events.trusted import construct
 from msp_events.types.billing import BILLED, MAX_MINUTES, LineItemRecorded, price
 from msp_events.types.contracts import ContractVersion
 from msp_events.types.tickets import TimeLogged
@@ -155,5 +155,5 @@ def _line_item(fields: dict[str, Any]) -> LineItemRecorded:
         0 <= fields["minutes_worked"] <= MAX_MINUTES
     )
     if minutes_ok and fields["amount"] < _MAX_AMOUNT and fields["reason"]:
-        return trusted(LineItemRecorded, fields)
+        return construct(LineItemRecorded, fields)
     return LineItemRecorded(**fields)
