@@ -192,11 +192,12 @@ class Stage:
         return procs
 
 
-async def stop(procs: Sequence[asyncio.subprocess.Process]) -> None:
-    """SIGTERM (a clean stop: a cProfile run writes its file), SIGKILL after 60 s."""
+async def stop(procs: Sequence[asyncio.subprocess.Process], *, profiled: bool = False) -> None:
+    """SIGTERM (a clean stop; SIGINT under cProfile, which then writes its file),
+    SIGKILL after 60 s."""
     for proc in procs:
         if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGINT if profiled else signal.SIGTERM)
     for proc in procs:
         try:
             await asyncio.wait_for(proc.wait(), 60)
@@ -275,7 +276,13 @@ async def connect(infra: Infra, schema: str) -> asyncpg.Connection:
 
 
 async def main(
-    n: int, late: int, lead_s: float, spread_s: float, consumers: int, profile: str | None
+    n: int,
+    late: int,
+    lead_s: float,
+    spread_s: float,
+    consumers: int,
+    profile: str | None,
+    scale_out: bool,
 ) -> None:
     log = Path(os.environ.get("MSP_BENCH_LOG", "/tmp/msp-bench-sla.log"))
     with infrastructure() as infra:
@@ -297,18 +304,20 @@ async def main(
                 infra.kafka, SLA.named(one.namespace), late, lead_s + spread_s + 120
             )
         finally:
-            await stop(procs)
+            await stop(procs, profiled=profile is not None)
             await conn.close()
         assert len(lags) == late, f"only {len(lags)}/{late} breaches emitted"
-        two = stage(infra, consumers, log, None)
-        conn = await connect(infra, two.schema)
-        procs = []
-        try:
-            double, procs, _ = await throughput(two, conn, n, 2)
-        finally:
-            await stop(procs)
-            await conn.close()
-        print(f"two instances: {double['ticket_events_per_s']:.0f}/s")
+        double: dict[str, float] = {}
+        if scale_out:
+            two = stage(infra, consumers, log, None)
+            conn = await connect(infra, two.schema)
+            procs = []
+            try:
+                double, procs, _ = await throughput(two, conn, n, 2)
+            finally:
+                await stop(procs)
+                await conn.close()
+            print(f"two instances: {double['ticket_events_per_s']:.0f}/s")
         cuts = quantiles(lags, n=100)
         metrics = {
             "tickets": float(n),
@@ -322,15 +331,21 @@ async def main(
             "breach_lag_p99_s": round(cuts[98], 3),
             "breach_lag_max_s": round(max(lags), 3),
             **{k: round(v) for k, v in single.items() if k.endswith("_cpu_us_per_event")},
-            "two_instances_ticket_events_per_s": round(double["ticket_events_per_s"]),
-            "scale_out_efficiency": round(
-                double["ticket_events_per_s"] / (2 * single["ticket_events_per_s"]), 2
+            **(
+                {
+                    "two_instances_ticket_events_per_s": round(double["ticket_events_per_s"]),
+                    "scale_out_efficiency": round(
+                        double["ticket_events_per_s"] / (2 * single["ticket_events_per_s"]), 2
+                    ),
+                    **{
+                        f"two_instances_{k}": round(v)
+                        for k, v in double.items()
+                        if k.endswith("_cpu_us_per_event")
+                    },
+                }
+                if double
+                else {}
             ),
-            **{
-                f"two_instances_{k}": round(v)
-                for k, v in double.items()
-                if k.endswith("_cpu_us_per_event")
-            },
             "load_average_1m": round(os.getloadavg()[0], 2),
         }
         path = write_results(
@@ -354,5 +369,21 @@ if __name__ == "__main__":
         help="consumer group members per instance (default: the service's)",
     )
     parser.add_argument("--profile", help="cProfile the one-instance run's instance into PROFILE.0")
+    parser.add_argument(
+        "--scale-out",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also the two-instance run (step 3)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.tickets, args.late, args.lead, args.spread, args.consumers, args.profile))
+    asyncio.run(
+        main(
+            args.tickets,
+            args.late,
+            args.lead,
+            args.spread,
+            args.consumers,
+            args.profile,
+            args.scale_out,
+        )
+    )

@@ -39,7 +39,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from functools import cached_property
+from typing import Literal, NamedTuple
 
 from msp_events import derive_event_id
 from msp_events.base import EventData, Priority
@@ -80,8 +81,9 @@ class Pause:
     status: str
 
 
-@dataclass(frozen=True)
-class Deadline:
+class Deadline(NamedTuple):
+    """A future step of a running clock (a tuple: several per clock, built per replay)."""
+
     kind: StepKind
     percent: int
     due_at: datetime
@@ -125,7 +127,7 @@ class Clock:
     settled: bool = False  # set once the replay is over: instants may then be memoised
     _instants: dict[int, datetime | None] = field(default_factory=dict)
 
-    @property
+    @cached_property  # ticket, metric and cycle never change
     def clock_id(self) -> str:
         readable = f"clk-{self.ticket_id}-{self.metric}-{self.cycle}"
         if len(readable) <= 128:

@@ -26,22 +26,35 @@ from msp_events.bounds import EARLIEST, LATEST
 M = TypeVar("M", bound=BaseModel)
 
 _setattr = object.__setattr__
+_LAYOUTS: dict[type[BaseModel], tuple[str, ...] | None] = {}
+
+
+def _layout(cls: type[BaseModel]) -> tuple[str, ...] | None:
+    """The field names of `cls` in order, or None when an instance needs more than
+    its `__dict__` set up (post-init, private state, extra fields): checked once."""
+    if cls not in _LAYOUTS:
+        plain = not (
+            cls.__pydantic_post_init__
+            or cls.__private_attributes__
+            or cls.model_config.get("extra") == "allow"
+        )
+        _LAYOUTS[cls] = tuple(cls.__pydantic_fields__) if plain else None
+    return _LAYOUTS[cls]
 
 
 def trusted(cls: type[M], values: dict[str, Any], fields_set: set[str] | None = None) -> M:
-    """`cls` from `values` (every field); `fields_set`: the fields a validating call
-    would have been given (default: all)."""
-    if (
-        values.keys() != cls.__pydantic_fields__.keys()
-        or cls.__pydantic_post_init__
-        or cls.__private_attributes__
-        or cls.model_config.get("extra") == "allow"
-    ):
+    """`cls` from `values` (every field; the dict becomes the instance's, not copied);
+    `fields_set`: the fields a validating call would have been given (default: all)."""
+    order = _layout(cls)
+    if order is None or len(values) != len(order):
         return cls.model_construct(fields_set, **values)
+    if tuple(values) != order:  # in the fields' order, as validation builds it (JSON
+        if values.keys() != set(order):  # keys follow `__dict__`)
+            return cls.model_construct(fields_set, **values)
+        values = {name: values[name] for name in order}
     model = cls.__new__(cls)
-    # in the fields' order, as validation builds it (JSON keys follow `__dict__`)
-    _setattr(model, "__dict__", {name: values[name] for name in cls.__pydantic_fields__})
-    _setattr(model, "__pydantic_fields_set__", set(values) if fields_set is None else fields_set)
+    _setattr(model, "__dict__", values)
+    _setattr(model, "__pydantic_fields_set__", set(order) if fields_set is None else fields_set)
     _setattr(model, "__pydantic_extra__", None)
     _setattr(model, "__pydantic_private__", None)
     return model
@@ -50,4 +63,7 @@ def trusted(cls: type[M], values: dict[str, Any], fields_set: set[str] | None = 
 def utc_in_window(*instants: datetime) -> bool:
     """Whether every instant is what `UtcDatetime` validation returns unchanged: UTC
     (the very `UTC` tzinfo) and inside the contract's window."""
-    return all(i.tzinfo is UTC and EARLIEST <= i < LATEST for i in instants)
+    for instant in instants:
+        if instant.tzinfo is not UTC or not EARLIEST <= instant < LATEST:
+            return False
+    return True
