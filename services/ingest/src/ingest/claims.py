@@ -1,5 +1,6 @@
-"""Id claims and the produce, in groups: concurrent requests share one INSERT, one
-hand-off to the producer and one UPDATE; a request waits on one future.
+"""Id claims and the produce, in groups: concurrent requests share one INSERT and one
+hand-off to the producer, and the groups Kafka acknowledged together share one UPDATE
+(`GroupClaims.record`); a request waits on one future.
 
 The rule ("ingest tells the truth"):
 1. **Claim** — every new (customer, id) of a group is INSERTed into `accepted_events`
@@ -49,6 +50,7 @@ it hit.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -67,6 +69,7 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     TopicAuthorizationFailedError,
 )
+from aiokafka.partitioner import murmur2
 
 from ingest import metrics
 from msp_events import Envelope
@@ -107,6 +110,15 @@ def warn_throttled(kind: str, message: str, *args: object) -> None:
     held = _throttle.allow(kind)
     if held is not None:
         log.warning(message, *args, extra={"suppressed": held})
+
+
+@dataclass(frozen=True)
+class _Outcomes:
+    """A group's produce outcomes, waiting for `GroupClaims.record`."""
+
+    published: list[Key]
+    refused: list[Key]
+    recorded: asyncio.Future[bool]  # True once committed, False if Postgres failed
 
 
 @dataclass(eq=False)
@@ -181,6 +193,7 @@ class GroupClaims:
         self.db_timeout_s = db_timeout_s
         self.max_group = max_group
         self.queue: asyncio.Queue[Claim] = asyncio.Queue()
+        self._outcomes: asyncio.Queue[_Outcomes] = asyncio.Queue()
         self.inflight: dict[Key, Claim] = {}  # claimed here, outcome not recorded yet
         self.unsettled: dict[Key, float | None] = {}  # in doubt: None while the producer
         # may still deliver it, then the time it gave up (see DoubtResolver)
@@ -309,14 +322,21 @@ class GroupClaims:
         try:
             await self._producer.renew_if_lost()
             async with asyncio.timeout(self.produce_timeout_s):
+                partitions: dict[str, list[int]] = {}  # topic -> its partitions, sorted
                 for claim in group:
                     for i in claim.fresh:
                         event = claim.events[i]
                         try:
+                            topic = _topic(event, self.namespace)
+                            key = event.customer_id.encode()
+                            if topic not in partitions:
+                                found = await self.producer.partitions_for(topic)
+                                partitions[topic] = sorted(found)
                             future = await self.producer.send(
-                                _topic(event, self.namespace),
+                                topic,
                                 claim.values[i],
-                                key=event.customer_id.encode(),
+                                key=key,
+                                partition=_partition(key, partitions[topic]),
                                 headers=HEADERS,
                             )
                         except Exception as exc:  # never appended to a batch: not sent
@@ -367,22 +387,52 @@ class GroupClaims:
         future.add_done_callback(settled)
 
     async def _record(self, group: list[Claim]) -> None:
-        """Step 3. If Postgres fails here the ids stay `pending` and are resolved
-        later: Kafka's answer already went to the requests."""
+        """Step 3, handed to `record` (which records every group finished meanwhile in
+        one statement). If Postgres fails there the ids stay `pending` and are resolved
+        later."""
         published = [c.key(i) for c in group for i in c.acked]
         refused = [c.key(i) for c in group for i in c.refused]
         if not published and not refused:
             return
-        try:
-            await within(
-                self._in_db(lambda conn: _mark(conn, published, refused)), self.db_timeout_s
-            )
-        except Exception as exc:
-            warn_throttled(
-                f"record:{type(exc).__name__}", "recording produce outcomes failed: %r", exc
-            )
+        outcomes = _Outcomes(published, refused, asyncio.get_running_loop().create_future())
+        self._outcomes.put_nowait(outcomes)
+        recorded = False
+        try:  # bounded even if `record` is not running (stopping): then in doubt
+            async with asyncio.timeout(2 * self.db_timeout_s):
+                recorded = await asyncio.shield(outcomes.recorded)
+        except TimeoutError:
+            pass
+        if not recorded:
             for key in [*published, *refused]:
                 self.unsettled[key] = time.monotonic()
+
+    async def record(self) -> None:
+        """A supervised loop (step 3 for every group): the outcomes of all groups that
+        finished since the last round become one UPDATE. Kafka acknowledges the batches
+        of many groups in one answer (one produce request in flight per broker), so
+        they finish together; one statement and one commit for them all instead of one
+        each (a commit, with its WAL flush, was most of Postgres's cost per post)."""
+        while True:
+            batch = [await self._outcomes.get()]
+            while not self._outcomes.empty():
+                batch.append(self._outcomes.get_nowait())
+            published = [k for o in batch for k in o.published]
+            refused = [k for o in batch for k in o.refused]
+            recorded = False
+            try:
+                await within(self._mark_all(published, refused), self.db_timeout_s)
+                recorded = True
+            except Exception as exc:
+                warn_throttled(
+                    f"record:{type(exc).__name__}", "recording produce outcomes failed: %r", exc
+                )
+            finally:  # cancelled too: every group waiting on this round gets its answer
+                for outcomes in batch:
+                    if not outcomes.recorded.done():
+                        outcomes.recorded.set_result(recorded)
+
+    async def _mark_all(self, published: list[Key], refused: list[Key]) -> None:
+        await self._in_db(lambda conn: _mark(conn, published, refused))
 
     async def _in_db(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         async with self.pool.acquire() as conn:
@@ -400,6 +450,19 @@ def _settle(group: list[Claim], error: Exception | None) -> None:
 
 def _topic(event: Envelope, namespace: str) -> str:
     return topic_for(event.type).named(namespace)
+
+
+def _partition(key: bytes, partitions: list[int]) -> int:
+    """The partition aiokafka's default partitioner picks for `key` (murmur2 of the
+    key, positive, modulo the count, indexing the sorted partitions), with the hash
+    cached per key: a customer's events share it, and aiokafka computes it in pure
+    Python on every send (a webhook of 100 alerts is one customer)."""
+    return partitions[_key_hash(key) % len(partitions)]
+
+
+@functools.lru_cache(maxsize=16_384)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
 
 
 async def _insert(

@@ -93,6 +93,7 @@ class IngestRuntime(ServiceRuntime):
         )
         for n in range(CLAIM_INSERTERS):
             self.spawn_task(f"claims-{n}", claims.run)
+        self.spawn_task("claims-record", claims.record)
         resolver = DoubtResolver(
             pool=self.pool,
             claims=claims,
