@@ -6,7 +6,8 @@ properties: duplicates change nothing, replays give the same ids."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,7 +29,7 @@ from incidents.outputs import Effects
 from incidents.state import CustomerState
 from incidents.triage import advance, apply_contract, apply_event
 from msp_events import Envelope
-from msp_events.types.contracts import ContractSnapshot, MaintenanceWindow
+from msp_events.types.contracts import WEEKDAYS, ContractSnapshot, MaintenanceWindow
 from msp_events.types.incidents import IncidentUpdated
 from msp_events.types.monitoring import MaintenanceScope
 
@@ -193,6 +194,42 @@ def test_maintenance_cancel_reevaluates_at_once() -> None:
     )
     assert outcomes(fx) == ["maintenance", "suppressed", "maintenance", "opened"]
     assert fx.events[0].data.opened_at == t(120)  # type: ignore[attr-defined]
+
+
+def naive_occurrence(window: MaintenanceWindow, zone: str, at: datetime) -> object:
+    """The window's occurrence found by walking the 9 days back one by one."""
+    tz = ZoneInfo(zone)
+    for back in range(9):
+        day = at.astimezone(tz).date() - timedelta(days=back)
+        if WEEKDAYS[day.weekday()] == window.weekday:
+            start = datetime.combine(day, window.start, tzinfo=tz).astimezone(UTC)
+            if start <= at < start + timedelta(minutes=window.duration_minutes):
+                return start, start + timedelta(minutes=window.duration_minutes)
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    weekday=st.sampled_from(WEEKDAYS),
+    start=st.times().map(lambda t: t.replace(second=0, microsecond=0)),
+    minutes=st.integers(min_value=1, max_value=7 * 24 * 60),
+    zone=st.sampled_from(["Europe/London", "America/New_York", "Asia/Kolkata", "UTC"]),
+    offset_s=st.integers(min_value=0, max_value=60 * 86400),
+)
+def test_recurring_window_occurrence_is_the_day_by_day_walk(
+    weekday: str, start: time, minutes: int, zone: str, offset_s: int
+) -> None:
+    """`occurrence` visits only the days on the window's weekday: the same answer as
+    walking every day back (DST changes included)."""
+    window = MaintenanceWindow(
+        window_id="w",
+        weekday=weekday,  # type: ignore[arg-type]
+        start=start,
+        duration_minutes=minutes,
+        scope=MaintenanceScope(whole_customer=True),
+    )
+    at = datetime(2026, 2, 1, tzinfo=UTC) + timedelta(seconds=offset_s)
+    assert occurrence(window, zone, at) == naive_occurrence(window, zone, at)
 
 
 def test_recurring_contract_window_in_local_time() -> None:

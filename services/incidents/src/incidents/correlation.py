@@ -42,19 +42,16 @@ def site_unreachable(offline: int, known: int, cfg: TriageConfig) -> bool:
 def offline_devices(state: CustomerState, inc: Incident) -> set[str]:
     # `state.alerts_of(inc)` without its order (a set needs none): this runs on every
     # attachment to a site's incident, over all its alerts
-    found = set()
     alerts, incident_id = state.alerts, inc.incident_id
-    for fp in inc.alerts:
-        a = alerts.get(fp)
-        if (
-            a is not None
-            and a.incident_id == incident_id
-            and a.status == "firing"
-            and a.check_kind in OFFLINE_KINDS
-            and a.device_id
-        ):
-            found.add(a.device_id)
-    return found
+    return {
+        a.device_id
+        for fp in inc.alerts
+        if (a := alerts.get(fp)) is not None
+        and a.incident_id == incident_id
+        and a.status == "firing"
+        and a.check_kind in OFFLINE_KINDS
+        and a.device_id
+    }
 
 
 def initial_scope(alert: Alert) -> str:

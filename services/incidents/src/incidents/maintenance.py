@@ -21,10 +21,10 @@ def occurrence(
     zone = ZoneInfo(timezone)
     local_day = at.astimezone(zone).date()
     duration = timedelta(minutes=window.duration_minutes)
-    for back in range(0, 9):  # a window lasts at most 7 days
+    # the days up to 8 back (a window lasts at most 7 days) on the window's weekday
+    first = (local_day.weekday() - WEEKDAYS.index(window.weekday)) % 7
+    for back in (first, first + 7) if first + 7 <= 8 else (first,):
         day = local_day - timedelta(days=back)
-        if WEEKDAYS[day.weekday()] != window.weekday:
-            continue
         start = datetime.combine(day, window.start, tzinfo=zone).astimezone(at.tzinfo)
         end = start + duration
         if start <= at < end:

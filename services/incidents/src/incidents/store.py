@@ -447,9 +447,13 @@ def released(batch: Batch, *, skip: Iterable[str] = ()) -> list[str]:
 
 
 def _changed(batch: Batch, kind: str, customer: str, key: str, model: BaseModel) -> str | None:
-    """The row's new JSON if it differs from what was loaded (None: unchanged)."""
+    """The row's new JSON if it differs from what was loaded (None: unchanged). A row
+    not loaded is new: serialised in one step (jsonb keeps the same value either way)."""
+    loaded = batch.loaded.get((kind, customer, key))
+    if loaded is None:
+        return model.model_dump_json()
     obj = model.model_dump(mode="json")
-    if batch.loaded.get((kind, customer, key)) == obj:
+    if loaded == obj:
         return None
     return json.dumps(obj)
 
