@@ -55,6 +55,12 @@ log = logging.getLogger(__name__)
 LAG_REFRESH_S = 5.0
 """How often an idle consumer re-exports its lag (from the high watermarks its fetches
 already bring back: no extra broker round trip)."""
+KAFKA_COMMIT_EVERY_S = 1.0
+"""How often applied offsets are mirrored to Kafka (for lag tooling only: Postgres holds
+the truth). Not after every batch: each commit is a broker round trip the next batch
+would wait for, and a write to `__consumer_offsets`."""
+KAFKA_COMMIT_TIMEOUT_S = 2.0
+"""A commit that takes longer is skipped (the next one carries later offsets)."""
 
 
 class Record(Protocol):
@@ -326,6 +332,8 @@ class TransactionalConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         # next offset to apply per owned partition (seeked or committed): the lag base
         self._next: dict[TopicPartition, int] = {}
+        self._uncommitted: dict[TopicPartition, int] = {}  # applied, not yet on Kafka
+        self._kafka_commit_due = 0.0
 
     async def run(self) -> None:
         """Consume until cancelled. A batch hit by a transient error is retried here for
@@ -353,14 +361,18 @@ class TransactionalConsumer:
                 if batch:
                     async with self._lock:
                         await self._handle_batch(consumer, batch)
-                elif time.monotonic() >= lag_due:
-                    # idle: the producer side may still move (lag grows while we wait)
-                    self.export_lag(consumer)
-                    lag_due = time.monotonic() + LAG_REFRESH_S
+                else:
+                    if self._uncommitted:  # idle: what the last batches applied
+                        await self.commit_to_kafka(consumer)
+                    if time.monotonic() >= lag_due:
+                        # idle: the producer side may still move (lag grows while we wait)
+                        self.export_lag(consumer)
+                        lag_due = time.monotonic() + LAG_REFRESH_S
         finally:
             self._consumer = None
             try:
                 async with asyncio.timeout(5):  # leaving the group needs the broker
+                    await self.commit_to_kafka(consumer)
                     await consumer.stop()
             except Exception as exc:
                 log.info("consumer %s did not stop cleanly: %r", self.group_id, exc)
@@ -522,14 +534,37 @@ class TransactionalConsumer:
     async def _after_commit(
         self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
     ) -> None:
-        """Best effort: mirror offsets to Kafka (for lag tooling) and export lag."""
-        try:
-            await consumer.commit(offsets)
-        except Exception as exc:  # Postgres holds the truth; this is only for tooling
-            log.info("kafka offset commit skipped: %r", exc)
+        """Export lag; mirror offsets to Kafka (for lag tooling) at most every
+        `KAFKA_COMMIT_EVERY_S` (and when idle, revoked or stopping)."""
         for tp, nxt in offsets.items():
             self._next[tp] = max(self._next.get(tp, 0), nxt)
+            self._uncommitted[tp] = max(self._uncommitted.get(tp, 0), nxt)
+        if time.monotonic() >= self._kafka_commit_due:
+            await self.commit_to_kafka(consumer)
         self.export_lag(consumer)
+
+    async def commit_to_kafka(
+        self, consumer: AIOKafkaConsumer, only: set[TopicPartition] | None = None
+    ) -> None:
+        """Best effort: commit the applied offsets not on Kafka yet (of `only`, if
+        given) for the partitions still owned."""
+        owned = consumer.assignment()
+        offsets = {
+            tp: nxt
+            for tp, nxt in self._uncommitted.items()
+            if tp in owned and (only is None or tp in only)
+        }
+        for tp in offsets if only is not None else list(self._uncommitted):
+            self._uncommitted.pop(tp, None)
+        if only is None:
+            self._kafka_commit_due = time.monotonic() + KAFKA_COMMIT_EVERY_S
+        if not offsets:
+            return
+        try:
+            async with asyncio.timeout(KAFKA_COMMIT_TIMEOUT_S):
+                await consumer.commit(offsets)
+        except Exception as exc:  # Postgres holds the truth; this is only for tooling
+            log.info("kafka offset commit skipped: %r", exc)
 
     def export_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Set `msp_consumer_lag_records` for every owned partition: the last high
@@ -571,8 +606,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # instance can be handed these partitions.
         async with self.runner._lock:
             pass
+        consumer = self.runner._consumer
+        if consumer is not None:  # what we applied, for the next owner's lag tooling
+            await self.runner.commit_to_kafka(consumer, only=revoked)
         for tp in revoked:  # another instance reports these partitions now
             self.runner._next.pop(tp, None)
+            self.runner._uncommitted.pop(tp, None)
             with contextlib.suppress(KeyError):  # never exported for this partition
                 metrics.CONSUMER_LAG.remove(self.runner.group_id, tp.topic, str(tp.partition))
 
