@@ -6,9 +6,9 @@ For each batch of records it opens ONE Postgres transaction in which it
 3. calls the service's handler, which changes state and emits events via `tx.emit`,
 4. writes the emitted events to the outbox and the next offsets to `consumer_offsets`,
 and commits. On (re)assignment it seeks to the offsets stored in Postgres, never to
-Kafka's committed offsets (those are committed too, after the fact, only so lag is
-visible to Grafana and KEDA). A crash anywhere therefore either loses the whole batch
-(re-consumed on restart) or keeps all of it, outputs included.
+Kafka's committed offsets (those are committed too, after the fact and at most once a
+second, only so lag is visible to Grafana and KEDA). A crash anywhere therefore either
+loses the whole batch (re-consumed on restart) or keeps all of it, outputs included.
 
 A handler exception that is not transient marks a poison record: the batch is
 re-applied record by record, and the failing record goes to the dead-letter topic
