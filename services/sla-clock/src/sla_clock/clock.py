@@ -38,12 +38,14 @@ Rules (each one is a line or two below; see README.md for the table):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Literal, NamedTuple
 
 from msp_events import derive_event_id
 from msp_events.base import EventData, Priority
+from msp_events.bounds import EARLIEST, LATEST
+from msp_events.trusted import construct
 from msp_events.types.contracts import ContractSnapshot, ContractVersion, Coverage
 from msp_events.types.sla import (
     Metric,
@@ -62,7 +64,6 @@ from sla_clock.calendar import (
 from sla_clock.emissions import Emission, sla_event_id, threshold_emission
 from sla_clock.thresholds import BREACH_PERCENT, Step, StepKind, plan_escalation, version_steps
 from sla_clock.transitions import Transition
-from sla_clock.trusted import trusted, utc_in_window
 
 State = Literal["running", "paused", "stopped", "cancelled"]
 
@@ -498,19 +499,28 @@ def replay(
 
 
 def started_event(clock: Clock, due: datetime) -> SlaClockStarted:
-    """The `SlaClockStarted` of a new clock, built without validation (`trusted`) when
-    its instants are ones validation returns unchanged: every other value comes from a
-    validated ticket event or contract (the readable clock id is an identifier by
-    construction, else hashed). Otherwise validated, which raises as it always did."""
-    values = {
+    """The `SlaClockStarted` of a new clock, built without validation
+    (`msp_events.trusted.construct`) when its instants are ones validation returns
+    unchanged (UTC, inside the contract's window, due not before start): every other
+    value comes from a validated ticket event or contract (the readable clock id is an
+    identifier by construction, else hashed). Otherwise validated, which raises as it
+    always did. `tests/test_clock.py::test_built_events_equal_validated_ones` checks the
+    two are equal and encode to the same bytes."""
+    values = {  # in the fields' declaration order, as validation lays them out
         **clock.identity(),
         "target_business_seconds": clock.target_s,
         "coverage": clock.coverage,
         "started_at": clock.started_at,
         "due_at": due,
     }
-    if clock.target_s > 0 and due >= clock.started_at and utc_in_window(clock.started_at, due):
-        return trusted(SlaClockStarted, values)
+    start = clock.started_at
+    if (
+        clock.target_s > 0
+        and start.tzinfo is UTC
+        and due.tzinfo is UTC
+        and EARLIEST <= start <= due < LATEST
+    ):
+        return construct(SlaClockStarted, values)
     return SlaClockStarted(**values)
 
 

@@ -8,17 +8,11 @@ from datetime import datetime
 
 from msp_events import Envelope, derive_event_id, make_event
 from msp_events.base import EventData
-from msp_events.envelope import dataschema_for
-from msp_events.registry import envelope_class
-from msp_events.tracing import TraceContext, continue_trace
+from msp_events.tracing import TraceContext
 from msp_events.types.sla import SlaBreached, SlaEscalated, SlaWarning
 from sla_clock.thresholds import BREACH_PERCENT
-from sla_clock.trusted import trusted, utc_in_window
 
 SOURCE = "/sla-clock"
-_MADE_EVENT_FIELDS = frozenset(
-    {"id", "source", "type", "time", "subject", "customer_id", "traceparent", "tracestate", "data"}
-)  # what `make_event` passes: the validated envelope's fields set
 
 
 def envelope_of(emission: Emission, *, customer_id: str) -> Envelope:
@@ -39,31 +33,21 @@ def built_envelope(
     emission: Emission, *, customer_id: str, parent: TraceContext | None = None
 ) -> Envelope:
     """What `envelope_of` then `continue_trace(..., parent)` return, built without
-    validating again (`trusted`): the payload was validated when it was built, the
-    customer id comes from a validated event or row, the id is derived, the span is
-    derived from a parsed parent. An instant validation would change or refuse takes
-    the validating path (which raises, as before)."""
+    validating the envelope again (`make_event(trusted=True)`): the payload was validated
+    (or built by `clock.started_event`'s guard), the customer id comes from a validated
+    event or row, the id is derived, the span derived from a parsed parent. An instant
+    validation would change or refuse takes the validating path (which raises)."""
     data = emission.data
-    if not utc_in_window(emission.at):
-        event = envelope_of(emission, customer_id=customer_id)
-        return continue_trace(event, parent)
-    trace = parent.child(emission.event_id) if parent is not None else None
-    event_type = data.event_type
-    values = {
-        "specversion": "1.0",
-        "id": emission.event_id,
-        "source": SOURCE,
-        "type": event_type,
-        "time": emission.at,
-        "subject": str(getattr(data, "ticket_id", "")) or None,
-        "datacontenttype": "application/json",
-        "dataschema": dataschema_for(event_type),
-        "customer_id": customer_id,
-        "traceparent": trace.traceparent if trace else None,
-        "tracestate": trace.state if trace else None,
-        "data": data,
-    }
-    return trusted(envelope_class(event_type), values, set(_MADE_EVENT_FIELDS))
+    return make_event(
+        data,
+        customer_id=customer_id,
+        source=SOURCE,
+        time=emission.at,
+        subject=str(getattr(data, "ticket_id", "")) or None,
+        id=emission.event_id,
+        cause=parent,
+        trusted=True,
+    )
 
 
 @dataclass(frozen=True)
