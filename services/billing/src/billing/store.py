@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 import asyncpg
 
@@ -328,8 +329,9 @@ async def last_closed_periods(
     return {r["customer_id"]: r["period"] for r in rows}
 
 
-@dataclass(frozen=True)
-class LineRow:
+class LineRow(NamedTuple):
+    """A `line_items` row to write (a tuple: one or two per entry on the hot path)."""
+
     customer_id: str
     item: LineItemRecorded
     source_event_id: str
