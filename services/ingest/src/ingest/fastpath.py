@@ -22,6 +22,9 @@ from ingest.views import events_outcome
 
 PATH = "/v1/events"
 _JSON = (b"content-type", b"application/json")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+"""JSONResponse's options, built once: `json.dumps` with options builds an encoder per
+call, a quarter of the answer's cost for a single post."""
 
 
 class EventsFastPath:
@@ -39,9 +42,7 @@ class EventsFastPath:
 
 async def respond(send: Send, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
     """What JSONResponse sends (compact UTF-8 JSON), minus its object layers."""
-    content = json.dumps(
-        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode()
+    content = _ENCODER.encode(body).encode()
     raw = [_JSON, (b"content-length", str(len(content)).encode())]
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
