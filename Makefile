@@ -109,7 +109,7 @@ help:
 bench-plumbing: setup
 	$(RUN) python -m bench.plumbing
 
-## bench-ingest: HTTP single/batch posts vs raw aiokafka produce -> bench/results/ingest.json
+## bench-ingest: HTTP single/batch posts and Alertmanager webhooks vs raw aiokafka produce -> bench/results/ingest.json
 bench-ingest: setup
 	$(RUN) python -m bench.ingest
 

@@ -1,6 +1,8 @@
 """Benchmark of the ingest HTTP path: sustained events/s and latency for single-event
-posts (many concurrent keep-alive clients) and for batches of 500, against the raw
-aiokafka producer sending the same records (the ceiling), all in one run.
+posts (many concurrent keep-alive clients), for batches of 500 and for Alertmanager
+webhooks of 100 new alerts each (`alertmanager_100_alerts_per_s`, bodies shaped as
+Alertmanager sends them), against the raw aiokafka producer sending the same records
+(the ceiling), all in one run. Every case records its CPU split per component.
 
 The service runs as it does in production: `python -m ingest` (uvicorn on uvloop +
 httptools) in a subprocess, against the local broker and Postgres. The load generator
