@@ -7,7 +7,7 @@ import httpx
 
 from msp_events.topics import CONTRACTS, INCIDENTS, SLA
 from msp_plumbing.runtime import ServiceRuntime
-from notify.consumers import make_handler
+from notify.consumers import make_batch_handler
 from notify.retention import run_retention
 from notify.senders import Senders
 from notify.settings import NotifySettings
@@ -20,7 +20,9 @@ class NotifyRuntime(ServiceRuntime):
         self.notify_settings = settings
         self.http: httpx.AsyncClient | None = None
         self.workers: list[DeliveryWorker] = []
-        self.add_consumer("notices", [CONTRACTS, SLA, INCIDENTS], make_handler(settings))
+        self.add_consumer(
+            "notices", [CONTRACTS, SLA, INCIDENTS], batch_handler=make_batch_handler(settings)
+        )
 
     async def start(self) -> None:
         await super().start()

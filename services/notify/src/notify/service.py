@@ -56,14 +56,119 @@ async def contract(conn: asyncpg.Connection, *, customer_id: str) -> ContractSna
     return ContractSnapshot.model_validate(payload)
 
 
+async def contracts(
+    conn: asyncpg.Connection, *, customer_ids: Sequence[str]
+) -> dict[str, ContractSnapshot]:
+    """The contracts (whole history) of these customers, in one query; a customer
+    without one is absent."""
+    rows = await conn.fetch(
+        "SELECT customer_id, payload FROM contracts WHERE customer_id = ANY($1::text[])",
+        list(customer_ids),
+    )
+    return {
+        r["customer_id"]: (
+            ContractSnapshot.model_validate_json(r["payload"])
+            if isinstance(r["payload"], str)
+            else ContractSnapshot.model_validate(r["payload"])
+        )
+        for r in rows
+    }
+
+
+def version_at(snapshot: ContractSnapshot | None, at: datetime) -> ContractVersion | None:
+    """The contract version in force at `at` (else its first), or None."""
+    if snapshot is None:
+        return None
+    return snapshot.version_at(at) or snapshot.versions[0]
+
+
 async def contract_version(
     conn: asyncpg.Connection, *, customer_id: str, at: datetime
 ) -> ContractVersion | None:
     """The customer's contract version in force at `at` (else its first), or None."""
-    snapshot = await contract(conn, customer_id=customer_id)
-    if snapshot is None:
-        return None
-    return snapshot.version_at(at) or snapshot.versions[0]
+    return version_at(await contract(conn, customer_id=customer_id), at)
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    """One delivery row to insert (`insert_deliveries`)."""
+
+    delivery_id: str
+    event_id: str
+    event_type: str
+    customer_id: str
+    kind: str
+    channel: str
+    address: str
+    role: str
+    recipient_name: str
+    message: str
+    group_key: str | None
+    due: datetime
+    source_time: datetime
+    follows: str | None = None
+
+
+def planned(
+    *, event_id: str, event_type: str, notice: Notice, recipients: Sequence[Recipient]
+) -> list[PlannedDelivery]:
+    """The deliveries of an ungrouped `notice` (pure: no group to join)."""
+    message = json.dumps(notice.to_json())
+    return [
+        PlannedDelivery(
+            delivery_id(event_id, r.channel, r.address),
+            event_id,
+            event_type,
+            notice.customer_id,
+            notice.kind,
+            r.channel,
+            r.address,
+            r.role,
+            r.name,
+            message,
+            None,
+            not_before(notice, r),
+            notice.at,
+        )
+        for r in recipients
+    ]
+
+
+async def insert_deliveries(
+    conn: asyncpg.Connection, rows: Sequence[PlannedDelivery]
+) -> list[asyncpg.Record]:
+    """Insert `rows` in one statement; a row whose id exists already (a replay, or a
+    second recipient on the same channel and address) is skipped: the first is kept,
+    as row by row. Returns (delivery_id, event_id, kind) of the rows inserted."""
+    if not rows:
+        return []
+    inserted: list[asyncpg.Record] = await conn.fetch(
+        """INSERT INTO deliveries (delivery_id, event_id, event_type, customer_id, kind,
+               channel, address, role, recipient_name, message, group_key,
+               next_attempt_at, due_at, source_time, follows)
+           SELECT d, e, t, c, k, ch, a, r, n, m::jsonb, g, due, due, st, f
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                       $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                       $11::text[], $12::timestamptz[], $13::timestamptz[], $14::text[])
+                AS u(d, e, t, c, k, ch, a, r, n, m, g, due, st, f)
+           ON CONFLICT (delivery_id) DO NOTHING
+           RETURNING delivery_id, event_id, kind""",
+        [p.delivery_id for p in rows],
+        [p.event_id for p in rows],
+        [p.event_type for p in rows],
+        [p.customer_id for p in rows],
+        [p.kind for p in rows],
+        [p.channel for p in rows],
+        [p.address for p in rows],
+        [p.role for p in rows],
+        [p.recipient_name for p in rows],
+        [p.message for p in rows],
+        [p.group_key for p in rows],
+        [p.due for p in rows],
+        [p.source_time for p in rows],
+        [p.follows for p in rows],
+    )
+    return inserted
 
 
 async def plan(
@@ -77,29 +182,35 @@ async def plan(
 ) -> int:
     """Queue `notice` for each recipient. A notice with a group key joins the pending
     group message of the same key, channel and address when there is one (it is sent
-    when the window closes), else opens one. Returns how many new deliveries."""
+    when the window closes), else opens one. Returns how many new deliveries.
+    (An ungrouped notice is `planned` + `insert_deliveries`, batched by the consumer.)"""
+    if notice.group_key is None:
+        rows = planned(
+            event_id=event_id, event_type=event_type, notice=notice, recipients=recipients
+        )
+        return len(await insert_deliveries(conn, rows))
     created = 0
     message = json.dumps(notice.to_json())
     for r in recipients:
-        if notice.group_key is not None:
-            joined = await conn.fetchval(
-                """UPDATE deliveries SET members = members || jsonb_build_array($4::jsonb)
-                   WHERE delivery_id = (
-                       SELECT delivery_id FROM deliveries
-                       WHERE group_key = $1 AND channel = $2 AND address = $3
-                         AND status = 'pending' AND next_attempt_at > now()
-                       ORDER BY created_at LIMIT 1 FOR UPDATE)
-                   RETURNING delivery_id""",
-                notice.group_key,
-                r.channel,
-                r.address,
-                message,
-            )
-            if joined is not None:
-                continue
-        due = not_before(notice, r)
-        if notice.group_key is not None:
-            due = max(due, await conn.fetchval("SELECT now()") + timedelta(seconds=group_window_s))
+        joined = await conn.fetchval(
+            """UPDATE deliveries SET members = members || jsonb_build_array($4::jsonb)
+               WHERE delivery_id = (
+                   SELECT delivery_id FROM deliveries
+                   WHERE group_key = $1 AND channel = $2 AND address = $3
+                     AND status = 'pending' AND next_attempt_at > now()
+                   ORDER BY created_at LIMIT 1 FOR UPDATE)
+               RETURNING delivery_id""",
+            notice.group_key,
+            r.channel,
+            r.address,
+            message,
+        )
+        if joined is not None:
+            continue
+        due = max(
+            not_before(notice, r),
+            await conn.fetchval("SELECT now()") + timedelta(seconds=group_window_s),
+        )
         status = await conn.execute(
             """INSERT INTO deliveries (delivery_id, event_id, event_type, customer_id, kind,
                    channel, address, role, recipient_name, message, group_key,
@@ -142,14 +253,8 @@ async def plan_corrections(
         corrects_event_id,
     )
     message = json.dumps(notice.to_json())
-    created = 0
-    for o in originals:
-        status = await conn.execute(
-            """INSERT INTO deliveries (delivery_id, event_id, event_type, customer_id, kind,
-                   channel, address, role, recipient_name, message, next_attempt_at, due_at,
-                   source_time, follows)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $11, $11, $12)
-               ON CONFLICT (delivery_id) DO NOTHING""",
+    rows = [
+        PlannedDelivery(
             delivery_id(event_id, o["channel"], o["address"]),
             event_id,
             event_type,
@@ -160,11 +265,14 @@ async def plan_corrections(
             o["role"],
             o["recipient_name"],
             message,
+            None,
+            notice.at,
             notice.at,
             o["delivery_id"],
         )
-        created += status == "INSERT 0 1"
-    return created
+        for o in originals
+    ]
+    return len(await insert_deliveries(conn, rows))
 
 
 # -- incidents and who heard of them ----------------------------------------------------
@@ -202,6 +310,103 @@ async def incident(
         incident_id,
     )
     return row
+
+
+@dataclass
+class IncidentRow:
+    """What notify keeps of an incident."""
+
+    title: str
+    priority: str
+    site_id: str | None
+
+
+IncidentKey = tuple[str, str]
+"""(customer id, incident id)"""
+
+
+async def incidents(
+    conn: asyncpg.Connection, *, keys: Sequence[IncidentKey]
+) -> dict[IncidentKey, IncidentRow]:
+    """The incidents of these keys, in one query; an unknown one is absent."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT i.customer_id, i.incident_id, i.title, i.priority, i.site_id
+           FROM incidents i
+           JOIN unnest($1::text[], $2::text[]) AS k(c, n)
+             ON i.customer_id = k.c AND i.incident_id = k.n""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {
+        (r["customer_id"], r["incident_id"]): IncidentRow(r["title"], r["priority"], r["site_id"])
+        for r in rows
+    }
+
+
+async def store_incidents(
+    conn: asyncpg.Connection, *, rows: dict[IncidentKey, IncidentRow]
+) -> None:
+    """Upsert these incidents in one statement (one row per key: the batch's last)."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO incidents (customer_id, incident_id, title, priority, site_id)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+           ON CONFLICT (customer_id, incident_id) DO UPDATE
+           SET title = EXCLUDED.title, priority = EXCLUDED.priority,
+               site_id = COALESCE(EXCLUDED.site_id, incidents.site_id)""",
+        [k[0] for k in rows],
+        [k[1] for k in rows],
+        [r.title for r in rows.values()],
+        [r.priority for r in rows.values()],
+        [r.site_id for r in rows.values()],
+    )
+
+
+async def remember_audiences(
+    conn: asyncpg.Connection, *, rows: Sequence[tuple[IncidentKey, Recipient]]
+) -> None:
+    """Remember who was told of which incident, in one statement (the first role and
+    name of a channel and address are kept)."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO incident_audience (customer_id, incident_id, channel, address, role, name)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                $6::text[])
+           ON CONFLICT DO NOTHING""",
+        [k[0] for k, _ in rows],
+        [k[1] for k, _ in rows],
+        [r.channel for _, r in rows],
+        [r.address for _, r in rows],
+        [r.role for _, r in rows],
+        [r.name for _, r in rows],
+    )
+
+
+async def audiences(
+    conn: asyncpg.Connection, *, keys: Sequence[IncidentKey]
+) -> dict[IncidentKey, list[Recipient]]:
+    """Who was told of each of these incidents (`audience`), in one query."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT a.customer_id, a.incident_id, a.channel, a.address, a.role, a.name
+           FROM incident_audience a
+           JOIN unnest($1::text[], $2::text[]) AS k(c, n)
+             ON a.customer_id = k.c AND a.incident_id = k.n
+           ORDER BY a.customer_id, a.incident_id, a.role, a.channel, a.address""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    told: dict[IncidentKey, list[Recipient]] = {}
+    for r in rows:
+        told.setdefault((r["customer_id"], r["incident_id"]), []).append(
+            Recipient(r["role"], r["name"], r["channel"], r["address"])
+        )
+    return told
 
 
 async def remember_audience(
