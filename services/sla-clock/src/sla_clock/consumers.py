@@ -24,7 +24,7 @@ from sla_clock.contracts import (
     tickets_with_live_clocks,
 )
 from sla_clock.monthly import schedule_reports
-from sla_clock.service import recompute, store_incident, store_transitions, transition_of
+from sla_clock.service import recompute, store_incidents, store_transitions, transition_of
 from sla_clock.timesource import Now, advance_event_time
 from sla_clock.traces import store_ticket_traces
 from sla_clock.transitions import Transition
@@ -39,6 +39,7 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
         touched: set[TicketKey] = set()
         causes: dict[TicketKey, list[str]] = defaultdict(list)  # named by corrections
         new_contracts: list[str] = []
+        incidents: list[Envelope] = []
         latest = None
         contract_of: dict[str, str] = {}  # customer -> this batch's contract event id
         contract_time: dict[str, datetime] = {}  # customer -> its contract event's time
@@ -51,7 +52,7 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
                 contract_time[event.customer_id] = event.time
                 continue
             if isinstance(data, IncidentOpened | IncidentResolved):
-                await store_incident(tx.conn, event=event)
+                incidents.append(event)
             else:
                 transition = transition_of(event)
                 if transition is not None:
@@ -60,6 +61,7 @@ def make_batch_handler(*, clock: Now, contracts: ContractCache) -> BatchHandler:
                     touched.add((event.customer_id, ticket_id))
                     causes[(event.customer_id, ticket_id)].append(event.id)
             latest = event.time if latest is None else max(latest, event.time)
+        await store_incidents(tx.conn, events=incidents)
         await store_transitions(tx.conn, entries=entries)
         await park_uncontracted(tx, entries=entries)
         # for the deadlines the scheduler fires later (traces.py)

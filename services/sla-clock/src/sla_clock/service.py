@@ -47,35 +47,57 @@ YIELD_EVERY = 250  # tickets replayed between yields to the event loop
 # -- incidents ---------------------------------------------------------------------------
 
 
-async def store_incident(conn: asyncpg.Connection, *, event: Envelope) -> None:
-    data = event.data
-    if isinstance(data, IncidentOpened):
+async def store_incidents(conn: asyncpg.Connection, *, events: Sequence[Envelope]) -> None:
+    """Store a batch's `IncidentOpened` / `IncidentResolved` events (in their order), two
+    statements whatever their number. Per incident, the batch's events are folded into
+    the row they would leave one by one: an open sets when it opened, its scope and
+    parent (the last open wins); a resolve sets when it resolved (the last one wins). A
+    resolve may arrive before its open (another partition order): an incident first
+    seen resolved keeps the outage start it implies (its first resolve's), scope
+    `customer`, until the open arrives."""
+    opened: dict[tuple[str, str], list[Any]] = {}
+    resolved_only: dict[tuple[str, str], list[Any]] = {}
+    for event in events:
+        data = event.data
+        key = (event.customer_id, str(getattr(data, "incident_id", "")))
+        if isinstance(data, IncidentOpened):
+            first = resolved_only.pop(key, None)
+            resolved_at = first[1] if first else opened.get(key, [None, None])[1]
+            opened[key] = [data.opened_at, resolved_at, data.parent_incident_id, data.scope]
+        elif isinstance(data, IncidentResolved):
+            if key in opened:
+                opened[key][1] = data.resolved_at
+            elif key in resolved_only:
+                resolved_only[key][1] = data.resolved_at
+            else:
+                start = data.resolved_at - timedelta(seconds=data.duration_seconds)
+                resolved_only[key] = [start, data.resolved_at]
+    if opened:
         await conn.execute(
-            """INSERT INTO incidents (customer_id, incident_id, opened_at, parent_incident_id,
-                                      scope)
-               VALUES ($1, $2, $3, $4, $5)
+            """INSERT INTO incidents (customer_id, incident_id, opened_at, resolved_at,
+                                      parent_incident_id, scope)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[],
+                                    $4::timestamptz[], $5::text[], $6::text[])
                ON CONFLICT (customer_id, incident_id) DO UPDATE
                SET opened_at = EXCLUDED.opened_at, scope = EXCLUDED.scope,
-                   parent_incident_id = EXCLUDED.parent_incident_id""",
-            event.customer_id,
-            data.incident_id,
-            data.opened_at,
-            data.parent_incident_id,
-            data.scope,
+                   parent_incident_id = EXCLUDED.parent_incident_id,
+                   resolved_at = coalesce(EXCLUDED.resolved_at, incidents.resolved_at)""",
+            *_columns([(*key, *row) for key, row in opened.items()], 6),
         )
-    elif isinstance(data, IncidentResolved):
-        # A resolve may arrive before its open (another partition order): keep the
-        # outage start it implies until the open arrives.
+    if resolved_only:
         await conn.execute(
             """INSERT INTO incidents (customer_id, incident_id, opened_at, resolved_at, scope)
-               VALUES ($1, $2, $3, $4, 'customer')
+               SELECT c, i, o, r, 'customer'
+               FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+                    AS k(c, i, o, r)
                ON CONFLICT (customer_id, incident_id) DO UPDATE
                SET resolved_at = EXCLUDED.resolved_at""",
-            event.customer_id,
-            data.incident_id,
-            data.resolved_at - timedelta(seconds=data.duration_seconds),
-            data.resolved_at,
+            *_columns([(*key, *row) for key, row in resolved_only.items()], 4),
         )
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(width)]
 
 
 # -- tickets -----------------------------------------------------------------------------
