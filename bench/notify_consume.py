@@ -11,13 +11,16 @@ with contracts: `opened_p3` (not notified: most new alerts' incidents), `opened_
 (notified: grouped incident notices), `updated` (a known incident's title and
 priority, no escalation), `resolved` (of notified incidents), `breach` (SLA).
 
-Run: `python -m bench.notify_consume [--rounds 3 --batches 5 --batch 100]`.
+Run: `python -m bench.notify_consume [--rounds 3 --batches 5 --batch 100] [--profile]`
+(`--profile`: then one more round per variant under cProfile, in process CPU time).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import pstats
 import subprocess
 import sys
 import tempfile
@@ -162,7 +165,38 @@ async def apply(conn: asyncpg.Connection, handle: Apply, events: Sequence[Envelo
         return time.process_time() - began
 
 
-async def main(db: str, rounds: int, batches: int, batch: int, revision: str) -> None:
+STATE = {
+    "deliveries": """SELECT delivery_id, event_id, event_type, customer_id, kind, channel,
+                            address, role, recipient_name, message, group_key, members,
+                            status, attempts, follows, source_time,
+                            CASE WHEN group_key IS NULL THEN due_at END AS due_at
+                     FROM deliveries ORDER BY delivery_id""",
+    "incidents": "SELECT * FROM incidents ORDER BY customer_id, incident_id",
+    "incident_audience": """SELECT * FROM incident_audience
+                            ORDER BY customer_id, incident_id, channel, address""",
+}
+
+
+async def identical(before: asyncpg.Connection, after: asyncpg.Connection) -> bool:
+    """The two variants left the same state (a grouped delivery's due time is the
+    transaction's time plus the window: not compared)."""
+    same = True
+    for table, query in STATE.items():
+        old = [tuple(r) for r in await before.fetch(query)]
+        new = [tuple(r) for r in await after.fetch(query)]
+        if old != new:
+            print(f"{table}: {len(old)} rows before, {len(new)} after; they differ")
+            for o, n in zip(old, new, strict=False):
+                if o != n:
+                    print([(a, b) for a, b in zip(o, n, strict=True) if a != b][:3])
+                    break
+            same = False
+    return same
+
+
+async def main(
+    db: str, rounds: int, batches: int, batch: int, revision: str, profile: bool
+) -> None:
     directory = ContactDirectory(
         roles={
             "service_desk_lead": [
@@ -178,6 +212,7 @@ async def main(db: str, rounds: int, batches: int, batch: int, revision: str) ->
         DATABASE_URL=db,
         notify_directory=directory,
         event_log_level="WARNING",
+        group_window_s=3600,  # every group stays open: both variants group alike
     )
     variants = {"before": before(revision, settings), "after": after(settings)}
     meter = CpuMeter(None, None, listener_pid(port_of(db)))
@@ -204,18 +239,33 @@ async def main(db: str, rounds: int, batches: int, batch: int, revision: str) ->
     figures: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for r in range(rounds):
         for work in WORKLOADS:
+            stream = [workload(work, (r * batches + b) * batch, batch) for b in range(batches)]
             for name, handle in variants.items():  # interleaved: same load, same minute
                 cpu = pg = 0.0
-                for b in range(batches):
-                    first = (r * batches + b) * batch
-                    events = workload(work, first, batch)
+                for events in stream:
                     start = meter.sample()
                     cpu += await apply(conns[name], handle, events)
                     pg += meter.seconds(start, meter.sample())["postgres"]
                 n = batches * batch
                 figures.setdefault((work, name), []).append((cpu / n * 1e6, pg / n * 1e6))
+    same = await identical(conns["before"], conns["after"])
+    if profile:  # one more round of every workload per variant, under cProfile
+        for name, handle in variants.items():
+            profiler = cProfile.Profile(time.process_time)
+            applied = 0
+            for work in WORKLOADS:
+                for b in range(batches):
+                    some = workload(work, ((rounds + 1) * batches + b) * batch, batch)
+                    applied += len(some)
+                    profiler.enable()
+                    await apply(conns[name], handle, some)
+                    profiler.disable()
+            print(f"\n== {name}: {applied} events, cumulative process CPU by function ==")
+            stats = pstats.Stats(profiler).sort_stats("cumulative")
+            stats.print_stats(r"notify|consumer\.py|rules|asyncpg/connection|json|pydantic", 30)
     for conn in conns.values():
         await conn.close()
+    print("state identical before/after (deliveries, incidents, audiences):", same)
     print(f"µs CPU per event (median of {rounds} rounds, {batches} batches of {batch})")
     print(f"{'workload':<10} {'before py':>10} {'after py':>10} {'before pg':>10} {'after pg':>10}")
     for work in WORKLOADS:
@@ -232,6 +282,7 @@ if __name__ == "__main__":
     parser.add_argument("--batches", type=int, default=5)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--before", default="abdca22", help="git revision measured as before")
+    parser.add_argument("--profile", action="store_true", help="and a cProfile per variant")
     args = parser.parse_args()
     from msp_devstack.postgres import LocalPostgres
 
@@ -239,5 +290,12 @@ if __name__ == "__main__":
         Path(scratch).chmod(0o755)  # the non-root postgres user must reach its data dir
         with LocalPostgres(Path(scratch) / "pg") as postgres:
             asyncio.run(
-                main(postgres.database_url, args.rounds, args.batches, args.batch, args.before)
+                main(
+                    postgres.database_url,
+                    args.rounds,
+                    args.batches,
+                    args.batch,
+                    args.before,
+                    args.profile,
+                )
             )

@@ -5,9 +5,10 @@ written in the consumer's transaction with its offsets. What reaches whom is
 Set-based per batch: the contracts and incidents (and audiences) a batch needs are
 read in one query per table, each event is then decided in memory in partition
 order (an event sees what the batch's earlier ones did), and the batch's ungrouped
-deliveries and incident rows are written in one statement each at the end. A
-grouped incident notice still joins its pending group row by row (`service.plan`);
-a correction first writes the deliveries planned so far, since it reads them."""
+deliveries, incident rows and audiences are written in one statement each at the end.
+Grouped incident notices join their pending groups at the end too, in one statement
+(`service.plan_grouped`: only SLA deliveries are read during a batch, by a
+correction, which first writes the SLA deliveries planned so far)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from msp_events.types.sla import (
 from msp_plumbing.consumer import BatchHandler, Tx
 from notify import metrics, rules, service
 from notify.rules import Directory, Notice, Recipient
-from notify.service import IncidentKey, IncidentRow, PlannedDelivery
+from notify.service import GroupedNotice, IncidentKey, IncidentRow, PlannedDelivery
 from notify.settings import NotifySettings
 
 
@@ -74,6 +75,7 @@ class _Batch:
         self.changed_incidents: dict[IncidentKey, IncidentRow] = {}
         self.new_audience: list[tuple[IncidentKey, Recipient]] = []
         self.deliveries: list[PlannedDelivery] = []
+        self.grouped: list[GroupedNotice] = []
         self.created: Counter[str] = Counter()
 
     async def load(self, events: Sequence[Envelope]) -> None:
@@ -102,6 +104,10 @@ class _Batch:
     async def flush(self) -> None:
         """The batch's pending writes, one statement per table; the counters."""
         conn = self.tx.conn
+        self.deliveries += await service.plan_grouped(
+            conn, notices=self.grouped, group_window_s=self.settings.group_window_s
+        )
+        self.grouped = []
         await self._flush_deliveries()
         await service.store_incidents(conn, rows=self.changed_incidents)
         self.changed_incidents = {}
@@ -188,15 +194,8 @@ class _Batch:
             self.deliveries += service.planned(
                 event_id=event.id, event_type=event.type, notice=notice, recipients=recipients
             )
-        else:
-            self.created[notice.kind] += await service.plan(
-                self.tx.conn,
-                event_id=event.id,
-                event_type=event.type,
-                notice=notice,
-                recipients=recipients,
-                group_window_s=self.settings.group_window_s,
-            )
+        else:  # grouped at the end of the batch: nothing the batch reads depends on it
+            self.grouped.append(GroupedNotice(event.id, event.type, notice, recipients))
         self.tx.outcomes[event.id] = f"{len(recipients)} recipients"
 
     async def on_report(self, event: Envelope, data: SlaMonthlyReport) -> None:

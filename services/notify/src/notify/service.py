@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -107,6 +107,8 @@ class PlannedDelivery:
     due: datetime
     source_time: datetime
     follows: str | None = None
+    members: str = "[]"
+    """The grouped notices after the first (a JSON array)."""
 
 
 def planned(
@@ -145,12 +147,13 @@ async def insert_deliveries(
     inserted: list[asyncpg.Record] = await conn.fetch(
         """INSERT INTO deliveries (delivery_id, event_id, event_type, customer_id, kind,
                channel, address, role, recipient_name, message, group_key,
-               next_attempt_at, due_at, source_time, follows)
-           SELECT d, e, t, c, k, ch, a, r, n, m::jsonb, g, due, due, st, f
+               next_attempt_at, due_at, source_time, follows, members)
+           SELECT d, e, t, c, k, ch, a, r, n, m::jsonb, g, due, due, st, f, mb::jsonb
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
                        $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                       $11::text[], $12::timestamptz[], $13::timestamptz[], $14::text[])
-                AS u(d, e, t, c, k, ch, a, r, n, m, g, due, st, f)
+                       $11::text[], $12::timestamptz[], $13::timestamptz[], $14::text[],
+                       $15::text[])
+                AS u(d, e, t, c, k, ch, a, r, n, m, g, due, st, f, mb)
            ON CONFLICT (delivery_id) DO NOTHING
            RETURNING delivery_id, event_id, kind""",
         [p.delivery_id for p in rows],
@@ -167,72 +170,98 @@ async def insert_deliveries(
         [p.due for p in rows],
         [p.source_time for p in rows],
         [p.follows for p in rows],
+        [p.members for p in rows],
     )
     return inserted
 
 
-async def plan(
-    conn: asyncpg.Connection,
-    *,
-    event_id: str,
-    event_type: str,
-    notice: Notice,
-    recipients: Sequence[Recipient],
-    group_window_s: float,
-) -> int:
-    """Queue `notice` for each recipient. A notice with a group key joins the pending
-    group message of the same key, channel and address when there is one (it is sent
-    when the window closes), else opens one. Returns how many new deliveries.
-    (An ungrouped notice is `planned` + `insert_deliveries`, batched by the consumer.)"""
-    if notice.group_key is None:
-        rows = planned(
-            event_id=event_id, event_type=event_type, notice=notice, recipients=recipients
+@dataclass(frozen=True)
+class GroupedNotice:
+    """A notice with a group key, for these recipients (`plan_grouped`)."""
+
+    event_id: str
+    event_type: str
+    notice: Notice
+    recipients: Sequence[Recipient]
+
+
+async def plan_grouped(
+    conn: asyncpg.Connection, *, notices: Sequence[GroupedNotice], group_window_s: float
+) -> list[PlannedDelivery]:
+    """Group `notices` (in order): each joins the pending group message of its key,
+    channel and address when there is one (sent when the window closes: one still
+    open in the database, locked here, or one an earlier notice opened), else opens
+    one, due no sooner than the window's end. The joins are written here in one
+    statement; the groups opened are returned (with their members) for the caller to
+    insert with the batch's other deliveries."""
+    if not notices:
+        return []
+    keys = list(
+        dict.fromkeys(
+            (g.notice.group_key or "", r.channel, r.address) for g in notices for r in g.recipients
         )
-        return len(await insert_deliveries(conn, rows))
-    created = 0
-    message = json.dumps(notice.to_json())
-    for r in recipients:
-        joined = await conn.fetchval(
-            """UPDATE deliveries SET members = members || jsonb_build_array($4::jsonb)
-               WHERE delivery_id = (
-                   SELECT delivery_id FROM deliveries
-                   WHERE group_key = $1 AND channel = $2 AND address = $3
-                     AND status = 'pending' AND next_attempt_at > now()
-                   ORDER BY created_at LIMIT 1 FOR UPDATE)
-               RETURNING delivery_id""",
-            notice.group_key,
-            r.channel,
-            r.address,
-            message,
+    )
+    rows = await conn.fetch(
+        """SELECT now() AS now, d.delivery_id, d.group_key, d.channel, d.address
+           FROM deliveries d
+           JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(g, c, a)
+             ON d.group_key = k.g AND d.channel = k.c AND d.address = k.a
+           WHERE d.status = 'pending' AND d.next_attempt_at > now()
+           ORDER BY d.created_at, d.delivery_id
+           FOR UPDATE OF d""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+    )
+    now = rows[0]["now"] if rows else await conn.fetchval("SELECT now()")
+    window_end = now + timedelta(seconds=group_window_s)
+    open_groups: dict[tuple[str, str, str], str] = {}  # the earliest pending group per key
+    for row in rows:
+        if row["delivery_id"] is not None:
+            key = (row["group_key"], row["channel"], row["address"])
+            open_groups.setdefault(key, row["delivery_id"])
+    joined: dict[str, list[str]] = {}
+    opened: dict[str, PlannedDelivery] = {}
+    for g in notices:
+        notice, message = g.notice, json.dumps(g.notice.to_json())
+        for r in g.recipients:
+            key = (notice.group_key or "", r.channel, r.address)
+            if key in open_groups:
+                joined.setdefault(open_groups[key], []).append(message)
+                continue
+            new = delivery_id(g.event_id, r.channel, r.address)
+            opened.setdefault(
+                new,
+                PlannedDelivery(
+                    new,
+                    g.event_id,
+                    g.event_type,
+                    notice.customer_id,
+                    notice.kind,
+                    r.channel,
+                    r.address,
+                    r.role,
+                    r.name,
+                    message,
+                    notice.group_key,
+                    max(not_before(notice, r), window_end),
+                    notice.at,
+                ),
+            )
+            open_groups[key] = new
+    existing = {i: m for i, m in joined.items() if i not in opened}
+    if existing:
+        await conn.execute(
+            """UPDATE deliveries d SET members = d.members || u.added::jsonb
+               FROM unnest($1::text[], $2::text[]) AS u(id, added)
+               WHERE d.delivery_id = u.id""",
+            list(existing),
+            [f"[{', '.join(m)}]" for m in existing.values()],
         )
-        if joined is not None:
-            continue
-        due = max(
-            not_before(notice, r),
-            await conn.fetchval("SELECT now()") + timedelta(seconds=group_window_s),
-        )
-        status = await conn.execute(
-            """INSERT INTO deliveries (delivery_id, event_id, event_type, customer_id, kind,
-                   channel, address, role, recipient_name, message, group_key,
-                   next_attempt_at, due_at, source_time)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $12, $13)
-               ON CONFLICT (delivery_id) DO NOTHING""",
-            delivery_id(event_id, r.channel, r.address),
-            event_id,
-            event_type,
-            notice.customer_id,
-            notice.kind,
-            r.channel,
-            r.address,
-            r.role,
-            r.name,
-            message,
-            notice.group_key,
-            due,
-            notice.at,
-        )
-        created += status == "INSERT 0 1"
-    return created
+    return [
+        replace(p, members=f"[{', '.join(joined[i])}]") if i in joined else p
+        for i, p in opened.items()
+    ]
 
 
 async def plan_corrections(
