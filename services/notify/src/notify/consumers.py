@@ -46,8 +46,12 @@ def make_batch_handler(settings: NotifySettings) -> BatchHandler:
             on_call_role=settings.notify_on_call_role,
         )
 
+    # contracts parsed in earlier batches, by the event that stored them: read again
+    # only when the stored one changed (by any instance)
+    parsed: service.ParsedContracts = {}
+
     async def handle_batch(tx: Tx, events: Sequence[Envelope]) -> None:
-        batch = _Batch(tx, settings, directory)
+        batch = _Batch(tx, settings, directory, parsed)
         await batch.load(events)
         for event in events:
             await batch.handle(event)
@@ -65,10 +69,15 @@ class _Batch:
         tx: Tx,
         settings: NotifySettings,
         directory: Callable[[ContractVersion | None], Directory],
+        parsed: service.ParsedContracts,
     ) -> None:
+        self.parsed = parsed
+        # a version's directory (its calendars built), once per batch; the version is
+        # kept with it so that its object id is not reused
+        self.directories: dict[int, tuple[ContractVersion | None, Directory]] = {}
         self.tx = tx
         self.settings = settings
-        self._directory = directory
+        self._new_directory = directory
         self.contracts: dict[str, ContractSnapshot] = {}
         self.incidents: dict[IncidentKey, IncidentRow] = {}
         self.told: dict[IncidentKey, list[Recipient]] = {}
@@ -78,10 +87,16 @@ class _Batch:
         self.grouped: list[GroupedNotice] = []
         self.created: Counter[str] = Counter()
 
+    def _directory(self, version: ContractVersion | None) -> Directory:
+        known = self.directories.get(id(version))
+        if known is None:
+            known = self.directories[id(version)] = (version, self._new_directory(version))
+        return known[1]
+
     async def load(self, events: Sequence[Envelope]) -> None:
         conn = self.tx.conn
         customers = sorted({e.customer_id for e in events})
-        self.contracts = await service.contracts(conn, customer_ids=customers)
+        self.contracts = await service.contracts(conn, customer_ids=customers, parsed=self.parsed)
         lookups = sorted(
             {
                 (e.customer_id, e.data.incident_id)

@@ -56,23 +56,43 @@ async def contract(conn: asyncpg.Connection, *, customer_id: str) -> ContractSna
     return ContractSnapshot.model_validate(payload)
 
 
+ParsedContracts = dict[str, tuple[str, ContractSnapshot]]
+"""customer id -> (the id of the event that stored the contract, the contract)"""
+
+
 async def contracts(
-    conn: asyncpg.Connection, *, customer_ids: Sequence[str]
+    conn: asyncpg.Connection, *, customer_ids: Sequence[str], parsed: ParsedContracts
 ) -> dict[str, ContractSnapshot]:
     """The contracts (whole history) of these customers, in one query; a customer
-    without one is absent."""
+    without one is absent. `parsed` holds the contracts parsed before, by the event
+    that stored them: a contract still stored by that event is not sent or parsed
+    again (parsing a contract costs far more than a batch's other work); the ones
+    parsed now are added to it."""
+    known = [(c, parsed[c][0]) for c in customer_ids if c in parsed]
     rows = await conn.fetch(
-        "SELECT customer_id, payload FROM contracts WHERE customer_id = ANY($1::text[])",
+        """SELECT c.customer_id, c.event_id,
+                  CASE WHEN c.event_id = k.e THEN NULL ELSE c.payload END AS payload
+           FROM contracts c
+           LEFT JOIN unnest($2::text[], $3::text[]) AS k(c, e) ON k.c = c.customer_id
+           WHERE c.customer_id = ANY($1::text[])""",
         list(customer_ids),
+        [k[0] for k in known],
+        [k[1] for k in known],
     )
-    return {
-        r["customer_id"]: (
-            ContractSnapshot.model_validate_json(r["payload"])
-            if isinstance(r["payload"], str)
-            else ContractSnapshot.model_validate(r["payload"])
+    found: dict[str, ContractSnapshot] = {}
+    for r in rows:
+        customer, payload = r["customer_id"], r["payload"]
+        if payload is None:
+            found[customer] = parsed[customer][1]
+            continue
+        snapshot = (
+            ContractSnapshot.model_validate_json(payload)
+            if isinstance(payload, str)
+            else ContractSnapshot.model_validate(payload)
         )
-        for r in rows
-    }
+        parsed[customer] = (r["event_id"], snapshot)
+        found[customer] = snapshot
+    return found
 
 
 def version_at(snapshot: ContractSnapshot | None, at: datetime) -> ContractVersion | None:
