@@ -53,8 +53,23 @@ class Service:
     async def send(self, events: Iterable[Envelope], topic: str | None = None) -> None:
         await produce(self.kafka, topic or MONITORING.named(self.ns), list(events))
 
-    async def contract(self, event: Envelope) -> None:
+    async def contract(self, event: Envelope, within: float = 60) -> None:
+        """Publish a contract event and wait until triage applied it: the contract and
+        the monitoring topic are consumed independently, so an alert sent right after
+        could otherwise reach triage first and wait for its contract (a different,
+        also correct, path than the one a test means to drive)."""
         await produce(self.kafka, CONTRACTS.named(self.ns), [event])
+
+        async def applied() -> bool:
+            held = await self.db.fetchval(
+                "SELECT contract->>'id' FROM triage_customers WHERE customer_id = $1",
+                event.customer_id,
+            )
+            return bool(held == event.id)
+
+        await wait_for_async(
+            applied, timeout=within, message=f"contract {event.id} applied by triage"
+        )
 
     async def read(self, topic: str, customer: str | None = None) -> list[Envelope]:
         records = await read_topic(self.kafka, f"{self.ns}{topic}")
