@@ -8,27 +8,23 @@ from their events, so a site can widen at "2 of 2 known" and grow afterwards).""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from incidents.config import TriageConfig
 from incidents.outputs import Effects, alerts_attached
 from incidents.priority import SEVERITY_RANK, assess, higher, impact_of, needs_ticket, urgency_of
-from incidents.state import Alert, CustomerState, Incident
+from incidents.state import OFFLINE_KINDS, Alert, CustomerState, Incident
 from msp_events import derive_event_id
 from msp_events.types.contracts import ContractVersion
 
-OFFLINE_KINDS = frozenset({"device_offline", "heartbeat_missing", "server_down"})
-
 
 def find_incident(
-    incidents: Iterable[Incident], alert: Alert, at: datetime, cfg: TriageConfig
+    state: CustomerState, alert: Alert, at: datetime, cfg: TriageConfig
 ) -> Incident | None:
-    device, site = alert.device_id, alert.site_id
-    for inc in incidents:  # the first match in opening order; the cheap tests first
-        same_device = device is not None and device in inc.device_ids
-        same_site = site is not None and site == inc.site_id
-        if (same_device or same_site) and at - inc.last_attach_at <= cfg.window:
+    """The first open incident, in opening order, on the alert's device or site whose
+    latest alert is within the window (looked up by device and site, not walked)."""
+    for inc in state.incidents_near(alert.device_id, alert.site_id):
+        if at - inc.last_attach_at <= cfg.window:
             return inc
     return None
 
@@ -40,8 +36,8 @@ def site_unreachable(offline: int, known: int, cfg: TriageConfig) -> bool:
 
 
 def offline_devices(state: CustomerState, inc: Incident) -> set[str]:
-    # `state.alerts_of(inc)` without its order (a set needs none): this runs on every
-    # attachment to a site's incident, over all its alerts
+    """The recount: the reference `state.offline_count` (kept incrementally, as this
+    ran on every attachment over all the incident's alerts) is tested against."""
     alerts, incident_id = state.alerts, inc.incident_id
     return {
         a.device_id
@@ -92,7 +88,9 @@ def open_incident(
         last_attach_at=at,
     )
     state.incidents[incident_id] = inc
+    state.add_incident(inc)
     alert.incident_id = incident_id
+    state.note_alert(alert)
     fx.opened(inc, a, version.runbooks.get(alert.check_kind))  # type: ignore[call-overload]
     return inc
 
@@ -105,10 +103,12 @@ def attach(
     devices = []
     if alert.device_id and alert.device_id not in inc.device_ids:
         inc.device_ids.append(alert.device_id)
+        state.add_device(inc, alert.device_id)
         devices.append(alert.device_id)
     inc.last_attach_at = max(inc.last_attach_at, at)
     inc.quiet_since = None
     alert.incident_id = inc.incident_id
+    state.note_alert(alert)
     reasons = [f"correlated: {alert.check_kind} on {alert.device_id or alert.site_id}"]
     reassess(state, inc, alert, at, cfg, fx, reasons, attached=[alert.fingerprint], devices=devices)
 
@@ -144,7 +144,7 @@ def reassess(
     # the title counts the devices offline as of the latest attachment)
     recount = inc.widened and bool(attached) and alert.check_kind in OFFLINE_KINDS
     if inc.site_id is not None and (inc.scope == "device" or recount):
-        offline = len(offline_devices(state, inc))
+        offline = state.offline_count(inc)
         known = state.known_devices(inc.site_id)
         if inc.scope == "device" and site_unreachable(offline, known, cfg):
             new_scope, inc.scope, inc.widened = "site", "site", True

@@ -93,6 +93,7 @@ def on_firing(
         assert alert is not None
         _touch(alert, event_id, at)
         alert.status, alert.resolved_at, alert.last_seen = "firing", None, at
+        state.note_alert(alert)
         inc = state.incidents.get(alert.incident_id or "")
         if inc is not None:
             inc.quiet_since = None
@@ -123,6 +124,7 @@ def on_firing(
         changes=[at],
     )
     state.alerts[fp] = alert
+    state.note_alert(alert)  # it replaces a resolved one
     state.tombstones.pop(fp, None)
     state.wake(at + cfg.alert_timeout)
     evaluate(state, version, alert, event_id=event_id, at=at, cfg=cfg, fx=fx)
@@ -172,7 +174,7 @@ def evaluate(
         fx.record(outcome="outside_coverage", reason=reason, event_id=event_id, at=at, **facts)
         return
     alert.suppressed_by = alert.suppressed_until = None
-    inc = correlation.find_incident(state.incidents.values(), alert, at, cfg)
+    inc = correlation.find_incident(state, alert, at, cfg)
     if inc is not None:
         correlation.attach(state, inc, alert, at, cfg, fx)
         fx.record(
@@ -232,6 +234,7 @@ def on_resolved(
         return
     _touch(alert, event_id, at)
     alert.status, alert.resolved_at = "resolved", at
+    state.note_alert(alert)
     changed(state, alert, at, cfg, fx)
     inc = state.incidents.get(alert.incident_id or "")
     if inc is not None and all(a.status == "resolved" for a in state.alerts_of(inc)):

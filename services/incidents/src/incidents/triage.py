@@ -142,6 +142,7 @@ def apply_contract(
         except Exception as exc:  # this waiting event's failure, not the contract's
             for name in CustomerState.model_fields:
                 setattr(state, name, getattr(before, name))
+            state.forget_indexes()
             failed.append((event, f"{type(exc).__name__}: {exc}"))
     return fx
 
@@ -327,6 +328,7 @@ def _silent_devices(
         # a silent device stays silent: its alert must not expire while it is
         alert.last_seen = due + timedelta(days=3650)
         state.alerts[fp] = alert
+        state.note_alert(alert)
         lifecycle.evaluate(state, version, alert, event_id=event_id, at=due, cfg=cfg, fx=fx)
 
 
