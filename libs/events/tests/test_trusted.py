@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from msp_events import Envelope, EventValidationError, make_event
@@ -49,14 +49,29 @@ def assert_same(trusted: Envelope, validated: Envelope) -> None:
     assert trusted.model_dump_json() == validated.model_dump_json()
 
 
+def outcome(sample: Envelope, *, trusted: bool, **changes: object) -> Envelope | list[str]:
+    """The event built, or the fields it was refused for."""
+    try:
+        return built(sample, trusted=trusted, **changes)
+    except EventValidationError as exc:
+        return [str(e) for e in exc.errors]
+
+
 @given(sample=st.sampled_from(SAMPLES), cause=causes, time=instants)
+@example(  # found by a CI run: 1999-12-31T18:30Z, before the window
+    sample=SAMPLES[0], cause=None, time=datetime(2000, 1, 1, tzinfo=timezone(timedelta(hours=5.5)))
+)
 def test_a_trusted_event_is_the_validated_event(
     sample: Envelope, cause: Envelope | TraceContext | None, time: datetime
 ) -> None:
-    assert_same(
-        built(sample, trusted=True, cause=cause, time=time),
-        built(sample, trusted=False, cause=cause, time=time),
-    )
+    # an instant near the window's ends in another zone may fall outside it in UTC:
+    # then both paths refuse it, naming the same field
+    trusted = outcome(sample, trusted=True, cause=cause, time=time)
+    validated = outcome(sample, trusted=False, cause=cause, time=time)
+    if isinstance(trusted, Envelope) and isinstance(validated, Envelope):
+        assert_same(trusted, validated)
+    else:
+        assert trusted == validated
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda e: e.type)
