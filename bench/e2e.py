@@ -66,9 +66,8 @@ from bench.common import (
     server_version,
     write_results,
 )
+from msp_devstack.drill import post_contracts
 from msp_devstack.fleet import Fleet
-from msp_devstack.load import contract_event
-from msp_events.serde import to_json_obj
 from msp_events.topics import PARTITIONS
 
 ALERTS_PER_REQUEST = 100
@@ -580,21 +579,6 @@ async def wait_triaged(ledger: Ledger, serials: range, deadline_s: float) -> Non
 
 def customers(n: int) -> list[str]:
     return [f"cust-e2e-{i:02d}" for i in range(1, n + 1)]
-
-
-def post_contracts(ingest_url: str, key: str, names: Sequence[str]) -> None:
-    body = [to_json_obj(contract_event(c)) for c in names]
-    r = httpx.post(
-        ingest_url + "/v1/events",
-        json=body,
-        headers={
-            "Authorization": f"Bearer {key}",
-            "Content-Type": "application/cloudevents-batch+json",
-        },
-        timeout=60,
-    )
-    if r.status_code != 202:
-        raise RuntimeError(f"contracts not accepted: {r.status_code} {r.text}")
 
 
 async def run_steps(

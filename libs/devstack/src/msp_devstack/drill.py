@@ -19,7 +19,7 @@ import contextlib
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,7 +207,7 @@ class FaultSystem:
         )
         self.fleet = fleet.start()
         key = fleet.create_api_key(source="faults-load", customers=list(CUSTOMERS))
-        self._post_contracts(fleet, key)
+        post_contracts(fleet.url("ingest"), key, CUSTOMERS)
         self.load = SteadyLoad(
             ingest_url=fleet.url("ingest"),
             key=key,
@@ -233,20 +233,6 @@ class FaultSystem:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _post_contracts(self, fleet: Fleet, key: str) -> None:
-        body = [to_json_obj(contract_event(c)) for c in CUSTOMERS]
-        r = httpx.post(
-            fleet.url("ingest") + "/v1/events",
-            json=body,
-            headers={
-                "Authorization": f"Bearer {key}",
-                "Content-Type": "application/cloudevents-batch+json",
-            },
-            timeout=60,
-        )
-        if r.status_code != 202:
-            raise AssertionError(f"contracts not accepted: {r.status_code} {r.text}")
 
     # -- one drill --------------------------------------------------------------------
     def drill(self, name: str, fault: Fault | None) -> DrillOutcome:
@@ -454,3 +440,20 @@ def rate_back(report: LoadReport, since: float, rate: float, window: float = 2.0
         if times[i + need - 1] - times[i] <= window:
             return round(times[i + need - 1] - since, 1)
     return None
+
+
+def post_contracts(ingest_url: str, key: str, customers: Sequence[str]) -> None:
+    """Every customer's contract, posted to ingest as one CloudEvents batch (the fault
+    suite's and the end-to-end bench's world)."""
+    body = [to_json_obj(contract_event(c)) for c in customers]
+    r = httpx.post(
+        ingest_url + "/v1/events",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/cloudevents-batch+json",
+        },
+        timeout=60,
+    )
+    if r.status_code != 202:
+        raise RuntimeError(f"contracts not accepted: {r.status_code} {r.text}")

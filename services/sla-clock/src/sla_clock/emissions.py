@@ -18,15 +18,7 @@ SOURCE = "/sla-clock"
 def envelope_of(emission: Emission, *, customer_id: str) -> Envelope:
     """The output envelope of an emission, validated (`make_event`): where an emission
     must be proven publishable (`waiting.blame`)."""
-    data = emission.data
-    return make_event(
-        data,
-        customer_id=customer_id,
-        source=SOURCE,
-        time=emission.at,
-        subject=str(getattr(data, "ticket_id", "")) or None,
-        id=emission.event_id,
-    )
+    return _envelope(emission, customer_id=customer_id, parent=None, trusted=False)
 
 
 def built_envelope(
@@ -37,6 +29,12 @@ def built_envelope(
     (or built by `clock.started_event`'s guard), the customer id comes from a validated
     event or row, the id is derived, the span derived from a parsed parent. An instant
     validation would change or refuse takes the validating path (which raises)."""
+    return _envelope(emission, customer_id=customer_id, parent=parent, trusted=True)
+
+
+def _envelope(
+    emission: Emission, *, customer_id: str, parent: TraceContext | None, trusted: bool
+) -> Envelope:
     data = emission.data
     return make_event(
         data,
@@ -46,7 +44,7 @@ def built_envelope(
         subject=str(getattr(data, "ticket_id", "")) or None,
         id=emission.event_id,
         cause=parent,
-        trusted=True,
+        trusted=trusted,
     )
 
 
